@@ -1,0 +1,93 @@
+/** `wsbench serve`: options → config → serve() → status lines → totals on SIGINT/SIGTERM. */
+import { Command } from 'commander';
+import { ExitCode } from '../config/errors.js';
+import { resolveServeConfig, serveDefaults, type ServeOptions } from '../config/serve-config.js';
+import { formatDurationMs } from '../config/units.js';
+import { formatBytes } from '../report/format.js';
+import { formatServeStatus, formatServeTotals } from '../report/serve-text.js';
+import { serve } from '../serve/server.js';
+import { onceInterrupted, type CliIo } from './io.js';
+
+interface ServeFlags extends ServeOptions {
+  quiet?: boolean;
+  json?: boolean;
+}
+
+export function serveCommand(io: CliIo, setExit: (code: number) => void): Command {
+  return new Command('serve')
+    .description('run a WebSocket echo server that holds at most --max connections and refuses the rest with HTTP 503')
+    .option('--host <address>', `address to listen on (default ${serveDefaults.host})`)
+    .option('-p, --port <port>', `TCP port, 0 for any free one (default ${serveDefaults.port})`)
+    .option('--path <path>', `WebSocket endpoint; other paths get 404 (default ${serveDefaults.path})`)
+    .option('-m, --max <count>', `cap on open WebSocket connections, e.g. 10k (default ${serveDefaults.max})`)
+    .option('-w, --workers <count>', 'worker processes (default: all cores, more if --max needs them)')
+    .option('--overflow <mode>', `beyond the cap: reject (503 at once) or queue (wait for a slot) (default ${serveDefaults.overflow})`)
+    .option('--queue-timeout <duration>', `queue mode: longest wait for a slot before 503 (default ${formatDurationMs(serveDefaults.queueTimeoutMs)})`)
+    .option('--max-payload <size>', `largest message; larger closes with 1009 (default ${formatBytes(serveDefaults.maxPayloadBytes)})`)
+    .option('--handshake-timeout <duration>', `close TCP connections that do not upgrade in time (default ${formatDurationMs(serveDefaults.handshakeTimeoutMs)})`)
+    .option('--heartbeat <duration>', `ping interval that finds dead peers, 0 to disable (default ${formatDurationMs(serveDefaults.heartbeatMs)})`)
+    .option('--drain-timeout <duration>', `on SIGINT/SIGTERM, time given to close connections (default ${formatDurationMs(serveDefaults.drainTimeoutMs)})`)
+    .option('-q, --quiet', 'no status lines on stderr')
+    .option('--json', 'print the totals as JSON on stdout (implies --quiet)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ wsbench serve --max 10000                    # 10k connections, 503 beyond
+  $ wsbench serve --max 50k --port 9000          # more than one process can hold: workers are sized for it
+  $ wsbench serve --overflow queue --queue-timeout 2s
+  $ curl localhost:8000/metrics                  # Prometheus text; /healthz gives JSON`,
+    )
+    .action(async (flags: ServeFlags) => {
+      const config = resolveServeConfig(flags);
+      const quiet = Boolean(flags.quiet || flags.json);
+      const interrupted = onceInterrupted();
+      const server = await serve(config).catch((error) => {
+        interrupted.dispose();
+        throw error;
+      });
+      server.onWorkerExit = (index, code, signal) =>
+        io.stderr.write(`wsbench serve: worker ${index} exited (${signal ?? `code ${code}`}); its slots were freed\n`);
+      const workers = `${server.plan.workers} worker${server.plan.workers === 1 ? '' : 's'}`;
+      if (!quiet) {
+        io.stderr.write(
+          `wsbench serve: listening on ${server.url}  max ${config.max}  ${workers}  overflow ${config.overflow}\n`,
+        );
+      }
+      const status = quiet ? undefined : startStatus(io, server.stats);
+      const signal = await interrupted.signal;
+      status?.stop();
+      if (!quiet) io.stderr.write(`wsbench serve: ${signal}, closing connections (up to ${formatDurationMs(config.drainTimeoutMs)})\n`);
+      const totals = await server.close();
+      io.stdout.write(flags.json ? JSON.stringify({ schemaVersion: 1, ...totals }, null, 2) + '\n' : formatServeTotals(totals));
+      setExit(ExitCode.ok);
+    });
+}
+
+/** A status line: redrawn each second on a TTY, a plain line every 5 s otherwise (CI logs). */
+function startStatus(io: CliIo, stats: () => Promise<import('../metrics/serve-stats.js').ServeStats>) {
+  const tty = io.stderrIsTTY;
+  const intervalMs = tty ? 1000 : 5000;
+  let lastMessages = 0;
+  let lastAt = Date.now();
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void stats().then((current) => {
+      busy = false;
+      const now = Date.now();
+      const rate = ((current.messagesIn - lastMessages) * 1000) / Math.max(1, now - lastAt);
+      lastMessages = current.messagesIn;
+      lastAt = now;
+      const line = formatServeStatus(current, rate);
+      io.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
+    });
+  }, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      if (tty) io.stderr.write('\n');
+    },
+  };
+}

@@ -1,0 +1,78 @@
+/**
+ * The serve configuration: every option once, with its type, default and meaning. The CLI and the
+ * API both go through resolveServeConfig, so they agree on defaults and on what is refused.
+ */
+import { durationMs, host, integer, oneOf, sizeBytes, urlPath } from './validate.js';
+
+export type Overflow = 'reject' | 'queue';
+
+export interface ServeConfig {
+  /** Address to listen on. Default 127.0.0.1. */
+  readonly host: string;
+  /** TCP port; 0 picks a free one. Default 8000. */
+  readonly port: number;
+  /** The WebSocket endpoint; upgrades elsewhere get 404. Default /ws. */
+  readonly path: string;
+  /** Hard, global cap on open WebSocket connections. Default 10000. */
+  readonly max: number;
+  /** Worker processes behind the port; undefined sizes it from cores and the fd limit. */
+  readonly workers: number | undefined;
+  /** What an upgrade beyond the cap gets: 503 at once, or a FIFO wait for a slot. Default reject. */
+  readonly overflow: Overflow;
+  /** Queue mode: how long an upgrade waits for a slot before its 503. Default 5s. */
+  readonly queueTimeoutMs: number;
+  /** Largest message accepted; a larger one closes its connection with 1009. Default 1 MiB. */
+  readonly maxPayloadBytes: number;
+  /** A TCP connection that has not finished its upgrade by then is closed. Default 5s. */
+  readonly handshakeTimeoutMs: number;
+  /** Ping interval; a peer that misses a pong for one interval is terminated. 0 disables. Default 30s. */
+  readonly heartbeatMs: number;
+  /** On SIGINT/SIGTERM: how long closing connections may take before they are cut. Default 5s. */
+  readonly drainTimeoutMs: number;
+}
+
+export interface ServeOptions {
+  host?: string;
+  port?: string | number;
+  path?: string;
+  max?: string | number;
+  workers?: string | number;
+  overflow?: string;
+  queueTimeout?: string | number;
+  maxPayload?: string | number;
+  handshakeTimeout?: string | number;
+  heartbeat?: string | number;
+  drainTimeout?: string | number;
+}
+
+export const serveDefaults = {
+  host: '127.0.0.1',
+  port: 8000,
+  path: '/ws',
+  max: 10_000,
+  overflow: 'reject',
+  queueTimeoutMs: 5000,
+  maxPayloadBytes: 1024 * 1024,
+  handshakeTimeoutMs: 5000,
+  heartbeatMs: 30_000,
+  drainTimeoutMs: 5000,
+} as const;
+
+export function resolveServeConfig(options: ServeOptions = {}): ServeConfig {
+  const heartbeatMs = options.heartbeat === undefined || options.heartbeat === 0 || options.heartbeat === '0'
+    ? (options.heartbeat === undefined ? serveDefaults.heartbeatMs : 0)
+    : durationMs('--heartbeat', options.heartbeat, serveDefaults.heartbeatMs, 100);
+  return Object.freeze({
+    host: host('--host', options.host, serveDefaults.host),
+    port: integer('--port', options.port, serveDefaults.port, 0, 65535),
+    path: urlPath('--path', options.path, serveDefaults.path),
+    max: integer('--max', options.max, serveDefaults.max, 1, 10_000_000),
+    workers: options.workers === undefined ? undefined : integer('--workers', options.workers, 1, 1, 256),
+    overflow: oneOf<Overflow>('--overflow', options.overflow, serveDefaults.overflow, ['reject', 'queue']),
+    queueTimeoutMs: durationMs('--queue-timeout', options.queueTimeout, serveDefaults.queueTimeoutMs, 1),
+    maxPayloadBytes: sizeBytes('--max-payload', options.maxPayload, serveDefaults.maxPayloadBytes, 1, 1024 ** 3),
+    handshakeTimeoutMs: durationMs('--handshake-timeout', options.handshakeTimeout, serveDefaults.handshakeTimeoutMs, 10),
+    heartbeatMs,
+    drainTimeoutMs: durationMs('--drain-timeout', options.drainTimeout, serveDefaults.drainTimeoutMs, 0),
+  });
+}

@@ -1,0 +1,26 @@
+/** How many server processes `--max` needs, given the per-process open-file limit. */
+import { ConfigError } from '../config/errors.js';
+import { connectionsPerProcess, cores, FD_RESERVE, readFdLimit } from './fd-budget.js';
+
+export interface ServePlan {
+  readonly workers: number;
+  /** The most connections one worker may hold (its fd limit less the reserve). */
+  readonly perWorkerCapacity: number;
+  readonly fdLimit: number;
+  readonly minimumWorkers: number;
+}
+
+export function planServe(max: number, requestedWorkers: number | undefined, fdLimit = readFdLimit(), coreCount = cores()): ServePlan {
+  const perWorkerCapacity = connectionsPerProcess(fdLimit);
+  const minimumWorkers = Math.ceil(max / perWorkerCapacity);
+  if (requestedWorkers !== undefined && requestedWorkers < minimumWorkers) {
+    throw new ConfigError(
+      '--workers',
+      requestedWorkers,
+      `--max ${max} needs at least ${minimumWorkers} worker processes: each may hold ${perWorkerCapacity} ` +
+        `connections (open-file limit ${fdLimit} less ${FD_RESERVE} kept in reserve)`,
+    );
+  }
+  const workers = requestedWorkers ?? Math.max(minimumWorkers, coreCount);
+  return { workers, perWorkerCapacity, fdLimit, minimumWorkers };
+}

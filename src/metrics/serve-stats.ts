@@ -1,0 +1,64 @@
+/**
+ * What a server counts. Each worker keeps its own ServeCounters; the primary sums them. The
+ * admission state (open, queued, max) comes from the one admission point, so it is exact.
+ */
+
+/** Why an attempt did not become a WebSocket connection, and the HTTP status it was answered with. */
+export const rejectStatus = {
+  full: 503,
+  'queue-timeout': 503,
+  'worker-full': 503,
+  'shutting-down': 503,
+  'not-found': 404,
+  'bad-request': 400,
+} as const;
+export type RejectReason = keyof typeof rejectStatus;
+
+export interface ServeCounters {
+  accepted: number;
+  closed: number;
+  rejected: Record<RejectReason, number>;
+  /** TCP connections closed because they did not finish an upgrade in time; they never held a slot. */
+  handshakeTimeouts: number;
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface ServeStats extends ServeCounters {
+  readonly max: number;
+  readonly open: number;
+  readonly queued: number;
+  readonly workers: number;
+  readonly uptimeMs: number;
+}
+
+export function emptyServeCounters(): ServeCounters {
+  return {
+    accepted: 0,
+    closed: 0,
+    rejected: { full: 0, 'queue-timeout': 0, 'worker-full': 0, 'shutting-down': 0, 'not-found': 0, 'bad-request': 0 },
+    handshakeTimeouts: 0,
+    messagesIn: 0,
+    messagesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+  };
+}
+
+export function addServeCounters(into: ServeCounters, from: ServeCounters): ServeCounters {
+  into.accepted += from.accepted;
+  into.closed += from.closed;
+  for (const reason of Object.keys(into.rejected) as RejectReason[]) into.rejected[reason] += from.rejected[reason] ?? 0;
+  into.handshakeTimeouts += from.handshakeTimeouts;
+  into.messagesIn += from.messagesIn;
+  into.messagesOut += from.messagesOut;
+  into.bytesIn += from.bytesIn;
+  into.bytesOut += from.bytesOut;
+  return into;
+}
+
+export function totalRejected(counters: ServeCounters): number {
+  return Object.values(counters.rejected).reduce((sum, count) => sum + count, 0);
+}
