@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../config/errors.js';
 import { processIo, type CliIo } from './io.js';
+import { blastCommand } from './blast-command.js';
 import { serveCommand } from './serve-command.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -29,7 +30,7 @@ export async function main(io: CliIo = processIo()): Promise<number> {
       `
 Exit codes: 0 ok, 1 run failed, 2 invalid usage or config, 99 thresholds crossed, 130 interrupted.`,
     );
-  for (const command of [serveCommand(io, setExit)]) {
+  for (const command of [serveCommand(io, setExit), blastCommand(io, setExit)]) {
     program.addCommand(command.exitOverride().configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),

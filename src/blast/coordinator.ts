@@ -1,0 +1,229 @@
+/**
+ * `blast()`: plan the run, start wsbench's own server when no URL is given, fork the client
+ * processes with their exact shares, follow their ticks, end the run (duration, quota, idle, or
+ * abort), and merge their snapshots into one result. It emits progress and returns data.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { arch, cpus, platform, release, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { resolveBlastConfig, type BlastConfig, type BlastOptions } from '../config/blast-config.js';
+import { RunError } from '../config/errors.js';
+import type { BlastWorkerToCoordinator, CoordinatorToBlastWorker } from '../ipc/blast-messages.js';
+import { planBlast, type BlastPlan } from '../limits/blast-plan.js';
+import { addBlastCounters, emptyBlastCounters, type BlastCounters } from '../metrics/blast-counters.js';
+import { buildBlastResult, type BlastResult } from '../metrics/blast-result.js';
+import { serve, type RunningServer } from '../serve/server.js';
+import type { WorkerSnapshot } from './load-generator.js';
+import { buildRequestHead } from './ws-connection.js';
+
+export type BlastPhase = 'ramp' | 'hold' | 'closing';
+
+export interface BlastProgress {
+  readonly phase: BlastPhase;
+  readonly elapsedMs: number;
+  /** Time since the hold began (0 during the ramp). */
+  readonly holdElapsedMs: number;
+  readonly counters: BlastCounters;
+}
+
+export interface BlastStart {
+  readonly url: string;
+  readonly ownServer: boolean;
+  readonly plan: BlastPlan;
+  readonly config: BlastConfig;
+}
+
+export interface BlastRunOptions {
+  /** Abort ends the run early; the result still comes back, marked interrupted. */
+  readonly signal?: AbortSignal;
+  readonly onStart?: (start: BlastStart) => void;
+  readonly onProgress?: (progress: BlastProgress) => void;
+  /** Recorded in the result, so a results file says what produced it. */
+  readonly command?: readonly string[];
+}
+
+const packageVersion = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const FINAL_TIMEOUT_MS = 15_000;
+
+interface WorkerState {
+  readonly index: number;
+  readonly child: ChildProcess;
+  counters: BlastCounters;
+  rampDone: boolean;
+  idle: boolean;
+  messagesDone: boolean;
+  snapshot: WorkerSnapshot | undefined;
+  exited: boolean;
+}
+
+export async function blast(options: BlastOptions | BlastConfig = {}, run: BlastRunOptions = {}): Promise<BlastResult> {
+  const config = 'payload' in options && Buffer.isBuffer(options.payload) ? (options as BlastConfig) : resolveBlastConfig(options as BlastOptions);
+  let server: RunningServer | undefined;
+  let url = config.url;
+  if (url === undefined) {
+    server = await serve({ host: '127.0.0.1', port: 0, max: config.connections, heartbeat: 0 });
+    url = server.url;
+  }
+  try {
+    const target = new URL(url);
+    const plan = planBlast(config, target);
+    await probe(plan.connectHost, plan.connectPort, config.connectTimeoutMs);
+    run.onStart?.({ url, ownServer: server !== undefined, plan, config });
+    return await runWorkers(config, plan, target, server !== undefined, run);
+  } finally {
+    await server?.close();
+  }
+}
+
+/** One TCP connect first: "nothing is listening" is one clear error, not N failed connections. */
+function probe(host: string, port: number, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port });
+    socket.setTimeout(timeoutMs);
+    const fail = (code: string) => {
+      socket.destroy();
+      reject(new RunError('UNREACHABLE', `nothing answers at ${host}:${port} (${code}); is the server running?`));
+    };
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('timeout', () => fail('ETIMEDOUT'));
+    socket.once('error', (error: NodeJS.ErrnoException) => fail(error.code ?? error.message));
+  });
+}
+
+async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, ownServer: boolean, run: BlastRunOptions): Promise<BlastResult> {
+  const startedAt = Date.now();
+  const entry = fileURLToPath(new URL('./worker-main.js', import.meta.url));
+  const requestHead = buildRequestHead(target, config.headers, config.subprotocol);
+  const warnings: string[] = [];
+  let phase: BlastPhase = 'ramp';
+  let holdStartedAt = 0;
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+
+  const workers: WorkerState[] = plan.shares.map((share, index) => {
+    const child = fork(entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+    const state: WorkerState = { index, child, counters: emptyBlastCounters(), rampDone: false, idle: false, messagesDone: false, snapshot: undefined, exited: false };
+    child.on('message', (message: BlastWorkerToCoordinator) => {
+      if (message.t === 'tick') {
+        Object.assign(state, { counters: message.counters, rampDone: message.rampDone, idle: message.idle, messagesDone: message.messagesDone });
+        checkPhase();
+      } else if (message.t === 'final') {
+        state.snapshot = message.snapshot;
+        state.counters = message.snapshot.counters;
+      }
+    });
+    child.on('exit', (code, signal) => {
+      state.exited = true;
+      if (!state.snapshot) {
+        warnings.push(`client process ${index} exited (${signal ?? `code ${code}`}) before reporting; its ${share.connections} connections are missing from the result`);
+        checkPhase();
+      }
+    });
+    const start: CoordinatorToBlastWorker = {
+      t: 'start',
+      options: {
+        index,
+        host: plan.connectHost,
+        port: plan.connectPort,
+        requestHead,
+        connections: share.connections,
+        connectRate: share.connectRate,
+        maxHandshakes: share.maxHandshakes,
+        connectTimeoutMs: config.connectTimeoutMs,
+        rate: config.rate,
+        messages: config.messages,
+        binary: config.binary,
+        source: share.source,
+        payloadBase64: config.payload.toString('base64'),
+      },
+    };
+    child.send(start);
+    return state;
+  });
+
+  let holdTimer: NodeJS.Timeout | undefined;
+  function checkPhase(): void {
+    const live = workers.filter((w) => !w.exited);
+    if (live.length === 0) return finish();
+    if (phase === 'ramp' && live.every((w) => w.rampDone)) {
+      phase = 'hold';
+      holdStartedAt = Date.now();
+      holdTimer = setTimeout(finish, config.durationMs);
+    }
+    if (phase !== 'hold') return;
+    if (live.every((w) => w.idle)) finish();
+    else if (config.messages !== undefined && live.every((w) => w.messagesDone)) finish();
+  }
+
+  const progressTimer = setInterval(() => run.onProgress?.(progress()), 250);
+  function progress(): BlastProgress {
+    const counters = workers.reduce((total, w) => addBlastCounters(total, w.counters), emptyBlastCounters());
+    const now = Date.now();
+    return { phase, elapsedMs: now - startedAt, holdElapsedMs: holdStartedAt ? now - holdStartedAt : 0, counters };
+  }
+  const onAbort = () => finish();
+  run.signal?.addEventListener('abort', onAbort, { once: true });
+  if (run.signal?.aborted) finish();
+
+  await finished;
+  clearTimeout(holdTimer);
+  phase = 'closing';
+  run.onProgress?.(progress());
+  clearInterval(progressTimer);
+  run.signal?.removeEventListener('abort', onAbort);
+  await Promise.all(workers.map((w) => collectFinal(w)));
+  const endedAt = Date.now();
+  const snapshots = workers.flatMap((w) => (w.snapshot ? [w.snapshot] : []));
+  return buildBlastResult(snapshots, {
+    version: packageVersion,
+    url: target.href,
+    ownServer,
+    paced: config.rate !== undefined && config.rate > 0,
+    interrupted: run.signal?.aborted ?? false,
+    startedAt,
+    endedAt,
+    config: describeConfig(config),
+    plan: {
+      workers: plan.workers,
+      connectionsPerWorker: plan.shares.map((s) => s.connections),
+      sourceMode: plan.sourceMode,
+      sourceAddresses: plan.sourceAddresses,
+    },
+    environment: {
+      node: process.version,
+      platform: `${platform()} ${release()} ${arch()}`,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      memoryBytes: totalmem(),
+      fdLimit: plan.fdLimit,
+      command: run.command,
+    },
+    warnings,
+  });
+}
+
+function collectFinal(worker: WorkerState): Promise<void> {
+  if (worker.exited) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      worker.child.kill('SIGKILL');
+      resolve();
+    }, FINAL_TIMEOUT_MS);
+    worker.child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    if (worker.child.connected) worker.child.send({ t: 'stop' } satisfies CoordinatorToBlastWorker);
+  });
+}
+
+/** The config as it goes into results: the payload by size, not by bytes. */
+function describeConfig(config: BlastConfig): Record<string, unknown> {
+  const { payload, ...rest } = config;
+  return { ...rest, payloadBytes: payload.length };
+}

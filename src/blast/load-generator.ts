@@ -1,0 +1,277 @@
+/**
+ * The engine of one client process: opens its share of connections at the planned pace, holds them,
+ * sends messages (closed loop, or paced open loop with latency from the intended send time), and
+ * counts every attempt into exactly one outcome. It emits state and returns data; it never prints.
+ */
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import type { SourcePairs } from '../limits/blast-plan.js';
+import { bump, emptyBlastCounters, type BlastCounters } from '../metrics/blast-counters.js';
+import { createHistogram, encodeHistogram, recordUs } from '../metrics/histogram.js';
+import { Opcode, WsConnection, type ConnectionEvents, type ConnectTarget } from './ws-connection.js';
+
+export interface LoadGeneratorOptions {
+  readonly index: number;
+  readonly host: string;
+  readonly port: number;
+  readonly requestHead: string;
+  readonly connections: number;
+  /** New connections per second for this process; 0 means no pacing. */
+  readonly connectRate: number;
+  readonly maxHandshakes: number;
+  readonly connectTimeoutMs: number;
+  /** Messages per second per connection (open loop); undefined is closed loop; 0 sends nothing. */
+  readonly rate: number | undefined;
+  readonly messages: number | undefined;
+  readonly payload: Buffer;
+  readonly binary: boolean;
+  readonly source: SourcePairs | undefined;
+}
+
+export interface WorkerSnapshot {
+  readonly index: number;
+  readonly counters: BlastCounters;
+  readonly connectHistogram: string;
+  readonly roundTripHistogram: string;
+  /** When this process's ramp began and its run ended (ms since the epoch). */
+  readonly startedAt: number;
+  readonly endedAt: number;
+  /** When the first and last echo arrived (ms since the epoch), for the throughput window. */
+  readonly firstEchoAt: number;
+  readonly lastEchoAt: number;
+  readonly cpuUserUs: number;
+  readonly cpuSystemUs: number;
+  readonly eventLoopDelayMaxMs: number;
+  readonly eventLoopDelayP99Ms: number;
+}
+
+/** Open loop: a connection with this many echoes outstanding skips sends until it catches up. */
+const MAX_OUTSTANDING = 4096;
+/** A connection that finds this many source pairs taken in a row fails with the last code. */
+const MAX_ADDRESS_RETRIES = 256;
+/** At the end, connections get this long to finish their closing handshake before they are cut. */
+const CLOSE_GRACE_MS = 2000;
+
+export class LoadGenerator implements ConnectionEvents {
+  readonly counters = emptyBlastCounters();
+  readonly #connectHistogram = createHistogram();
+  readonly #roundTripHistogram = createHistogram();
+  readonly #options: LoadGeneratorOptions;
+  readonly #target: ConnectTarget;
+  readonly #opcode: number;
+  readonly #open = new Set<WsConnection>();
+  readonly #intervalMs: number;
+  #started = 0;
+  #inFlight = 0;
+  #rampStartedAt = 0;
+  #rampTimer: NodeJS.Timeout | undefined;
+  #stopping = false;
+  #done = 0;
+  #nextPair = 0;
+  #firstEchoAt = 0;
+  #lastEchoAt = 0;
+  readonly #startedWall = Date.now();
+  readonly #cpuAtStart = process.cpuUsage();
+  readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 });
+
+  constructor(options: LoadGeneratorOptions) {
+    this.#options = options;
+    this.#target = {
+      host: options.host,
+      port: options.port,
+      requestHead: options.requestHead,
+      connectTimeoutMs: options.connectTimeoutMs,
+    };
+    this.#opcode = options.binary ? Opcode.binary : Opcode.text;
+    this.#intervalMs = options.rate ? 1000 / options.rate : 0;
+  }
+
+  get rampDone(): boolean {
+    return this.#started === this.#options.connections && this.#inFlight === 0;
+  }
+
+  /** Ramp done and nothing open: the server refused or dropped everything, or all closed. */
+  get idle(): boolean {
+    return this.rampDone && this.#open.size === 0;
+  }
+
+  /** --messages: every open connection has sent and got back its quota. */
+  get messagesDone(): boolean {
+    return this.rampDone && this.#options.messages !== undefined && this.#done >= this.#open.size;
+  }
+
+  start(): void {
+    this.#loopDelay.enable();
+    this.#rampStartedAt = performance.now();
+    this.#pump();
+  }
+
+  /** Stop: no new connections or sends; count what is unanswered, close, and return the snapshot. */
+  async stop(): Promise<WorkerSnapshot> {
+    this.#stopping = true;
+    if (this.#rampTimer) clearTimeout(this.#rampTimer);
+    for (const connection of this.#open) {
+      if (connection.timer) clearTimeout(connection.timer);
+      connection.close(1000);
+    }
+    const deadline = performance.now() + CLOSE_GRACE_MS;
+    while ((this.#open.size > 0 || this.#inFlight > 0) && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    for (const connection of this.#open) connection.destroy();
+    // Handshakes still in flight end as failed ('aborted') through their close events.
+    await new Promise((resolve) => setImmediate(resolve));
+    // Echoes that arrive while connections close still count as answered.
+    this.counters.unanswered = this.counters.messagesSent - this.counters.messagesReceived;
+    this.#loopDelay.disable();
+    const cpu = process.cpuUsage(this.#cpuAtStart);
+    return {
+      index: this.#options.index,
+      counters: this.counters,
+      connectHistogram: encodeHistogram(this.#connectHistogram),
+      roundTripHistogram: encodeHistogram(this.#roundTripHistogram),
+      startedAt: this.#startedWall,
+      endedAt: Date.now(),
+      firstEchoAt: this.#firstEchoAt && performance.timeOrigin + this.#firstEchoAt,
+      lastEchoAt: this.#lastEchoAt && performance.timeOrigin + this.#lastEchoAt,
+      cpuUserUs: cpu.user,
+      cpuSystemUs: cpu.system,
+      eventLoopDelayMaxMs: this.#loopDelay.max / 1e6,
+      eventLoopDelayP99Ms: this.#loopDelay.percentile(99) / 1e6,
+    };
+  }
+
+  // --- the ramp ----------------------------------------------------------------------------------
+
+  #pump(): void {
+    const { connections, maxHandshakes, connectRate } = this.#options;
+    while (!this.#stopping && this.#started < connections && this.#inFlight < maxHandshakes) {
+      if (connectRate > 0) {
+        const elapsedMs = performance.now() - this.#rampStartedAt;
+        const allowed = Math.floor((elapsedMs * connectRate) / 1000) + 1;
+        if (this.#started >= allowed) {
+          const waitMs = Math.max(1, ((this.#started * 1000) / connectRate) - elapsedMs);
+          this.#rampTimer ??= setTimeout(() => {
+            this.#rampTimer = undefined;
+            this.#pump();
+          }, waitMs);
+          return;
+        }
+      }
+      this.#started++;
+      this.#inFlight++;
+      this.counters.attempted++;
+      this.#connect(new WsConnection(this));
+    }
+  }
+
+  #connect(connection: WsConnection): void {
+    const source = this.#options.source;
+    if (!source) return connection.open(this.#target);
+    const portsPerAddress = source.portHigh - source.portLow + 1;
+    const pairs = portsPerAddress * source.addresses.length;
+    const pair = this.#nextPair++ % pairs;
+    connection.open(this.#target, source.addresses[Math.floor(pair / portsPerAddress)], source.portLow + (pair % portsPerAddress));
+  }
+
+  #settled(): void {
+    this.#inFlight--;
+    this.#pump();
+  }
+
+  // --- connection events -------------------------------------------------------------------------
+
+  onOpen(connection: WsConnection): void {
+    recordUs(this.#connectHistogram, (performance.now() - connection.startedAt) * 1000);
+    this.counters.accepted++;
+    this.counters.open++;
+    this.#open.add(connection);
+    this.#settled();
+    if (this.#stopping) return connection.close(1000);
+    const { rate } = this.#options;
+    if (rate === undefined) this.#sendClosedLoop(connection);
+    else if (rate > 0) this.#startPaced(connection);
+  }
+
+  onRejected(_connection: WsConnection, status: number): void {
+    bump(this.counters.rejected, status);
+    this.#settled();
+  }
+
+  onFailed(_connection: WsConnection, reason: string): void {
+    bump(this.counters.failed, reason);
+    this.#settled();
+  }
+
+  onAddressInUse(connection: WsConnection, code: string): void {
+    this.counters.addressRetries++;
+    if (this.#stopping) return this.onFailed(connection, 'aborted');
+    if (++connection.retries > MAX_ADDRESS_RETRIES) return this.onFailed(connection, code);
+    this.#connect(connection);
+  }
+
+  onMessage(connection: WsConnection, payload: Buffer, binary: boolean): void {
+    const now = performance.now();
+    const sentAt = connection.intended ? connection.intended.shift() : connection.sentAt;
+    connection.received++;
+    this.counters.messagesReceived++;
+    this.counters.bytesReceived += payload.length;
+    if (sentAt !== undefined) recordUs(this.#roundTripHistogram, (now - sentAt) * 1000);
+    if (this.#firstEchoAt === 0) this.#firstEchoAt = now;
+    this.#lastEchoAt = now;
+    if (binary !== this.#options.binary || !payload.equals(this.#options.payload)) this.counters.mismatched++;
+    const quota = this.#options.messages;
+    if (quota !== undefined && connection.received === quota) this.#done++;
+    if (!connection.intended) this.#sendClosedLoop(connection);
+  }
+
+  onClosed(connection: WsConnection, code: number, closedByUs: boolean): void {
+    this.#open.delete(connection);
+    this.counters.open--;
+    if (!closedByUs && !this.#stopping) {
+      bump(this.counters.dropped, code);
+      const quota = this.#options.messages;
+      if (quota !== undefined && connection.received >= quota) this.#done--;
+    }
+  }
+
+  // --- messages ----------------------------------------------------------------------------------
+
+  #sendClosedLoop(connection: WsConnection): void {
+    if (this.#stopping || connection.state !== 'open') return;
+    const quota = this.#options.messages;
+    if (quota !== undefined && connection.sent >= quota) return;
+    connection.sentAt = performance.now();
+    this.#write(connection);
+  }
+
+  #write(connection: WsConnection): void {
+    connection.sent++;
+    this.counters.messagesSent++;
+    this.counters.bytesSent += this.#options.payload.length;
+    connection.send(this.#options.payload, this.#opcode);
+  }
+
+  /** Open loop: sends fall due every 1/rate s from the open; late ones still count from when due. */
+  #startPaced(connection: WsConnection): void {
+    connection.intended = [];
+    connection.sentAt = performance.now();
+    const tick = () => {
+      connection.timer = undefined;
+      if (this.#stopping || connection.state !== 'open') return;
+      const quota = this.#options.messages;
+      const now = performance.now();
+      while (connection.sentAt <= now) {
+        if (quota !== undefined && connection.sent >= quota) return;
+        if (connection.intended!.length >= MAX_OUTSTANDING) {
+          this.counters.backlogged++;
+        } else {
+          connection.intended!.push(connection.sentAt);
+          this.#write(connection);
+        }
+        connection.sentAt += this.#intervalMs;
+      }
+      connection.timer = setTimeout(tick, connection.sentAt - now);
+    };
+    tick();
+  }
+}

@@ -1,0 +1,48 @@
+/** Entry of a blast client process: runs one LoadGenerator and reports over IPC. */
+import type { BlastWorkerToCoordinator, CoordinatorToBlastWorker } from '../ipc/blast-messages.js';
+import { LoadGenerator } from './load-generator.js';
+
+const TICK_MS = 1000;
+let generator: LoadGenerator | undefined;
+let ticker: NodeJS.Timeout | undefined;
+let stopping = false;
+
+const send = (message: BlastWorkerToCoordinator) => {
+  if (process.connected) process.send!(message);
+};
+
+function tick(): void {
+  if (!generator) return;
+  send({ t: 'tick', counters: generator.counters, rampDone: generator.rampDone, idle: generator.idle, messagesDone: generator.messagesDone });
+}
+
+// Ctrl-C reaches the whole process group; the coordinator decides how the run stops.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});
+process.on('disconnect', () => {
+  if (!stopping) process.exit(1);
+});
+
+process.on('message', (message: CoordinatorToBlastWorker) => {
+  if (message.t === 'start') {
+    const { payloadBase64, ...options } = message.options;
+    generator = new LoadGenerator({ ...options, payload: Buffer.from(payloadBase64, 'base64') });
+    generator.start();
+    ticker = setInterval(tick, TICK_MS);
+    // A change of phase (ramp done, idle, quota done) is worth telling at once, not at the next tick.
+    let lastState = '';
+    const watch = setInterval(() => {
+      if (!generator || stopping) return clearInterval(watch);
+      const state = `${generator.rampDone}${generator.idle}${generator.messagesDone}`;
+      if (state !== lastState) tick();
+      lastState = state;
+    }, 20);
+  } else if (message.t === 'stop' && generator && !stopping) {
+    stopping = true;
+    if (ticker) clearInterval(ticker);
+    void generator.stop().then((snapshot) => {
+      send({ t: 'final', snapshot });
+      process.disconnect();
+    });
+  }
+});

@@ -1,0 +1,89 @@
+/** `wsbench blast`: options → config → blast() with progress → summary, JSON and results file. */
+import { Command } from 'commander';
+import { blast, type BlastProgress, type BlastStart } from '../blast/coordinator.js';
+import { blastDefaults, resolveBlastConfig, type BlastOptions } from '../config/blast-config.js';
+import { ExitCode } from '../config/errors.js';
+import { formatDurationMs } from '../config/units.js';
+import { formatBlastHeader, formatBlastSummary } from '../report/blast-text.js';
+import { defaultResultsPath, writeJsonAtomic } from '../report/results-file.js';
+import { onceInterrupted, type CliIo } from './io.js';
+import { createProgress } from './progress.js';
+
+interface BlastFlags extends Omit<BlastOptions, 'url'> {
+  quiet?: boolean;
+  json?: boolean;
+  out?: string;
+  save?: boolean;
+}
+
+export function blastCommand(io: CliIo, setExit: (code: number) => void): Command {
+  return new Command('blast')
+    .description('open N concurrent WebSocket clients, send messages, and report outcomes and latency')
+    .argument('[url]', 'ws:// URL of the server; without one, wsbench starts its own server and blasts that')
+    .option('-c, --connections <count>', `concurrent connections, e.g. 50k (default ${blastDefaults.connections})`)
+    .option('-d, --duration <duration>', `hold and send for this long after the ramp, e.g. 30s (default ${formatDurationMs(blastDefaults.durationMs)})`)
+    .option('--messages <count>', 'messages per connection; the run ends when all are echoed (or at --duration)')
+    .option('--connect-rate <rate>', 'new connections per second over all processes (default: no pacing)')
+    .option('--max-handshakes <count>', `handshakes in flight at once (default ${blastDefaults.maxHandshakes})`)
+    .option('--connect-timeout <duration>', `a connection without its 101 by then fails (default ${formatDurationMs(blastDefaults.connectTimeoutMs)})`)
+    .option('--rate <rate>', 'messages per second per connection, paced open loop; 0 holds idle (default: closed loop)')
+    .option('-s, --size <size>', `message payload size, e.g. 64 or 4kb (default ${blastDefaults.sizeBytes})`)
+    .option('--payload <file>', 'send this file as every message instead of a generated payload')
+    .option('--binary', 'send binary frames (default text)')
+    .option('-w, --workers <count>', 'client processes (default: from the open-file limit and cores)')
+    .option('--source-ip <list>', 'source addresses: a,b,c or a range a.b.c.d-a.b.c.e (default: picked in 127.0.0.0/8 for loopback targets)')
+    .option('-H, --header <header>', "extra upgrade header 'name: value' (repeatable)", (value: string, all: string[] = []) => [...all, value])
+    .option('--subprotocol <protocol>', 'Sec-WebSocket-Protocol to ask for')
+    .option('-q, --quiet', 'no progress on stderr')
+    .option('--json', 'print the result as one JSON document on stdout (implies --quiet)')
+    .option('-o, --out <file>', 'write the JSON result here instead of results/blast-<time>.json')
+    .option('--no-save', 'do not write a results file')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ wsbench blast                                   # demo: its own server, 100 connections, 10s
+  $ wsbench blast ws://127.0.0.1:8000/ws -c 50k -d 30s
+  $ wsbench blast ws://127.0.0.1:8000/ws -c 1000 --rate 10 -d 1m   # paced, coordinated omission corrected
+  $ wsbench blast ws://127.0.0.1:8000/ws -c 10k --rate 0 --json > run.json   # idle connections only`,
+    )
+    .action(async (url: string | undefined, flags: BlastFlags) => {
+      const config = resolveBlastConfig({ ...flags, url });
+      const quiet = Boolean(flags.quiet || flags.json);
+      const abort = new AbortController();
+      const interrupted = onceInterrupted();
+      void interrupted.signal.then(() => abort.abort());
+      const progress = quiet ? undefined : createProgress(io, config.connections, config.durationMs);
+      try {
+        const result = await blast(config, {
+          signal: abort.signal,
+          command: io.argv.slice(2),
+          onStart: quiet ? undefined : (start: BlastStart) => io.stderr.write(header(start)),
+          onProgress: progress ? (p: BlastProgress) => progress.update(p) : undefined,
+        });
+        progress?.stop();
+        io.stdout.write(flags.json ? JSON.stringify(result, null, 2) + '\n' : formatBlastSummary(result));
+        if (flags.save !== false) {
+          const path = flags.out ?? defaultResultsPath('blast');
+          writeJsonAtomic(path, result);
+          if (!quiet) io.stderr.write(`wsbench blast: results written to ${path}\n`);
+        }
+        setExit(result.interrupted ? ExitCode.interrupted : ExitCode.ok);
+      } finally {
+        progress?.stop();
+        interrupted.dispose();
+      }
+    });
+}
+
+function header(start: BlastStart): string {
+  const { plan, config } = start;
+  const sources =
+    plan.sourceMode === 'kernel'
+      ? 'chosen by the kernel'
+      : `${plan.sourceAddresses.length} (${plan.sourceAddresses.slice(0, 3).join(', ')}${plan.sourceAddresses.length > 3 ? ', …' : ''})`;
+  const load =
+    config.rate === undefined ? 'closed loop' : config.rate === 0 ? 'idle (no messages)' : `${config.rate} msg/s per connection`;
+  const length = config.messages !== undefined ? `${config.messages} messages each` : `${formatDurationMs(config.durationMs)} hold`;
+  return formatBlastHeader(start.url, start.ownServer, config.connections, plan.workers, sources, `${load}, ${length}, ${config.payload.length} B payload`);
+}

@@ -1,0 +1,168 @@
+/**
+ * The blast configuration: every option once, with its type, default and meaning. The CLI and the
+ * API both go through resolveBlastConfig.
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError } from './errors.js';
+import { durationMs, integer, rate, sizeBytes } from './validate.js';
+
+export interface BlastConfig {
+  /** Target ws:// URL; undefined starts wsbench's own server on a free loopback port. */
+  readonly url: string | undefined;
+  /** Concurrent connections to open and hold. Default 100. */
+  readonly connections: number;
+  /** How long to hold and send after every connection has been attempted. Default 10s. */
+  readonly durationMs: number;
+  /** Messages per connection, after which it is done; undefined means until the duration ends. */
+  readonly messages: number | undefined;
+  /** New connections per second over all workers; 0 means as fast as --max-handshakes allows. Default 0. */
+  readonly connectRate: number;
+  /** Handshakes in flight at once over all workers. Default 1000. */
+  readonly maxHandshakes: number;
+  /** A connection without its 101 by then fails with ETIMEDOUT. Default 5s. */
+  readonly connectTimeoutMs: number;
+  /** Messages per second per connection, open loop; undefined is closed loop; 0 holds idle. */
+  readonly rate: number | undefined;
+  /** The payload sent in every message. Default 64 bytes of text. */
+  readonly payload: Buffer;
+  readonly binary: boolean;
+  /** Client processes; undefined sizes it from the fd limit and cores. */
+  readonly workers: number | undefined;
+  /** Source addresses to spread connections over; undefined picks loopback ones by itself. */
+  readonly sourceAddresses: readonly string[] | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly subprotocol: string | undefined;
+}
+
+export interface BlastOptions {
+  url?: string;
+  connections?: string | number;
+  duration?: string | number;
+  messages?: string | number;
+  connectRate?: string | number;
+  maxHandshakes?: string | number;
+  connectTimeout?: string | number;
+  rate?: string | number;
+  size?: string | number;
+  payload?: string;
+  binary?: boolean;
+  workers?: string | number;
+  sourceIp?: string;
+  header?: string[];
+  subprotocol?: string;
+}
+
+export const blastDefaults = {
+  connections: 100,
+  durationMs: 10_000,
+  connectRate: 0,
+  maxHandshakes: 1000,
+  connectTimeoutMs: 5000,
+  sizeBytes: 64,
+} as const;
+
+export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
+  const url = options.url === undefined ? undefined : wsUrl(options.url);
+  const binary = Boolean(options.binary);
+  const payload =
+    options.payload !== undefined
+      ? readPayload(options.payload)
+      : makePayload(sizeBytes('--size', options.size, blastDefaults.sizeBytes, 0, 64 * 1024 * 1024), binary);
+  return Object.freeze({
+    url,
+    connections: integer('-c, --connections', options.connections, blastDefaults.connections, 1, 10_000_000),
+    durationMs: durationMs('-d, --duration', options.duration, blastDefaults.durationMs, 0),
+    messages: options.messages === undefined ? undefined : integer('--messages', options.messages, 1, 1),
+    connectRate: rate('--connect-rate', options.connectRate, blastDefaults.connectRate),
+    maxHandshakes: integer('--max-handshakes', options.maxHandshakes, blastDefaults.maxHandshakes, 1, 1_000_000),
+    connectTimeoutMs: durationMs('--connect-timeout', options.connectTimeout, blastDefaults.connectTimeoutMs, 1),
+    rate: options.rate === undefined ? undefined : rate('--rate', options.rate, 0),
+    payload,
+    binary,
+    workers: options.workers === undefined ? undefined : integer('--workers', options.workers, 1, 1, 256),
+    sourceAddresses: options.sourceIp === undefined ? undefined : parseSourceAddresses(options.sourceIp),
+    headers: Object.freeze(parseHeaders(options.header ?? [])),
+    subprotocol: options.subprotocol,
+  });
+}
+
+function wsUrl(text: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(text);
+  } catch {
+    throw new ConfigError('url', text, 'expected a WebSocket URL such as ws://127.0.0.1:8000/ws');
+  }
+  if (parsed.protocol !== 'ws:') {
+    throw new ConfigError('url', text, 'expected a ws:// URL (wss:// is not supported yet)');
+  }
+  return parsed.href;
+}
+
+/** A payload that is valid UTF-8 text and recognisable in a capture. */
+function makePayload(size: number, binary: boolean): Buffer {
+  const payload = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) payload[i] = binary ? (i * 31 + 7) & 0xff : 0x61 + (i % 26);
+  return payload;
+}
+
+function readPayload(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new ConfigError('--payload', file, `expected a readable file (${(error as NodeJS.ErrnoException).code})`);
+  }
+}
+
+/** `127.0.0.2,127.0.0.3` or a range `127.0.0.2-127.0.0.40` (IPv4), or both mixed by commas. */
+export function parseSourceAddresses(text: string): string[] {
+  const addresses: string[] = [];
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const [from, to] = part.split('-');
+    if (to === undefined) {
+      if (!isIp(from!)) throw new ConfigError('--source-ip', text, 'expected IP addresses separated by commas, or a range a.b.c.d-a.b.c.e');
+      addresses.push(from!);
+      continue;
+    }
+    const start = ipv4ToNumber(from!);
+    const end = ipv4ToNumber(to);
+    if (start === undefined || end === undefined || end < start || end - start > 65_535) {
+      throw new ConfigError('--source-ip', text, 'expected a range a.b.c.d-a.b.c.e of at most 65536 IPv4 addresses, low to high');
+    }
+    for (let n = start; n <= end; n++) addresses.push(numberToIpv4(n));
+  }
+  if (addresses.length === 0) throw new ConfigError('--source-ip', text, 'expected at least one address');
+  return addresses;
+}
+
+function isIp(text: string): boolean {
+  return ipv4ToNumber(text) !== undefined || /^[0-9a-f:]+$/i.test(text);
+}
+
+export function ipv4ToNumber(text: string): number | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
+  let value = 0;
+  for (const part of parts) {
+    if (!/^\d{1,3}$/.test(part) || Number(part) > 255) return undefined;
+    value = value * 256 + Number(part);
+  }
+  return value;
+}
+
+export function numberToIpv4(value: number): string {
+  return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join('.');
+}
+
+function parseHeaders(lines: string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon).trim();
+    if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(name) || /[\r\n]/.test(line)) {
+      throw new ConfigError('-H, --header', line, "expected 'name: value'");
+    }
+    headers[name] = line.slice(colon + 1).trim();
+  }
+  return headers;
+}

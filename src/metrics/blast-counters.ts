@@ -1,0 +1,77 @@
+/**
+ * What a load generator counts. Every attempt lands in exactly one of accepted, rejected (by HTTP
+ * status) and failed (by reason); accepted connections that end before the run does are also
+ * counted as dropped (by close code). Workers keep their own; the coordinator sums them.
+ */
+
+export interface BlastCounters {
+  attempted: number;
+  accepted: number;
+  /** HTTP status → count. */
+  rejected: Record<string, number>;
+  /** Error code or reason → count. */
+  failed: Record<string, number>;
+  /** Close code → count, for accepted connections that ended before the run did. */
+  dropped: Record<string, number>;
+  /** Connections open right now (a gauge, summed over workers). */
+  open: number;
+  messagesSent: number;
+  messagesReceived: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Echoes that did not match what was sent (type or bytes). */
+  mismatched: number;
+  /** Messages sent that had no echo when the run ended. */
+  unanswered: number;
+  /** Open loop: sends skipped because a connection already had this many messages outstanding. */
+  backlogged: number;
+  /** Source (address, port) pairs found taken and skipped; not failures. */
+  addressRetries: number;
+}
+
+/** Failure reasons that are the generator's own limits, not the server's doing. */
+export const GENERATOR_LIMIT_REASONS: Readonly<Record<string, string>> = {
+  EMFILE: 'the open-file limit of a client process',
+  ENFILE: 'the open-file limit of the system',
+  EADDRNOTAVAIL: 'no free source (address, port) pair',
+  ENOBUFS: 'kernel buffer space',
+};
+
+export function emptyBlastCounters(): BlastCounters {
+  return {
+    attempted: 0,
+    accepted: 0,
+    rejected: {},
+    failed: {},
+    dropped: {},
+    open: 0,
+    messagesSent: 0,
+    messagesReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    mismatched: 0,
+    unanswered: 0,
+    backlogged: 0,
+    addressRetries: 0,
+  };
+}
+
+export function addBlastCounters(into: BlastCounters, from: BlastCounters): BlastCounters {
+  for (const key of ['attempted', 'accepted', 'open', 'messagesSent', 'messagesReceived', 'bytesSent', 'bytesReceived', 'mismatched', 'unanswered', 'backlogged', 'addressRetries'] as const) {
+    into[key] += from[key];
+  }
+  for (const key of ['rejected', 'failed', 'dropped'] as const) {
+    for (const [name, count] of Object.entries(from[key])) into[key][name] = (into[key][name] ?? 0) + count;
+  }
+  return into;
+}
+
+export function bump(table: Record<string, number>, key: string | number): void {
+  table[key] = (table[key] ?? 0) + 1;
+}
+
+export function sum(table: Record<string, number>): number {
+  let total = 0;
+  for (const key in table) total += table[key]!;
+  return total;
+}

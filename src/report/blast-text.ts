@@ -1,0 +1,58 @@
+/** The blast summary for a terminal: a pure function from the result to text. */
+import type { LatencySummaryUs } from '../metrics/histogram.js';
+import type { BlastResult } from '../metrics/blast-result.js';
+import { formatBytes, formatCount, formatMs } from './format.js';
+
+export function formatBlastHeader(url: string, ownServer: boolean, connections: number, workers: number, sources: string, duration: string): string {
+  return (
+    `wsbench blast ${url}${ownServer ? ' (its own server, started for this run)' : ''}\n` +
+    `  ${formatCount(connections)} connections over ${workers} client process${workers === 1 ? '' : 'es'}, ` +
+    `source addresses: ${sources}, ${duration}\n`
+  );
+}
+
+export function formatBlastSummary(result: BlastResult): string {
+  const { outcomes, messages, latency } = result;
+  const lines: string[] = [];
+  lines.push(
+    `wsbench blast ${result.target.url}${result.interrupted ? '  (INTERRUPTED: partial results)' : ''}`,
+    `  ${formatCount(outcomes.attempted)} connections, ${result.plan.workers} client process${result.plan.workers === 1 ? '' : 'es'}, ` +
+      `${(result.durationMs / 1000).toFixed(1)}s`,
+    '',
+    'Connections',
+    `  attempted ${formatCount(outcomes.attempted)}  accepted ${formatCount(outcomes.accepted)}  ` +
+      `rejected ${formatCount(outcomes.rejected.total)}  failed ${formatCount(outcomes.failed.total)}  dropped ${formatCount(outcomes.dropped.total)}`,
+  );
+  const breakdown = (label: string, table: Record<string, number>) => {
+    const entries = Object.entries(table).sort((a, b) => b[1] - a[1]);
+    if (entries.length) lines.push(`  ${label.padEnd(9)}${entries.map(([k, v]) => `${k}: ${formatCount(v)}`).join(', ')}`);
+  };
+  breakdown('rejected', outcomes.rejected.byStatus);
+  breakdown('failed', outcomes.failed.byReason);
+  breakdown('dropped', outcomes.dropped.byCloseCode);
+  lines.push('', `Latency (ms)     ${['p50', 'p75', 'p90', 'p99', 'p99.9', 'p99.99', 'max', 'mean', 'stdev'].map((h) => h.padStart(8)).join('')}       count`);
+  lines.push(latencyRow('connect', latency.connect));
+  lines.push(latencyRow('round trip', latency.roundTrip));
+  if (latency.coordinatedOmissionCorrected) lines.push('  round trip counted from the intended send time (paced; coordinated omission corrected)');
+  lines.push(
+    '',
+    'Messages',
+    `  sent ${formatCount(messages.sent)}  echoed ${formatCount(messages.received)}  ` +
+      `${formatCount(messages.perSecond)} msg/s  ${formatBytes(messages.bytesPerSecond)}/s`,
+  );
+  if (messages.unanswered) lines.push(`  unanswered at the end: ${formatCount(messages.unanswered)}`);
+  if (messages.mismatched) lines.push(`  echoes that did not match: ${formatCount(messages.mismatched)}`);
+  if (messages.backlogged) lines.push(`  sends skipped (4096 already outstanding on the connection): ${formatCount(messages.backlogged)}`);
+  const health = result.generator.workers
+    .map((w) => `#${w.index} ${w.cpuPercent}% CPU, loop delay p99 ${w.eventLoopDelayP99Ms} ms max ${w.eventLoopDelayMaxMs} ms`)
+    .join('; ');
+  lines.push('', 'Generator', `  ${health}`);
+  for (const warning of result.generator.warnings) lines.push(`  WARNING: ${warning}`);
+  return lines.join('\n') + '\n';
+}
+
+function latencyRow(label: string, summary: LatencySummaryUs): string {
+  if (summary.count === 0) return `  ${label.padEnd(15)}(no samples)`;
+  const cells = [summary.p50_us, summary.p75_us, summary.p90_us, summary.p99_us, summary.p99_9_us, summary.p99_99_us, summary.max_us, summary.mean_us, summary.stdev_us];
+  return `  ${label.padEnd(15)}${cells.map((us) => formatMs(us).padStart(8)).join('')}${formatCount(summary.count).padStart(12)}`;
+}
