@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { resolveBlastConfig, parseSourceAddresses } from '../src/config/blast-config.js';
+import { ConfigError } from '../src/config/errors.js';
+import { resolveServeConfig } from '../src/config/serve-config.js';
+import { parseCount, parseDurationMs, parseSizeBytes } from '../src/config/units.js';
+import { planServe } from '../src/limits/serve-plan.js';
+import { planBlast } from '../src/limits/blast-plan.js';
+import { splitExact, splitRate } from '../src/limits/split.js';
+
+describe('units', () => {
+  it('reads human counts, durations and sizes', () => {
+    assert.equal(parseCount('50k'), 50_000);
+    assert.equal(parseCount('1.5m'), 1_500_000);
+    assert.equal(parseDurationMs('30s'), 30_000);
+    assert.equal(parseDurationMs('250ms'), 250);
+    assert.equal(parseDurationMs('2m'), 120_000);
+    assert.equal(parseDurationMs('3'), 3000);
+    assert.equal(parseSizeBytes('1mb'), 1_048_576);
+    assert.equal(parseSizeBytes('4kb'), 4096);
+    assert.ok(Number.isNaN(parseCount('lots')));
+    assert.ok(Number.isNaN(parseDurationMs('5 fortnights')));
+  });
+});
+
+describe('config validation', () => {
+  it('names the option, the value and what is allowed', () => {
+    assert.throws(() => resolveServeConfig({ max: '-1' }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /^--max: "-1" is not valid; expected an integer from 1 to/);
+      assert.equal(error.exitCode, 2);
+      return true;
+    });
+    assert.throws(() => resolveServeConfig({ overflow: 'drop' }), /--overflow: "drop" is not valid; expected one of reject, queue/);
+    assert.throws(() => resolveServeConfig({ workers: '0' }), /--workers: "0"/);
+    assert.throws(() => resolveServeConfig({ path: 'ws' }), /--path: "ws" is not valid; expected a path that starts with \//);
+    assert.throws(() => resolveBlastConfig({ url: 'http://x' }), /url: "http:\/\/x" is not valid; expected a ws:\/\/ URL/);
+    assert.throws(() => resolveBlastConfig({ connections: '0' }), /-c, --connections: "0"/);
+    assert.throws(() => resolveBlastConfig({ header: ['no colon'] }), /--header: "no colon"/);
+  });
+
+  it('fills documented defaults and freezes the result', () => {
+    const config = resolveServeConfig({});
+    assert.equal(config.max, 10_000);
+    assert.equal(config.overflow, 'reject');
+    assert.equal(config.heartbeatMs, 30_000);
+    assert.ok(Object.isFrozen(config));
+    assert.equal(resolveServeConfig({ heartbeat: '0' }).heartbeatMs, 0);
+    assert.equal(resolveBlastConfig({ size: '1kb' }).payload.length, 1024);
+  });
+
+  it('reads source address lists and ranges', () => {
+    assert.deepEqual(parseSourceAddresses('127.0.0.2-127.0.0.4,127.0.1.9'), ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.1.9']);
+    assert.throws(() => parseSourceAddresses('127.0.0.9-127.0.0.2'), /--source-ip/);
+  });
+});
+
+describe('exact split', () => {
+  it('shares add up to the total, remainder spread, none lost', () => {
+    for (const [total, parts] of [[50_000, 3], [7, 7], [3, 5], [100, 1], [0, 4], [19_999, 6]] as const) {
+      const shares = splitExact(total, parts);
+      assert.equal(shares.length, parts);
+      assert.equal(shares.reduce((a, b) => a + b, 0), total);
+      assert.ok(Math.max(...shares) - Math.min(...shares) <= 1);
+    }
+    const rates = splitRate(1000, 3);
+    assert.equal(rates.reduce((a, b) => a + b, 0), 1000);
+  });
+});
+
+describe('process plans', () => {
+  it('serve: sizes workers from the fd limit and refuses too few with the numbers', () => {
+    const plan = planServe(50_000, undefined, 20_000, 2);
+    assert.equal(plan.workers, 3);
+    assert.equal(plan.perWorkerCapacity, 19_488);
+    assert.throws(() => planServe(50_000, 2, 20_000, 2), /--workers: 2 is not valid; --max 50000 needs at least 3 worker processes: each may hold 19488 connections \(open-file limit 20000/);
+    assert.equal(planServe(100, undefined, 20_000, 2).workers, 2);
+  });
+
+  it('blast: one source address per process, exact shares, random per run', () => {
+    const config = resolveBlastConfig({ url: 'ws://127.0.0.1:9/ws', connections: '50k' });
+    const plan = planBlast(config, new URL(config.url!), 20_000, 2);
+    assert.equal(plan.workers, 3);
+    assert.equal(plan.shares.reduce((a, s) => a + s.connections, 0), 50_000);
+    assert.equal(plan.sourceMode, 'auto-loopback');
+    assert.equal(new Set(plan.sourceAddresses).size, plan.sourceAddresses.length);
+    for (const address of plan.sourceAddresses) assert.match(address, /^127\./);
+    assert.ok(!plan.sourceAddresses.includes('127.0.0.1'));
+    const again = planBlast(config, new URL(config.url!), 20_000, 2);
+    assert.notDeepEqual(again.sourceAddresses, plan.sourceAddresses);
+    assert.throws(
+      () => planBlast({ ...config, workers: 2 }, new URL(config.url!), 20_000, 2),
+      /--workers: 2 is not valid; -c 50000 needs at least 3 client processes/,
+    );
+  });
+
+  it('blast: refuses a plan whose listed source pairs cannot hold the connections', () => {
+    const config = resolveBlastConfig({ url: 'ws://127.0.0.1:9/ws', connections: '60k', sourceIp: '127.0.0.2', workers: 4 });
+    assert.throws(() => planBlast(config, new URL(config.url!), 20_000, 2), /--source-ip: "127.0.0.2" is not valid; client process 0 has \d+ source \(address, port\) pairs for 15000 connections/);
+  });
+});

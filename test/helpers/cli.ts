@@ -1,0 +1,71 @@
+/** Run the real wsbench binary, as a user would. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const BIN = fileURLToPath(new URL('../../../bin/wsbench.js', import.meta.url));
+
+export interface CliRun {
+  readonly child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  /** Resolves with the exit code (or the signal's name) when the process ends. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves with the first stderr match of `pattern`. */
+  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+}
+
+export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): CliRun {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const run: CliRun = {
+    child,
+    stdout: '',
+    stderr: '',
+    exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
+    waitForStderr(pattern, timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const match = run.stderr.match(pattern);
+          if (!match) return false;
+          clearTimeout(timer);
+          child.stderr!.off('data', check);
+          resolve(match);
+          return true;
+        };
+        const timer = setTimeout(() => {
+          child.stderr!.off('data', check);
+          reject(new Error(`no ${pattern} on stderr within ${timeoutMs} ms; stderr so far:\n${run.stderr}`));
+        }, timeoutMs);
+        if (!check()) child.stderr!.on('data', check);
+      });
+    },
+  };
+  child.stdout!.setEncoding('utf8').on('data', (text: string) => (run.stdout += text));
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => (run.stderr += text));
+  return run;
+}
+
+/** Run to completion. */
+export async function runCliToEnd(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}) {
+  const run = runCli(args, options);
+  const timer = setTimeout(() => run.child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+  const { code, signal } = await run.exited;
+  clearTimeout(timer);
+  return { code, signal, stdout: run.stdout, stderr: run.stderr };
+}
+
+/** Start `wsbench serve` on a free port and wait for its URL. */
+export async function startServeCli(args: string[]): Promise<CliRun & { url: string }> {
+  const run = runCli(['serve', '--port', '0', ...args]);
+  const match = await run.waitForStderr(/listening on (ws:\/\/\S+)/);
+  return Object.assign(run, { url: match[1]! });
+}
+
+/** Stop a process we started and wait for it. */
+export async function stop(run: CliRun, signal: NodeJS.Signals = 'SIGTERM') {
+  if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill(signal);
+  return run.exited;
+}

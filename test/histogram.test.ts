@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createHistogram, encodeHistogram, mergeEncoded, recordUs, summarize } from '../src/metrics/histogram.js';
+
+describe('histogram merge', () => {
+  it('worker histograms merged equal one histogram fed the same values', () => {
+    const whole = createHistogram();
+    const parts = [createHistogram(), createHistogram(), createHistogram()];
+    let seed = 12345;
+    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    for (let i = 0; i < 30_000; i++) {
+      // A long-tailed mix: mostly sub-ms, some tens of ms, a few seconds.
+      const value = random() < 0.99 ? 50 + random() * 900 : 10_000 + random() * 3_000_000;
+      recordUs(whole, value);
+      recordUs(parts[i % 3]!, value);
+    }
+    const merged = mergeEncoded(parts.map(encodeHistogram));
+    // Results always pass through a snapshot, which reports max at its bucket's resolution, so the
+    // single histogram is compared after the same round trip.
+    assert.deepEqual(summarize(merged), summarize(mergeEncoded([encodeHistogram(whole)])));
+    assert.ok(Math.abs(summarize(merged).max_us - whole.maxValue) / whole.maxValue < 0.001);
+    assert.equal(merged.totalCount, 30_000);
+  });
+
+  it('clamps out-of-range values instead of throwing', () => {
+    const histogram = createHistogram();
+    recordUs(histogram, 0);
+    recordUs(histogram, 10 ** 12);
+    assert.equal(histogram.totalCount, 2);
+  });
+
+  it('an empty histogram summarizes to zeros', () => {
+    assert.equal(summarize(createHistogram()).p99_us, 0);
+  });
+});
