@@ -69,3 +69,27 @@ export async function stop(run: CliRun, signal: NodeJS.Signals = 'SIGTERM') {
   if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill(signal);
   return run.exited;
 }
+
+/** A port that was free a moment ago (for runs that print no URL, such as --json). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Wait until an HTTP endpoint answers 200. */
+export async function waitForHttp(url: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+}

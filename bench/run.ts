@@ -1,0 +1,55 @@
+/**
+ * Entry of the benchmark suite: `npm run bench` runs every benchmark, `npm run bench -- <name>…`
+ * the named ones. Each writes results/bench-<name>-<timestamp>.json and prints a short table.
+ * Every process a benchmark starts is ended (by PID, with its descendants), also on error or Ctrl-C.
+ */
+import type { Benchmark } from './benchmark.js';
+import { cleanupAll, environment, writeResult } from './lib.js';
+import { serveEcho } from './serve-echo.js';
+
+/** In run order: the heaviest (50,000 connections) last. */
+const BENCHMARKS: readonly Benchmark[] = [serveEcho];
+
+process.on('exit', cleanupAll);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    cleanupAll();
+    process.exit(130);
+  });
+}
+
+const requested = process.argv.slice(2);
+const unknown = requested.filter((name) => !BENCHMARKS.some((b) => b.name === name));
+if (unknown.length) {
+  process.stderr.write(`unknown benchmark ${unknown.join(', ')}; known: ${BENCHMARKS.map((b) => b.name).join(', ')}\n`);
+  process.exit(2);
+}
+const selected = requested.length ? BENCHMARKS.filter((b) => requested.includes(b.name)) : BENCHMARKS;
+
+let failures = 0;
+for (const benchmark of selected) {
+  process.stdout.write(`\n== ${benchmark.name}: ${benchmark.description}\n`);
+  const startedAt = new Date();
+  try {
+    const outcome = await benchmark.run();
+    const path = writeResult(benchmark.name, {
+      schemaVersion: 1,
+      benchmark: benchmark.name,
+      description: benchmark.description,
+      command: ['npm', 'run', 'bench', '--', benchmark.name].join(' '),
+      startedAt: startedAt.toISOString(),
+      elapsedMs: Date.now() - startedAt.getTime(),
+      environment: environment(),
+      commands: outcome.commands,
+      figures: outcome.figures,
+      runs: outcome.runs,
+    });
+    process.stdout.write(outcome.table + `results: ${path}\n`);
+  } catch (error) {
+    failures++;
+    process.stderr.write(`${benchmark.name} failed: ${(error as Error).stack ?? error}\n`);
+  } finally {
+    cleanupAll();
+  }
+}
+process.exitCode = failures ? 1 : 0;

@@ -1,0 +1,81 @@
+/**
+ * serve-echo: echo throughput of `wsbench serve --workers 1` against a plain ws echo server. The
+ * server runs on core 0, the driver (`wsbench blast`, one client process) on core 1, so each has a
+ * core; the driver's CPU says whether the server was the bottleneck.
+ */
+import type { BlastResult } from '../src/metrics/blast-result.js';
+import { interleaved, type Benchmark } from './benchmark.js';
+import {
+  CLIENT_CORE, cpuUs, median, parseJsonOutput, REPEATS, round, SERVER_CORE, startServer, startWsbench, stop, table, verdict,
+  waitExit, type ServerKind,
+} from './lib.js';
+
+const KINDS: readonly ServerKind[] = ['plain-ws', 'wsbench'];
+const SERVE_ARGS = ['--workers', '1', '--max', '1000'];
+const BLAST_ARGS = ['-c', '100', '-d', '5s', '--size', '64', '--workers', '1', '--json', '--no-save'];
+
+interface EchoRun {
+  repeat: number;
+  kind: ServerKind;
+  messagesPerSecond: number;
+  accepted: number;
+  generatorCpuPercent: number;
+  serverCpuPercent: number;
+  roundTripP50Ms: number;
+  roundTripP99Ms: number;
+}
+
+export const serveEcho: Benchmark = {
+  name: 'serve-echo',
+  description: 'echo throughput, 100 connections closed loop, 64 B: wsbench serve vs plain ws',
+  async run() {
+    const runs: EchoRun[] = [];
+    const commands = new Set<string>();
+    for (const { repeat, kind } of interleaved(KINDS, REPEATS)) {
+      const server = await startServer(kind, SERVE_ARGS, { core: SERVER_CORE });
+      commands.add(server.process.command);
+      try {
+        const cpuBefore = cpuUs(server.process.pid) ?? 0;
+        const driver = startWsbench(['blast', server.url, ...BLAST_ARGS], { core: CLIENT_CORE });
+        commands.add(driver.command);
+        const { code, wallMs } = await waitExit(driver, 60_000);
+        const serverCpu = (cpuUs(server.process.pid) ?? 0) - cpuBefore;
+        if (code !== 0) throw new Error(`${driver.command} exited ${code}: ${driver.stderr().slice(-500)}`);
+        const result = parseJsonOutput<BlastResult>(driver);
+        runs.push({
+          repeat,
+          kind,
+          messagesPerSecond: result.messages.perSecond,
+          accepted: result.outcomes.accepted,
+          generatorCpuPercent: result.generator.workers[0]?.cpuPercent ?? NaN,
+          serverCpuPercent: round((serverCpu / (wallMs * 1000)) * 100),
+          roundTripP50Ms: result.latency.roundTrip.p50_us / 1000,
+          roundTripP99Ms: result.latency.roundTrip.p99_us / 1000,
+        });
+      } finally {
+        await stop(server.process);
+      }
+    }
+    const of = (kind: ServerKind, key: keyof EchoRun) => median(runs.filter((r) => r.kind === kind).map((r) => r[key] as number));
+    const ratio = of('wsbench', 'messagesPerSecond') / of('plain-ws', 'messagesPerSecond');
+    const perServer = Object.fromEntries(
+      KINDS.map((kind) => [
+        kind,
+        {
+          messagesPerSecondMedian: of(kind, 'messagesPerSecond'),
+          generatorCpuPercentMedian: of(kind, 'generatorCpuPercent'),
+          serverCpuPercentMedian: of(kind, 'serverCpuPercent'),
+          roundTripP50MsMedian: of(kind, 'roundTripP50Ms'),
+          roundTripP99MsMedian: of(kind, 'roundTripP99Ms'),
+        },
+      ]),
+    );
+    const figures = { ...perServer, ratioWsbenchToPlain: round(ratio, 3), target: 'wsbench >= 1.0x plain ws', met: ratio >= 1 };
+    const text =
+      table(
+        ['server', 'msg/s (median)', 'server CPU %', 'driver CPU %', 'rtt p50 ms', 'rtt p99 ms'],
+        KINDS.map((kind) => [kind, of(kind, 'messagesPerSecond'), of(kind, 'serverCpuPercent'), of(kind, 'generatorCpuPercent'), of(kind, 'roundTripP50Ms'), of(kind, 'roundTripP99Ms')]),
+      ) + `ratio wsbench/plain = ${round(ratio, 3)}  (target >= 1.0: ${verdict(ratio >= 1)})\n`;
+    return { figures, runs, commands: [...commands], table: text };
+  },
+};
