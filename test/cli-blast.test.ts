@@ -1,0 +1,200 @@
+/** The real wsbench binary: blast against real servers on loopback, its accounting and its faults. */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { BlastResult } from '../src/metrics/blast-result.js';
+import { freePort, runCli, runCliToEnd, startServeCli, stop } from './helpers/cli.js';
+import { blackholeServer, delayedEchoServer, silentServer, stallingEchoServer } from './helpers/servers.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'wsbench-test-'));
+let fileCount = 0;
+const outFile = () => join(scratch, `result-${++fileCount}.json`);
+
+function assertAccounting(result: BlastResult): void {
+  const { outcomes } = result;
+  assert.equal(outcomes.attempted, outcomes.accepted + outcomes.rejected.total + outcomes.failed.total, 'attempted = accepted + rejected + failed');
+}
+
+describe('wsbench blast (CLI)', () => {
+  it('serve --max 100 vs blast -c 300: 100 accepted, 200 rejected (503), 0 failed', async () => {
+    const server = await startServeCli(['--max', '100', '--workers', '2']);
+    try {
+      const out = outFile();
+      const run = await runCliToEnd(['blast', server.url, '-c', '300', '-d', '1s', '--out', out]);
+      assert.equal(run.code, 0, run.stderr);
+      const result = JSON.parse(readFileSync(out, 'utf8')) as BlastResult;
+      assert.equal(result.outcomes.attempted, 300);
+      assert.equal(result.outcomes.accepted, 100);
+      assert.deepEqual(result.outcomes.rejected.byStatus, { 503: 200 });
+      assert.equal(result.outcomes.failed.total, 0);
+      assert.equal(result.outcomes.dropped.total, 0);
+      assertAccounting(result);
+      assert.ok(result.messages.received > 0);
+      assert.equal(result.messages.mismatched, 0);
+      // The text summary carries the same numbers.
+      assert.match(run.stdout, /attempted 300 {2}accepted 100 {2}rejected 200 {2}failed 0 {2}dropped 0/);
+      assert.match(run.stdout, /rejected 503: 200/);
+      assert.match(run.stdout, /round trip +\d+\.\d\d/);
+    } finally {
+      await stop(server);
+    }
+  });
+
+  it('no URL: starts its own server, says so, and writes JSON with schemaVersion and histograms', async () => {
+    const run = await runCliToEnd(['blast', '-c', '50', '-d', '1s', '--json', '--no-save']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stderr, '', '--json is silent on stderr');
+    const result = JSON.parse(run.stdout) as BlastResult;
+    assert.equal(result.schemaVersion, 1);
+    assert.equal(result.target.ownServer, true);
+    assert.equal(result.outcomes.accepted, 50);
+    assert.ok(result.latency.roundTrip.count > 0);
+    assert.ok(result.latency.roundTrip.p50_us > 0);
+    assert.equal(typeof result.histograms.roundTrip_us, 'string');
+    assert.equal(result.latency.coordinatedOmissionCorrected, false);
+    const header = await runCliToEnd(['blast', '-c', '5', '-d', '0', '--no-save']);
+    assert.match(header.stderr, /its own server, started for this run/);
+  });
+
+  it('scale: 30,000 connections, past one process\'s open files and one address\'s ports', async () => {
+    const out = outFile();
+    const run = await runCliToEnd(['blast', '-c', '30000', '--rate', '0', '-d', '1s', '--out', out, '--quiet'], { timeoutMs: 180_000 });
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(readFileSync(out, 'utf8')) as BlastResult;
+    assert.equal(result.outcomes.accepted, 30_000, JSON.stringify(result.outcomes));
+    assert.equal(result.outcomes.failed.total, 0);
+    assert.ok(result.plan.workers >= 2, 'more than one client process');
+    assert.ok(result.plan.sourceAddresses.length >= 2, 'more than one source address');
+    assert.equal(result.latency.connect.count, 30_000);
+  });
+
+  it('known latency: a server that delays each echo by 20 ms gives p50 within 20-22 ms', async () => {
+    const server = await delayedEchoServer(20);
+    try {
+      const run = await runCliToEnd(['blast', server.url, '-c', '10', '-d', '2s', '--json', '--no-save']);
+      assert.equal(run.code, 0, run.stderr);
+      const result = JSON.parse(run.stdout) as BlastResult;
+      const p50Ms = result.latency.roundTrip.p50_us / 1000;
+      assert.ok(p50Ms >= 20 && p50Ms <= 22, `p50 ${p50Ms} ms`);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('coordinated omission: a paced run shows a 1 s stall in the corrected percentiles', async () => {
+    const server = await stallingEchoServer(800, 1000);
+    try {
+      const run = await runCliToEnd(['blast', server.url, '-c', '4', '--rate', '50', '-d', '3s', '--json', '--no-save']);
+      assert.equal(run.code, 0, run.stderr);
+      const result = JSON.parse(run.stdout) as BlastResult;
+      assert.equal(result.latency.coordinatedOmissionCorrected, true);
+      assert.equal(result.latency.roundTripMeasuredFrom, 'intended-send');
+      assert.ok(result.latency.roundTrip.max_us >= 900_000, `max ${result.latency.roundTrip.max_us} µs`);
+      assert.ok(result.latency.roundTrip.p90_us >= 300_000, `p90 ${result.latency.roundTrip.p90_us} µs`);
+      assert.ok(result.latency.roundTrip.p50_us < 300_000, `p50 ${result.latency.roundTrip.p50_us} µs`);
+      const text = await runCliToEnd(['blast', server.url, '-c', '1', '--rate', '10', '-d', '0.5s', '--no-save']);
+      assert.match(text.stdout, /counted from the intended send time/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a server killed mid-run: its connections count as dropped, the run ends, results are written', async () => {
+    const server = await startServeCli(['--max', '50', '--workers', '1']);
+    const out = outFile();
+    const run = runCli(['blast', server.url, '-c', '50', '-d', '60s', '--out', out]);
+    await run.waitForStderr(/holding|hold \d+s/, 20_000).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    server.child.kill('SIGKILL');
+    const { code } = await run.exited;
+    assert.equal(code, 0, run.stderr);
+    const result = JSON.parse(readFileSync(out, 'utf8')) as BlastResult;
+    assert.equal(result.outcomes.accepted, 50);
+    assert.equal(result.outcomes.dropped.total, 50);
+    assert.ok(result.durationMs < 30_000, `ended early (${result.durationMs} ms)`);
+    assertAccounting(result);
+  });
+
+  it('SIGINT: stops, prints and writes the partial result, exit 130', async () => {
+    const out = outFile();
+    const run = runCli(['blast', '-c', '20', '-d', '60s', '--json', '--out', out]);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    run.child.kill('SIGINT');
+    const { code } = await run.exited;
+    assert.equal(code, 130);
+    const printed = JSON.parse(run.stdout) as BlastResult;
+    assert.equal(printed.interrupted, true);
+    assert.equal(printed.outcomes.accepted, 20);
+    assert.ok(printed.messages.received > 0);
+    const written = JSON.parse(readFileSync(out, 'utf8')) as BlastResult;
+    assert.equal(written.interrupted, true);
+    assert.equal(written.outcomes.accepted, 20);
+  });
+
+  it('a server that never answers the upgrade: failed (ETIMEDOUT) within --connect-timeout', async () => {
+    const server = await blackholeServer();
+    try {
+      const startedAt = Date.now();
+      const run = await runCliToEnd(['blast', server.url, '-c', '5', '--connect-timeout', '300ms', '-d', '5s', '--json', '--no-save']);
+      assert.equal(run.code, 0, run.stderr);
+      const result = JSON.parse(run.stdout) as BlastResult;
+      assert.deepEqual(result.outcomes.failed.byReason, { ETIMEDOUT: 5 });
+      assertAccounting(result);
+      assert.ok(Date.now() - startedAt < 4000, 'did not wait out the duration with nothing open');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a server that stops echoing: the run ends on time and unanswered messages are counted', async () => {
+    const server = await silentServer();
+    try {
+      const run = await runCliToEnd(['blast', server.url, '-c', '5', '-d', '1s', '--json', '--no-save']);
+      assert.equal(run.code, 0, run.stderr);
+      const result = JSON.parse(run.stdout) as BlastResult;
+      assert.equal(result.messages.sent, 5);
+      assert.equal(result.messages.received, 0);
+      assert.equal(result.messages.unanswered, 5);
+      assert.ok(result.durationMs < 6000);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('nothing reachable: one clear line, exit 1', async () => {
+    const port = await freePort();
+    const run = await runCliToEnd(['blast', `ws://127.0.0.1:${port}/ws`, '-c', '10', '--no-save']);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, new RegExp(`^wsbench: nothing answers at 127.0.0.1:${port} \\(ECONNREFUSED\\); is the server running\\?\\n$`));
+  });
+
+  it('bad URL or flags: exit 2 with the option named', async () => {
+    for (const [args, pattern] of [
+      [['http://127.0.0.1:1/'], /url: "http:\/\/127.0.0.1:1\/" is not valid; expected a ws:\/\/ URL/],
+      [['-c', 'many'], /-c, --connections: "many" is not valid/],
+      [['-d', 'forever'], /-d, --duration: "forever" is not valid/],
+      [['--rate', '-3'], /--rate: "-3" is not valid/],
+      [['--workers', '1', '-c', '50000'], /--workers: 1 is not valid; -c 50000 needs at least 3 client processes/],
+    ] as const) {
+      const run = await runCliToEnd(['blast', ...args, '--no-save']);
+      assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, pattern);
+      assert.equal(run.stderr.trim().split('\n').length, 1);
+    }
+  });
+
+  it('writes a results file atomically under results/ by default', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'wsbench-cwd-'));
+    const run = await runCliToEnd(['blast', '-c', '3', '-d', '0', '--quiet'], { cwd });
+    assert.equal(run.code, 0, run.stderr);
+    const files = (await import('node:fs')).readdirSync(join(cwd, 'results'));
+    assert.equal(files.length, 1);
+    assert.match(files[0]!, /^blast-\d{8}-\d{6}Z-\d+\.json$/);
+    assert.ok(!files[0]!.endsWith('.tmp'));
+    const result = JSON.parse(readFileSync(join(cwd, 'results', files[0]!), 'utf8')) as BlastResult;
+    assert.equal(result.outcomes.accepted, 3);
+    assert.ok(existsSync(join(cwd, 'results')));
+  });
+});
