@@ -321,7 +321,12 @@ export async function startServer(kind: ServerKind, serveArgs: readonly string[]
       ? startWsbench(['serve', '--port', String(port), '--host', '127.0.0.1', '--quiet', ...serveArgs], options)
       : startNode(join(benchDist, 'plain-ws-server.js'), [String(port)], options);
   try {
-    await waitForPort(port, 15_000);
+    await Promise.race([
+      waitForPort(port, 15_000),
+      started.exited.then(({ code }) => {
+        throw new Error(`exited with code ${code} before listening`);
+      }),
+    ]);
   } catch (error) {
     stopTree(started);
     throw new Error(`${started.command}: ${(error as Error).message}; stderr: ${started.stderr().slice(-500)}`);

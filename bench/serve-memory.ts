@@ -13,7 +13,8 @@ import {
 const CONNECTIONS = 10_000;
 const SETTLE_MS = 2000;
 const KINDS: readonly ServerKind[] = ['plain-ws', 'wsbench'];
-const SERVE_ARGS = ['--workers', '1', '--max', '20000'];
+/** --max 20000 needs two workers at an fd limit of 20000 (19,488 per process); 19000 fits one. */
+const SERVE_ARGS = ['--workers', '1', '--max', '19000'];
 const BLAST_ARGS = ['-c', String(CONNECTIONS), '--rate', '0', '-d', '20s', '--workers', '1', '--no-save', '--quiet'];
 
 interface MemoryRun {
