@@ -287,7 +287,8 @@ export function getJson<T>(url: string, timeoutMs = 5000): Promise<T> {
 export async function waitFor(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, intervalMs = 50): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
-    if (await check()) return;
+    // A check that throws (a server too busy to answer yet) counts as "not yet".
+    if (await Promise.resolve().then(check).catch(() => false)) return;
     await sleep(intervalMs);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

@@ -7,9 +7,10 @@ import type { Benchmark } from './benchmark.js';
 import { cleanupAll, environment, writeResult } from './lib.js';
 import { serveEcho } from './serve-echo.js';
 import { serveMemory } from './serve-memory.js';
+import { serveAccept } from './serve-accept.js';
 
 /** In run order: the heaviest (50,000 connections) last. */
-const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveMemory];
+const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveMemory, serveAccept];
 
 process.on('exit', cleanupAll);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
