@@ -28,6 +28,8 @@ export interface Started {
   /** The command line, as recorded in results. */
   readonly command: string;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** performance.now() when it was spawned. */
+  readonly startedAt: number;
   stdout(): string;
   stderr(): string;
 }
@@ -52,6 +54,7 @@ export function startNode(script: string, args: readonly string[], options: Star
   const started: Started = {
     child,
     pid: child.pid!,
+    startedAt: performance.now(),
     command: argv.map((a) => a.replace(repoRoot, '')).join(' '),
     exited: new Promise((resolve) => {
       child.once('exit', (code, signal) => {
@@ -74,9 +77,8 @@ export function startWsbench(args: readonly string[], options: StartOptions = {}
   return startNode(wsbenchBin, args, options);
 }
 
-/** Wait for a process to exit; past the timeout, kill its tree and throw. */
+/** Wait for a process to exit; past the timeout, kill its tree and throw. wallMs counts from its spawn. */
 export async function waitExit(started: Started, timeoutMs: number): Promise<{ code: number | null; wallMs: number }> {
-  const from = performance.now();
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
   const outcome = await Promise.race([started.exited, timeout]);
@@ -85,7 +87,7 @@ export async function waitExit(started: Started, timeoutMs: number): Promise<{ c
     stopTree(started);
     throw new Error(`${started.command} did not exit within ${timeoutMs} ms; killed. stderr: ${started.stderr().slice(-500)}`);
   }
-  return { code: outcome.code, wallMs: performance.now() - from };
+  return { code: outcome.code, wallMs: performance.now() - started.startedAt };
 }
 
 /** Ask a process to stop (SIGINT/SIGTERM), then SIGKILL its whole tree if it has not exited in time. */
