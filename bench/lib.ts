@@ -136,6 +136,8 @@ interface ProcStat {
   readonly ppid: number;
   /** utime + stime, µs. */
   readonly cpuUs: number;
+  /** utime alone, µs: the process's own code, as opposed to the kernel working for it. */
+  readonly userUs: number;
 }
 
 function readStat(pid: number): ProcStat | undefined {
@@ -148,12 +150,17 @@ function readStat(pid: number): ProcStat | undefined {
   // The command name may hold spaces and parentheses: the fields start after the last ')'.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
-  return { ppid: Number(fields[1]), cpuUs: (ticks * 1e6) / CLOCK_TICKS_PER_SECOND };
+  return { ppid: Number(fields[1]), cpuUs: (ticks * 1e6) / CLOCK_TICKS_PER_SECOND, userUs: (Number(fields[11]) * 1e6) / CLOCK_TICKS_PER_SECOND };
 }
 
 /** CPU time (user + system) of one process, µs; undefined once it is gone. */
 export function cpuUs(pid: number): number | undefined {
   return readStat(pid)?.cpuUs;
+}
+
+/** User-mode CPU time of one process, µs; undefined once it is gone. */
+export function userCpuUs(pid: number): number | undefined {
+  return readStat(pid)?.userUs;
 }
 
 /** Resident set size, bytes; undefined once the process is gone. */

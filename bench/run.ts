@@ -8,9 +8,10 @@ import { cleanupAll, environment, writeResult } from './lib.js';
 import { serveEcho } from './serve-echo.js';
 import { serveMemory } from './serve-memory.js';
 import { serveAccept } from './serve-accept.js';
+import { blastCpu } from './blast-cpu.js';
 
 /** In run order: the heaviest (50,000 connections) last. */
-const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveMemory, serveAccept];
+const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveMemory, serveAccept, blastCpu];
 
 process.on('exit', cleanupAll);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
