@@ -9,9 +9,10 @@ import { serveEcho } from './serve-echo.js';
 import { serveMemory } from './serve-memory.js';
 import { serveAccept } from './serve-accept.js';
 import { blastCpu } from './blast-cpu.js';
+import { blastMemory } from './blast-memory.js';
 
 /** In run order: the heaviest (50,000 connections) last. */
-const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveMemory, serveAccept, blastCpu];
+const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveMemory, serveAccept, blastCpu, blastMemory];
 
 process.on('exit', cleanupAll);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
