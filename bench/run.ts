@@ -10,9 +10,11 @@ import { serveMemory } from './serve-memory.js';
 import { serveAccept } from './serve-accept.js';
 import { blastCpu } from './blast-cpu.js';
 import { blastMemory } from './blast-memory.js';
+import { blastOpen50k } from './blast-open-50k.js';
+import { serveScale } from './serve-scale.js';
 
 /** In run order: the heaviest (50,000 connections) last. */
-const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveMemory, serveAccept, blastCpu, blastMemory];
+const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveMemory, serveAccept, blastCpu, blastMemory, blastOpen50k, serveScale];
 
 process.on('exit', cleanupAll);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
