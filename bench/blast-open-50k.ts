@@ -33,6 +33,8 @@ export const blastOpen50k: Benchmark = {
       connectP50MsMedian: of('connectP50Ms'),
       connectP99MsMedian: of('connectP99Ms'),
       connectMaxMsMedian: of('connectMaxMs'),
+      clientCpuPercentDuringRamp: runs.map((r) => r.clientCpuPercentDuringRamp),
+      serverCpuPercentDuringRamp: runs.map((r) => r.serverCpuPercentDuringRamp),
       generatorCpuPercent: runs.map((r) => r.generatorCpuPercent),
       generatorLoopDelayP99Ms: runs.map((r) => r.generatorLoopDelayP99Ms),
       target: 'all 50,000 open in < 30 s',
@@ -45,7 +47,9 @@ export const blastOpen50k: Benchmark = {
           ...runs.map((r) => [`#${r.repeat + 1}`, r.rampMs, r.resultMinusHoldMs, r.accepted, r.failed, r.connectP50Ms, r.connectP99Ms, round(r.clientRssAtPeakBytes / 1048576, 1)] as (string | number)[]),
           ['median', ramp, of('resultMinusHoldMs'), of('accepted'), of('failed'), of('connectP50Ms'), of('connectP99Ms'), round(of('clientRssAtPeakBytes') / 1048576, 1)],
         ],
-      ) + `median ramp ${round(ramp / 1000, 2)} s (target < 30 s: ${verdict(met)})\n`;
+      ) + `median ramp ${round(ramp / 1000, 2)} s (target < 30 s: ${verdict(met)})\n` +
+      `CPU % during the ramp, blast (coordinator, workers…): ${runs.map((r) => r.clientCpuPercentDuringRamp.join('/')).join('  ')}; ` +
+      `serve (primary, workers…): ${runs.map((r) => r.serverCpuPercentDuringRamp.join('/')).join('  ')}\n`;
     return { figures, runs, commands: runs[0]?.commands ?? [], table: text };
   },
 };

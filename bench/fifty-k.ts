@@ -6,11 +6,12 @@
  * Ramp time is measured from the server side: from spawning the blast process until the server's
  * /healthz counts 50,000 accepted, polled every 200 ms (so ±200 ms, including ~0.3 s of blast
  * start-up and worker forks). The blast result's durationMs − hold is recorded too; it is an upper
- * bound, as it also holds the close.
+ * bound, as it also holds the close. CPU % per process over the ramp says which one set the pace
+ * (blast's start-up is counted in its processes' share, so theirs are slight overestimates).
  */
 import type { BlastResult } from '../src/metrics/blast-result.js';
 import {
-  childrenOf, descendants, parseJsonOutput, sleep, startServer, startWsbench, stop, treeRssBytes, waitExit, waitFor,
+  childrenOf, cpuUs, descendants, parseJsonOutput, round, sleep, startServer, startWsbench, stop, treeRssBytes, waitExit, waitFor,
 } from './lib.js';
 
 export const FIFTY_K = 50_000;
@@ -31,6 +32,10 @@ export interface FiftyKRun {
   serverRssBeforeBytes: number;
   /** Sum over the serve process and its worker children, 1 s after all were open. */
   serverRssAtPeakBytes: number;
+  /** CPU % of each server process (primary first, then workers) from blast spawn to all accepted. */
+  serverCpuPercentDuringRamp: number[];
+  /** The same for blast: coordinator first, then its client processes. */
+  clientCpuPercentDuringRamp: number[];
   clientProcesses: number;
   clientRssAtPeakBytes: number;
   connectP50Ms: number;
@@ -47,6 +52,8 @@ export async function fiftyKRun(holdSeconds: number): Promise<FiftyKRun> {
     await waitFor('the server workers', 15_000, () => childrenOf(server.process.pid).length > 0);
     await sleep(SETTLE_MS);
     const serverRssBeforeBytes = treeRssBytes(server.process.pid);
+    const serverPids = [server.process.pid, ...childrenOf(server.process.pid)];
+    const serverCpuBefore = serverPids.map((pid) => cpuUs(pid) ?? NaN);
     const load = startWsbench(['blast', server.url, '-c', String(FIFTY_K), '--rate', '0', '-d', `${holdSeconds}s`, '--json', '--no-save']);
     try {
       let rampMs = NaN;
@@ -59,6 +66,10 @@ export async function fiftyKRun(holdSeconds: number): Promise<FiftyKRun> {
         if (counts.accepted >= FIFTY_K) rampMs = performance.now() - load.startedAt;
         return !Number.isNaN(rampMs) || exited;
       }, 200);
+      const rampSeconds = (performance.now() - load.startedAt) / 1000;
+      const percent = (cpu: number | undefined, before: number) => round(((cpu ?? NaN) - before) / 1e4 / rampSeconds);
+      const serverCpuPercentDuringRamp = serverPids.map((pid, i) => percent(cpuUs(pid), serverCpuBefore[i]!));
+      const clientCpuPercentDuringRamp = [load.pid, ...childrenOf(load.pid)].map((pid) => percent(cpuUs(pid), 0));
       let serverRssAtPeakBytes = NaN;
       let clientRssAtPeakBytes = NaN;
       if (!exited) {
@@ -84,6 +95,8 @@ export async function fiftyKRun(holdSeconds: number): Promise<FiftyKRun> {
         serverProcesses,
         serverRssBeforeBytes,
         serverRssAtPeakBytes,
+        serverCpuPercentDuringRamp,
+        clientCpuPercentDuringRamp,
         clientProcesses,
         clientRssAtPeakBytes,
         connectP50Ms: result.latency.connect.p50_us / 1000,

@@ -33,6 +33,7 @@ export const serveScale: Benchmark = {
       serverRssBeforeBytesMedian: of('serverRssBeforeBytes'),
       serverRssAtPeakBytesMedian: of('serverRssAtPeakBytes'),
       serverBytesPerConnectionMedian: Math.round(perConnection),
+      serverCpuPercentDuringRamp: runs.map((r) => r.serverCpuPercentDuringRamp),
       allAccepted: runs.every((r) => r.accepted === FIFTY_K && r.failed === 0 && r.rejected === 0),
     };
     const text =
@@ -42,7 +43,8 @@ export const serveScale: Benchmark = {
           ...runs.map((r) => [`#${r.repeat + 1}`, r.rampMs, r.accepted, r.rejected, r.failed, r.serverProcesses, round(r.serverRssAtPeakBytes / 1048576, 1), Math.round((r.serverRssAtPeakBytes - r.serverRssBeforeBytes) / FIFTY_K)] as (string | number)[]),
           ['median', of('rampMs'), of('accepted'), of('rejected'), of('failed'), figures.serverProcesses ?? NaN, round(of('serverRssAtPeakBytes') / 1048576, 1), figures.serverBytesPerConnectionMedian],
         ],
-      ) + `ramp = blast spawn → server counts ${FIFTY_K} accepted (±200 ms); server RSS sums the serve process and its workers\n`;
+      ) + `ramp = blast spawn → server counts ${FIFTY_K} accepted (±200 ms); server RSS sums the serve process and its workers\n` +
+      `server CPU % during the ramp (primary, workers…): ${runs.map((r) => r.serverCpuPercentDuringRamp.join('/')).join('  ')}\n`;
     return { figures, runs, commands: runs[0]?.commands ?? [], table: text };
   },
 };
