@@ -40,13 +40,16 @@ const live = new Set<Started>();
 export interface StartOptions {
   /** Pin to this core with `taskset -c` (taskset execs, so the PID is the node process). */
   readonly core?: number;
+  /** Extra environment (e.g. NODE_OPTIONS, which forked children inherit). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Start `node script args…`, optionally pinned to one core. */
 export function startNode(script: string, args: readonly string[], options: StartOptions = {}): Started {
   const nodeArgv = [process.execPath, script, ...args];
   const argv = options.core === undefined ? nodeArgv : ['taskset', '-c', String(options.core), ...nodeArgv];
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = options.env ? { ...process.env, ...options.env } : process.env;
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
@@ -55,7 +58,7 @@ export function startNode(script: string, args: readonly string[], options: Star
     child,
     pid: child.pid!,
     startedAt: performance.now(),
-    command: argv.map((a) => a.replace(repoRoot, '')).join(' '),
+    command: [...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`), ...argv.map((a) => a.replace(repoRoot, ''))].join(' '),
     exited: new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         live.delete(started);

@@ -13,3 +13,5 @@ for (let i = 0; i < count; i++) {
   });
 }
 setInterval(() => {}, 1 << 30);
+// Never outlive the test that started it.
+process.on('disconnect', () => process.exit(0));
