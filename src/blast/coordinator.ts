@@ -201,7 +201,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
       cpuModel: cpus()[0]?.model,
       memoryBytes: totalmem(),
       fdLimit: plan.fdLimit,
-      command: run.command,
+      command: run.command ?? null,
     },
     warnings,
   });
@@ -222,8 +222,10 @@ function collectFinal(worker: WorkerState): Promise<void> {
   });
 }
 
-/** The config as it goes into results: the payload by size, not by bytes. */
+/** The config as it goes into results: the payload by size, unset options as null (as JSON keeps them). */
 function describeConfig(config: BlastConfig): Record<string, unknown> {
   const { payload, ...rest } = config;
-  return { ...rest, payloadBytes: payload.length };
+  const described: Record<string, unknown> = { payloadBytes: payload.length };
+  for (const [key, value] of Object.entries(rest)) described[key] = value ?? null;
+  return described;
 }
