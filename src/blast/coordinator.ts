@@ -187,6 +187,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
     interrupted: run.signal?.aborted ?? false,
     startedAt,
     endedAt,
+    rampMs: holdStartedAt ? holdStartedAt - startedAt : null,
     config: describeConfig(config),
     plan: {
       workers: plan.workers,

@@ -21,6 +21,8 @@ export interface BlastResult {
   readonly startedAt: string;
   readonly endedAt: string;
   readonly durationMs: number;
+  /** From the first connection attempt until every attempt had its outcome (null if the ramp never finished). */
+  readonly rampMs: number | null;
   readonly interrupted: boolean;
   readonly target: { url: string; ownServer: boolean };
   readonly config: Record<string, unknown>;
@@ -66,6 +68,7 @@ export interface ResultContext {
   readonly interrupted: boolean;
   readonly startedAt: number;
   readonly endedAt: number;
+  readonly rampMs: number | null;
   readonly config: Record<string, unknown>;
   readonly plan: BlastResult['plan'];
   readonly environment: Record<string, unknown>;
@@ -89,6 +92,7 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
     startedAt: new Date(context.startedAt).toISOString(),
     endedAt: new Date(context.endedAt).toISOString(),
     durationMs: context.endedAt - context.startedAt,
+    rampMs: context.rampMs,
     interrupted: context.interrupted,
     target: { url: context.url, ownServer: context.ownServer },
     config: context.config,

@@ -17,7 +17,8 @@ export function formatBlastSummary(result: BlastResult): string {
   lines.push(
     `wsbench blast ${result.target.url}${result.interrupted ? '  (INTERRUPTED: partial results)' : ''}`,
     `  ${formatCount(outcomes.attempted)} connections, ${result.plan.workers} client process${result.plan.workers === 1 ? '' : 'es'}, ` +
-      `${(result.durationMs / 1000).toFixed(1)}s`,
+      `${(result.durationMs / 1000).toFixed(1)}s` +
+      (result.rampMs === null ? '' : ` (all attempted in ${(result.rampMs / 1000).toFixed(1)}s)`),
     '',
     'Connections',
     `  attempted ${formatCount(outcomes.attempted)}  accepted ${formatCount(outcomes.accepted)}  ` +

@@ -1,0 +1,93 @@
+/** blast's engine details, through the API with real servers: source pairs, pacing, payloads, headers. */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { WebSocketServer } from 'ws';
+import { blast, serve } from '../src/index.js';
+
+async function listenOn(host: string, port: number): Promise<Server> {
+  const server = createServer();
+  server.listen(port, host);
+  await once(server, 'listening');
+  return server;
+}
+
+describe('blast engine', () => {
+  it('skips source (address, port) pairs that are taken instead of failing', async () => {
+    const server = await serve({ port: 0, max: 10, workers: 1 });
+    // The listed address's first two source ports are taken by listeners.
+    const blockers = [await listenOn('127.0.0.77', 1024), await listenOn('127.0.0.77', 1025)];
+    try {
+      const result = await blast({ url: server.url, connections: 5, duration: '0', sourceIp: '127.0.0.77', rate: 0 });
+      assert.equal(result.outcomes.accepted, 5);
+      assert.equal(result.outcomes.failed.total, 0);
+      assert.equal(result.outcomes.addressRetries, 2);
+      assert.equal(result.plan.sourceMode, 'listed');
+      assert.deepEqual(result.plan.sourceAddresses, ['127.0.0.77']);
+    } finally {
+      for (const blocker of blockers) blocker.close();
+      await server.close();
+    }
+  });
+
+  it('--connect-rate paces the ramp', async () => {
+    const server = await serve({ port: 0, max: 100, workers: 1 });
+    try {
+      const result = await blast({ url: server.url, connections: 20, connectRate: 20, duration: '0', rate: 0, workers: 1 });
+      assert.equal(result.outcomes.accepted, 20);
+      // 20 connections at 20/s: the last may start no earlier than 0.95 s after the first.
+      assert.ok(result.rampMs! >= 950, `ramp took ${result.rampMs} ms`);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('sends a payload file, binary frames, extra headers and a subprotocol', async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: (protocols) => [...protocols][0] ?? false });
+    await once(wss, 'listening');
+    const seen: { header?: string; protocol?: string; binary?: boolean; data?: Buffer } = {};
+    wss.on('connection', (ws, req) => {
+      seen.header = req.headers['x-run'] as string;
+      seen.protocol = ws.protocol;
+      ws.on('message', (data: Buffer, isBinary) => {
+        seen.binary = isBinary;
+        seen.data = data;
+        ws.send(data, { binary: isBinary });
+      });
+    });
+    const file = join(mkdtempSync(join(tmpdir(), 'wsbench-payload-')), 'payload.bin');
+    const payload = Buffer.from([1, 2, 3, 250, 0, 7]);
+    writeFileSync(file, payload);
+    try {
+      const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}/`;
+      const result = await blast({ url, connections: 1, messages: 3, payload: file, binary: true, header: ['X-Run: 42'], subprotocol: 'echo.v1' });
+      assert.equal(result.messages.received, 3);
+      assert.equal(result.messages.mismatched, 0);
+      assert.equal(seen.header, '42');
+      assert.equal(seen.protocol, 'echo.v1');
+      assert.equal(seen.binary, true);
+      assert.deepEqual(seen.data, payload);
+    } finally {
+      await new Promise((resolve) => wss.close(resolve));
+    }
+  });
+
+  it('counts echoes that do not match what was sent', async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await once(wss, 'listening');
+    wss.on('connection', (ws) => ws.on('message', () => ws.send('something else')));
+    try {
+      const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}/`;
+      const result = await blast({ url, connections: 2, messages: 4 });
+      assert.equal(result.messages.received, 8);
+      assert.equal(result.messages.mismatched, 8);
+      assert.ok(result.generator.warnings.some((w) => /8 echoes did not match/.test(w)));
+    } finally {
+      await new Promise((resolve) => wss.close(resolve));
+    }
+  });
+});
