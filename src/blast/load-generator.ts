@@ -48,6 +48,8 @@ export interface WorkerSnapshot {
 const MAX_OUTSTANDING = 4096;
 /** A connection that finds this many source pairs taken in a row fails with the last code. */
 const MAX_ADDRESS_RETRIES = 256;
+/** Connections opened per turn of the event loop during the ramp. */
+const OPEN_BATCH = 64;
 /** At the end, connections get this long to finish their closing handshake before they are cut. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -64,6 +66,7 @@ export class LoadGenerator implements ConnectionEvents {
   #inFlight = 0;
   #rampStartedAt = 0;
   #rampTimer: NodeJS.Timeout | undefined;
+  #pumpScheduled = false;
   #stopping = false;
   #done = 0;
   #nextPair = 0;
@@ -144,7 +147,17 @@ export class LoadGenerator implements ConnectionEvents {
 
   #pump(): void {
     const { connections, maxHandshakes, connectRate } = this.#options;
+    let batch = 0;
     while (!this.#stopping && this.#started < connections && this.#inFlight < maxHandshakes) {
+      // Open at most a batch per turn of the event loop, so echoes and handshake answers that
+      // arrived meanwhile are timed when they arrive, not after a thousand connects.
+      if (batch++ === OPEN_BATCH) {
+        this.#pumpScheduled ||= Boolean(setImmediate(() => {
+          this.#pumpScheduled = false;
+          this.#pump();
+        }));
+        return;
+      }
       if (connectRate > 0) {
         const elapsedMs = performance.now() - this.#rampStartedAt;
         const allowed = Math.floor((elapsedMs * connectRate) / 1000) + 1;

@@ -8,9 +8,10 @@
  * The ws *server* stays what we measure against.
  *
  * Handlers are shared functions that find their connection through a symbol on the socket, so a
- * connection allocates no closures.
+ * connection allocates no closures. Reads go into one buffer shared by every socket of the process
+ * (net's `onread`): no Buffer per read, and frames are parsed in place; only a partial frame is copied.
  */
-import { createHash, randomBytes, randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
@@ -73,14 +74,19 @@ export class WsConnection {
     this.#errorCode = undefined;
     this.#head = undefined;
     this.#explicitPort = localPort !== undefined;
-    this.#key = randomBytes(16).toString('base64');
+    this.#key = randomKey();
     this.startedAt = performance.now();
-    const socket = connect({ host: target.host, port: target.port, localAddress, localPort, noDelay: true });
+    const socket = connect({
+      host: target.host,
+      port: target.port,
+      localAddress,
+      localPort,
+      noDelay: true,
+      onread: { buffer: sharedReadBuffer, callback: onSocketRead },
+    });
     (socket as SocketWithConnection)[kConnection] = this;
     this.socket = socket;
     socket.setTimeout(target.connectTimeoutMs);
-    socket.on('connect', onSocketConnect);
-    socket.on('data', onSocketData);
     socket.on('error', onSocketError);
     socket.on('timeout', onSocketTimeout);
     socket.on('close', onSocketClose);
@@ -138,12 +144,13 @@ export class WsConnection {
 
   // --- socket events, reached through the shared handlers below -----------------------------------
 
+  /** `chunk` is a view of the shared read buffer: whatever must outlive this call is copied. */
   handleData(chunk: Buffer): void {
     if (this.state === 'connecting') {
       const head = this.#head ? Buffer.concat([this.#head, chunk]) : chunk;
       const end = head.indexOf(HEADER_END);
       if (end === -1) {
-        this.#head = head;
+        this.#head = head === chunk ? Buffer.from(chunk) : head;
         return;
       }
       this.#head = undefined;
@@ -196,6 +203,8 @@ export class WsConnection {
       return false;
     }
     socket.setTimeout(0);
+    socket.removeListener('timeout', onSocketTimeout);
+    this.#key = '';
     this.state = 'open';
     this.events.onOpen(this);
     return true;
@@ -280,11 +289,11 @@ export class WsConnection {
 
 type SocketWithConnection = Socket & { [kConnection]?: WsConnection };
 
-function onSocketConnect(this: SocketWithConnection): void {
-  // Nothing to do: the upgrade request was written before connect and is flushed now.
-}
-function onSocketData(this: SocketWithConnection, chunk: Buffer): void {
-  this[kConnection]?.handleData(chunk);
+/** Every socket reads into this; net calls `onSocketRead` with the socket as `this`. */
+const sharedReadBuffer = Buffer.allocUnsafe(64 * 1024);
+function onSocketRead(this: SocketWithConnection, bytes: number, buffer: Uint8Array): boolean {
+  this[kConnection]?.handleData((buffer as Buffer).subarray(0, bytes));
+  return true;
 }
 function onSocketError(this: SocketWithConnection, error: Error): void {
   this[kConnection]?.handleError(error);
@@ -307,6 +316,13 @@ function takeMask(into: Buffer, at: number): void {
   }
   maskPool.copy(into, at, maskOffset, maskOffset + 4);
   maskOffset += 4;
+}
+
+/** A Sec-WebSocket-Key: 16 random bytes from the same pool as the masks. */
+function randomKey(): string {
+  const key = Buffer.allocUnsafe(16);
+  for (let at = 0; at < 16; at += 4) takeMask(key, at);
+  return key.toString('base64');
 }
 
 /** The request head shared by every connection of a run. */
