@@ -4,6 +4,7 @@
  * Every process a benchmark starts is ended (by PID, with its descendants), also on error or Ctrl-C.
  */
 import type { Benchmark } from './benchmark.js';
+import { loadavg } from 'node:os';
 import { cleanupAll, environment, writeResult } from './lib.js';
 import { serveEcho } from './serve-echo.js';
 import { serveMemory } from './serve-memory.js';
@@ -36,6 +37,7 @@ let failures = 0;
 for (const benchmark of selected) {
   process.stdout.write(`\n== ${benchmark.name}: ${benchmark.description}\n`);
   const startedAt = new Date();
+  const loadBefore = loadAverage();
   try {
     const outcome = await benchmark.run();
     const path = writeResult(benchmark.name, {
@@ -46,6 +48,8 @@ for (const benchmark of selected) {
       startedAt: startedAt.toISOString(),
       elapsedMs: Date.now() - startedAt.getTime(),
       environment: environment(),
+      // A shared machine: the load average around the run says how much else was competing.
+      loadAverage: { before: loadBefore, after: loadAverage() },
       commands: outcome.commands,
       figures: outcome.figures,
       runs: outcome.runs,
@@ -59,3 +63,7 @@ for (const benchmark of selected) {
   }
 }
 process.exitCode = failures ? 1 : 0;
+
+function loadAverage(): number[] {
+  return loadavg().map((value) => Math.round(value * 100) / 100);
+}
