@@ -86,9 +86,10 @@ export class WsConnection {
     });
     (socket as SocketWithConnection)[kConnection] = this;
     this.socket = socket;
-    socket.setTimeout(target.connectTimeoutMs);
+    // A plain timer, dropped at the upgrade: socket.setTimeout would keep a Timeout and a bound
+    // function alive on every socket for its whole life.
+    this.timer = setTimeout(onConnectTimeout, target.connectTimeoutMs, this);
     socket.on('error', onSocketError);
-    socket.on('timeout', onSocketTimeout);
     socket.on('close', onSocketClose);
     socket.write(`${target.requestHead}Sec-WebSocket-Key: ${this.#key}\r\n\r\n`);
   }
@@ -172,6 +173,7 @@ export class WsConnection {
     (socket as SocketWithConnection)[kConnection] = undefined;
     this.socket = undefined;
     if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     if (wasState === 'connecting') {
       const code = this.#errorCode ?? 'closed-before-upgrade';
       if (this.#explicitPort && (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL')) this.events.onAddressInUse(this, code);
@@ -202,8 +204,8 @@ export class WsConnection {
       this.events.onFailed(this, 'bad-accept-key');
       return false;
     }
-    socket.setTimeout(0);
-    socket.removeListener('timeout', onSocketTimeout);
+    clearTimeout(this.timer);
+    this.timer = undefined;
     this.#key = '';
     this.state = 'open';
     this.events.onOpen(this);
@@ -298,9 +300,9 @@ function onSocketRead(this: SocketWithConnection, bytes: number, buffer: Uint8Ar
 function onSocketError(this: SocketWithConnection, error: Error): void {
   this[kConnection]?.handleError(error);
 }
-function onSocketTimeout(this: SocketWithConnection): void {
-  this[kConnection]?.handleError(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' }));
-  this.destroy();
+function onConnectTimeout(connection: WsConnection): void {
+  connection.timer = undefined;
+  if (connection.state === 'connecting') connection.destroy('ETIMEDOUT');
 }
 function onSocketClose(this: SocketWithConnection): void {
   this[kConnection]?.handleClose();
