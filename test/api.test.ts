@@ -41,6 +41,10 @@ describe('API', () => {
       assert.equal(result.outcomes.accepted, 10);
       assert.ok(result.durationMs < 20_000);
       assert.ok(result.messages.received > 0);
+      // The generator reports its own load while holding, and apart from it while opening.
+      const health = result.generator.workers[0]!;
+      assert.equal(health.phase, 'hold');
+      assert.ok(health.cpuPercent > 0 && health.ramp.cpuPercent >= 0);
     } finally {
       await server.close();
     }

@@ -14,7 +14,7 @@ import type { BlastWorkerToCoordinator, CoordinatorToBlastWorker } from '../ipc/
 import { planBlast, type BlastPlan } from '../limits/blast-plan.js';
 import { addBlastCounters, emptyBlastCounters, type BlastCounters } from '../metrics/blast-counters.js';
 import { buildBlastResult, type BlastResult } from '../metrics/blast-result.js';
-import { serve, type RunningServer } from '../serve/server.js';
+import type { RunningServer } from '../serve/server.js';
 import type { WorkerSnapshot } from './load-generator.js';
 import { buildRequestHead } from './ws-connection.js';
 
@@ -70,6 +70,8 @@ export async function blast(options: BlastOptions | BlastConfig = {}, run: Blast
   let server: RunningServer | undefined;
   let url = config.url;
   if (url === undefined) {
+    // Loaded only when needed: a blast against another server does not carry a server in memory.
+    const { serve } = await import('../serve/server.js');
     server = await serve({ host: '127.0.0.1', port: 0, max: config.connections, heartbeat: 0 });
     url = server.url;
   }

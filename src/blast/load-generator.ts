@@ -38,10 +38,16 @@ export interface WorkerSnapshot {
   /** When the first and last echo arrived (ms since the epoch), for the throughput window. */
   readonly firstEchoAt: number;
   readonly lastEchoAt: number;
-  readonly cpuUserUs: number;
-  readonly cpuSystemUs: number;
-  readonly eventLoopDelayMaxMs: number;
+  /** The process's own load while opening connections, and while holding them. */
+  readonly ramp: PhaseHealth;
+  readonly hold: PhaseHealth | null;
+}
+
+export interface PhaseHealth {
+  readonly wallMs: number;
+  readonly cpuUs: number;
   readonly eventLoopDelayP99Ms: number;
+  readonly eventLoopDelayMaxMs: number;
 }
 
 /** Open loop: a connection with this many echoes outstanding skips sends until it catches up. */
@@ -73,7 +79,9 @@ export class LoadGenerator implements ConnectionEvents {
   #firstEchoAt = 0;
   #lastEchoAt = 0;
   readonly #startedWall = Date.now();
-  readonly #cpuAtStart = process.cpuUsage();
+  #phaseCpu = process.cpuUsage();
+  #phaseStartedAt = performance.now();
+  #rampHealth: PhaseHealth | undefined;
   readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
   constructor(options: LoadGeneratorOptions) {
@@ -125,8 +133,8 @@ export class LoadGenerator implements ConnectionEvents {
     await new Promise((resolve) => setImmediate(resolve));
     // Echoes that arrive while connections close still count as answered.
     this.counters.unanswered = this.counters.messagesSent - this.counters.messagesReceived;
+    const health = this.#phaseHealth();
     this.#loopDelay.disable();
-    const cpu = process.cpuUsage(this.#cpuAtStart);
     return {
       index: this.#options.index,
       counters: this.counters,
@@ -136,11 +144,32 @@ export class LoadGenerator implements ConnectionEvents {
       endedAt: Date.now(),
       firstEchoAt: this.#firstEchoAt && performance.timeOrigin + this.#firstEchoAt,
       lastEchoAt: this.#lastEchoAt && performance.timeOrigin + this.#lastEchoAt,
-      cpuUserUs: cpu.user,
-      cpuSystemUs: cpu.system,
-      eventLoopDelayMaxMs: this.#loopDelay.max / 1e6,
-      eventLoopDelayP99Ms: this.#loopDelay.percentile(99) / 1e6,
+      ramp: this.#rampHealth ?? health,
+      hold: this.#rampHealth ? health : null,
     };
+  }
+
+  /** CPU and event-loop delay since the current phase began. */
+  #phaseHealth(): PhaseHealth {
+    const cpu = process.cpuUsage(this.#phaseCpu);
+    const delay = this.#loopDelay;
+    return {
+      wallMs: performance.now() - this.#phaseStartedAt,
+      cpuUs: cpu.user + cpu.system,
+      eventLoopDelayP99Ms: delay.count ? delay.percentile(99) / 1e6 : 0,
+      eventLoopDelayMaxMs: delay.count ? delay.max / 1e6 : 0,
+    };
+  }
+
+  /** The ramp is over: keep its health figures apart, and start the hold's afresh. */
+  #endRamp(): void {
+    this.#rampHealth = this.#phaseHealth();
+    // The ramp's garbage (handshakes, buffers) goes now, once, rather than stay for the hold.
+    // The worker process runs with --expose-gc; elsewhere this is a no-op.
+    (globalThis as { gc?: () => void }).gc?.();
+    this.#loopDelay.reset();
+    this.#phaseCpu = process.cpuUsage();
+    this.#phaseStartedAt = performance.now();
   }
 
   // --- the ramp ----------------------------------------------------------------------------------
@@ -189,6 +218,7 @@ export class LoadGenerator implements ConnectionEvents {
   #settled(): void {
     this.#inFlight--;
     this.#pump();
+    if (!this.#rampHealth && this.rampDone && !this.#stopping) this.#endRamp();
   }
 
   // --- connection events -------------------------------------------------------------------------

@@ -35,8 +35,6 @@ process.on('message', (message: CoordinatorToBlastWorker) => {
       if (!generator || stopping) return clearInterval(watch);
       const state = `${generator.rampDone}${generator.idle}${generator.messagesDone}`;
       if (state === lastState) return;
-      // The ramp's garbage (handshakes, buffers) goes now, once, rather than stay for the hold.
-      if (generator.rampDone && !lastState.startsWith('true')) (globalThis as { gc?: () => void }).gc?.();
       tick();
       lastState = state;
     }, 20);

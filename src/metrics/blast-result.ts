@@ -4,12 +4,19 @@
  */
 import { addBlastCounters, emptyBlastCounters, GENERATOR_LIMIT_REASONS, sum, type BlastCounters } from './blast-counters.js';
 import { encodeHistogram, HISTOGRAM_RANGE, mergeEncoded, summarize, type LatencySummaryUs } from './histogram.js';
-import type { WorkerSnapshot } from '../blast/load-generator.js';
+import type { PhaseHealth, WorkerSnapshot } from '../blast/load-generator.js';
 
 export const SCHEMA_VERSION = 1;
 
+export interface PhaseHealthSummary {
+  cpuPercent: number;
+  eventLoopDelayP99Ms: number;
+  eventLoopDelayMaxMs: number;
+}
+
 export interface GeneratorHealth {
-  readonly workers: readonly { index: number; cpuPercent: number; eventLoopDelayMaxMs: number; eventLoopDelayP99Ms: number }[];
+  /** Per client process: its load while holding connections (or, without a hold, while opening them). */
+  readonly workers: readonly ({ index: number; phase: 'hold' | 'ramp'; ramp: PhaseHealthSummary } & PhaseHealthSummary)[];
   /** True when a client process was busy enough that it, not the server, may have set the numbers. */
   readonly bottleneck: boolean;
   readonly warnings: readonly string[];
@@ -136,21 +143,26 @@ export function outcomesOf(counters: BlastCounters): BlastResult['outcomes'] {
   };
 }
 
+function summarizePhase(phase: PhaseHealth): PhaseHealthSummary {
+  const tenth = (value: number) => Math.round(value * 10) / 10;
+  return {
+    cpuPercent: tenth((phase.cpuUs / Math.max(1, phase.wallMs * 1000)) * 100),
+    eventLoopDelayP99Ms: tenth(phase.eventLoopDelayP99Ms),
+    eventLoopDelayMaxMs: tenth(phase.eventLoopDelayMaxMs),
+  };
+}
+
 function generatorHealth(snapshots: readonly WorkerSnapshot[], counters: BlastCounters, extra: readonly string[]): GeneratorHealth {
   const warnings = [...extra];
   const workers = snapshots.map((s) => {
-    const wallUs = Math.max(1, (s.endedAt - s.startedAt) * 1000);
-    return {
-      index: s.index,
-      cpuPercent: Math.round(((s.cpuUserUs + s.cpuSystemUs) / wallUs) * 1000) / 10,
-      eventLoopDelayMaxMs: Math.round(s.eventLoopDelayMaxMs * 10) / 10,
-      eventLoopDelayP99Ms: Math.round(s.eventLoopDelayP99Ms * 10) / 10,
-    };
+    const main = s.hold && s.hold.wallMs >= 500 ? s.hold : s.ramp;
+    return { index: s.index, phase: main === s.ramp ? ('ramp' as const) : ('hold' as const), ...summarizePhase(main), ramp: summarizePhase(s.ramp) };
   });
   const busy = workers.filter((w) => w.cpuPercent >= CPU_BOTTLENECK_PERCENT || w.eventLoopDelayP99Ms >= LOOP_DELAY_BOTTLENECK_MS);
   for (const w of busy) {
     warnings.push(
-      `client process ${w.index} ran at ${w.cpuPercent}% CPU with event-loop delay p99 ${w.eventLoopDelayP99Ms} ms: ` +
+      `client process ${w.index} ran at ${w.cpuPercent}% CPU with event-loop delay p99 ${w.eventLoopDelayP99Ms} ms ` +
+        `while ${w.phase === 'hold' ? 'holding connections' : 'opening connections'}: ` +
         'wsbench itself may be the bottleneck; add --workers or lower the load',
     );
   }

@@ -44,10 +44,12 @@ export function formatBlastSummary(result: BlastResult): string {
   if (messages.unanswered) lines.push(`  unanswered at the end: ${formatCount(messages.unanswered)}`);
   if (messages.mismatched) lines.push(`  echoes that did not match: ${formatCount(messages.mismatched)}`);
   if (messages.backlogged) lines.push(`  sends skipped (4096 already outstanding on the connection): ${formatCount(messages.backlogged)}`);
-  const health = result.generator.workers
-    .map((w) => `#${w.index} ${w.cpuPercent}% CPU, loop delay p99 ${w.eventLoopDelayP99Ms} ms max ${w.eventLoopDelayMaxMs} ms`)
-    .join('; ');
-  lines.push('', 'Generator', `  ${health}`);
+  lines.push('', 'Generator (each client process: CPU and event-loop delay while holding; while opening)');
+  for (const w of result.generator.workers) {
+    const main = `${w.cpuPercent}% CPU, loop delay p99 ${w.eventLoopDelayP99Ms} ms max ${w.eventLoopDelayMaxMs} ms`;
+    const ramp = `${w.ramp.cpuPercent}% CPU, loop delay p99 ${w.ramp.eventLoopDelayP99Ms} ms`;
+    lines.push(`  #${w.index}  ${w.phase === 'hold' ? `${main};  opening: ${ramp}` : `opening: ${main}`}`);
+  }
   for (const warning of result.generator.warnings) lines.push(`  WARNING: ${warning}`);
   return lines.join('\n') + '\n';
 }
