@@ -67,6 +67,8 @@ export class LoadGenerator implements ConnectionEvents {
   readonly #target: ConnectTarget;
   readonly #opcode: number;
   readonly #open = new Set<WsConnection>();
+  /** Connections between their first connect and their outcome. */
+  readonly #connecting = new Set<WsConnection>();
   readonly #intervalMs: number;
   #started = 0;
   #inFlight = 0;
@@ -120,6 +122,8 @@ export class LoadGenerator implements ConnectionEvents {
   async stop(): Promise<WorkerSnapshot> {
     this.#stopping = true;
     if (this.#rampTimer) clearTimeout(this.#rampTimer);
+    // Handshakes still in flight end now, as failed ('aborted'), through their close events.
+    for (const connection of this.#connecting) connection.destroy('aborted');
     for (const connection of this.#open) {
       if (connection.timer) clearTimeout(connection.timer);
       connection.close(1000);
@@ -129,7 +133,6 @@ export class LoadGenerator implements ConnectionEvents {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     for (const connection of this.#open) connection.destroy();
-    // Handshakes still in flight end as failed ('aborted') through their close events.
     await new Promise((resolve) => setImmediate(resolve));
     // Echoes that arrive while connections close still count as answered.
     this.counters.unanswered = this.counters.messagesSent - this.counters.messagesReceived;
@@ -202,7 +205,9 @@ export class LoadGenerator implements ConnectionEvents {
       this.#started++;
       this.#inFlight++;
       this.counters.attempted++;
-      this.#connect(new WsConnection(this));
+      const connection = new WsConnection(this);
+      this.#connecting.add(connection);
+      this.#connect(connection);
     }
   }
 
@@ -215,7 +220,8 @@ export class LoadGenerator implements ConnectionEvents {
     connection.open(this.#target, source.addresses[Math.floor(pair / portsPerAddress)], source.portLow + (pair % portsPerAddress));
   }
 
-  #settled(): void {
+  #settled(connection: WsConnection): void {
+    this.#connecting.delete(connection);
     this.#inFlight--;
     this.#pump();
     if (!this.#rampHealth && this.rampDone && !this.#stopping) this.#endRamp();
@@ -228,21 +234,21 @@ export class LoadGenerator implements ConnectionEvents {
     this.counters.accepted++;
     this.counters.open++;
     this.#open.add(connection);
-    this.#settled();
+    this.#settled(connection);
     if (this.#stopping) return connection.close(1000);
     const { rate } = this.#options;
     if (rate === undefined) this.#sendClosedLoop(connection);
     else if (rate > 0) this.#startPaced(connection);
   }
 
-  onRejected(_connection: WsConnection, status: number): void {
+  onRejected(connection: WsConnection, status: number): void {
     bump(this.counters.rejected, status);
-    this.#settled();
+    this.#settled(connection);
   }
 
-  onFailed(_connection: WsConnection, reason: string): void {
+  onFailed(connection: WsConnection, reason: string): void {
     bump(this.counters.failed, reason);
-    this.#settled();
+    this.#settled(connection);
   }
 
   onAddressInUse(connection: WsConnection, code: string): void {
