@@ -133,6 +133,23 @@ describe('wsbench blast (CLI)', () => {
     assert.equal(written.outcomes.accepted, 20);
   });
 
+  it('SIGINT during the ramp: handshakes in flight end as failed (aborted), every attempt accounted for', async () => {
+    const server = await blackholeServer();
+    try {
+      const run = runCli(['blast', server.url, '-c', '20', '--connect-timeout', '60s', '-d', '60s', '--json', '--no-save']);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      run.child.kill('SIGINT');
+      const { code } = await run.exited;
+      assert.equal(code, 130);
+      const result = JSON.parse(run.stdout) as BlastResult;
+      assert.equal(result.outcomes.attempted, 20);
+      assert.deepEqual(result.outcomes.failed.byReason, { aborted: 20 });
+      assertAccounting(result);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('a server that never answers the upgrade: failed (ETIMEDOUT) within --connect-timeout', async () => {
     const server = await blackholeServer();
     try {
