@@ -8,10 +8,11 @@
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { ServeConfig } from '../config/serve-config.js';
-import { emptyServeCounters, type RejectReason, type ServeStats } from '../metrics/serve-stats.js';
+import { emptyServeCounters, type RejectReason, type ServeCounters, type ServeStats } from '../metrics/serve-stats.js';
 import { formatPrometheus } from '../report/prometheus.js';
 import type { AdmissionOutcome } from './admission.js';
 
@@ -29,30 +30,39 @@ export interface AdmissionClient {
 const ECHO_HIGH_WATER_BYTES = 4 * 1024 * 1024;
 const TEXT = { binary: false } as const;
 const BINARY = { binary: true } as const;
-const kAlive = Symbol('alive');
-const kHttpUsed = Symbol('httpUsed');
-
-type TrackedSocket = WebSocket & { [kAlive]?: boolean };
 
 export class EchoServer {
-  readonly counters = emptyServeCounters();
+  readonly #counters = emptyServeCounters();
   readonly http: Server;
   readonly wss: WebSocketServer;
   readonly #config: ServeConfig;
   readonly #admission: AdmissionClient;
   #heartbeat: NodeJS.Timeout | undefined;
+  #handshakeSweep: NodeJS.Timeout;
   #shuttingDown = false;
   readonly #releaseSlot: () => void;
   readonly #onMessage: (this: WebSocket, data: RawData, isBinary: boolean) => void;
-  readonly #onClose: () => void;
+  readonly #onPong: (this: WebSocket) => void;
+  /** Heartbeat: connections pinged at the last beat that have not answered yet. */
+  #unanswered = new Set<WebSocket>();
+  /**
+   * Handshake deadlines without a timer per socket: sockets that have not upgraded, and a FIFO of
+   * (socket, arrival) that one sweep walks from the front (all share one timeout, so arrival order
+   * is deadline order). socket.setTimeout would leave a Timeout and a bound function on every
+   * socket for its whole life.
+   */
+  readonly #awaitingUpgrade = new Set<Socket>();
+  #arrivals: { socket: Socket; at: number }[] = [];
+  #arrivalsHead = 0;
 
   constructor(config: ServeConfig, admission: AdmissionClient) {
     this.#config = config;
     this.#admission = admission;
-    const counters = this.counters;
+    const counters = this.#counters;
+    const unanswered = () => this.#unanswered;
     this.#releaseSlot = () => admission.release();
-    this.#onClose = () => {
-      counters.closed++;
+    this.#onPong = function (this: WebSocket) {
+      unanswered().delete(this);
     };
     this.#onMessage = function echo(this: WebSocket, data: RawData, isBinary: boolean) {
       const bytes = (data as Buffer).length;
@@ -76,18 +86,15 @@ export class EchoServer {
     });
     this.http = createServer((req, res) => this.#onRequest(req, res));
     this.http.on('connection', (socket: Socket) => {
-      socket.setTimeout(config.handshakeTimeoutMs);
-      socket.on('timeout', onHandshakeTimeout);
+      this.#awaitingUpgrade.add(socket);
+      this.#arrivals.push({ socket, at: performance.now() });
     });
-    const onHandshakeTimeout = function (this: Socket & { [kHttpUsed]?: boolean }) {
-      if (!this[kHttpUsed]) counters.handshakeTimeouts++;
-      this.destroy();
-    };
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      (socket as Socket).setTimeout(0);
-      socket.removeListener('timeout', onHandshakeTimeout);
+      this.#awaitingUpgrade.delete(socket as Socket);
       this.#onUpgrade(req, socket, head);
     });
+    this.#handshakeSweep = setInterval(() => this.#sweepHandshakes(), Math.min(100, Math.max(10, config.handshakeTimeoutMs / 4)));
+    this.#handshakeSweep.unref();
     if (config.heartbeatMs > 0) {
       this.#heartbeat = setInterval(() => this.#beat(), config.heartbeatMs);
       this.#heartbeat.unref();
@@ -96,6 +103,12 @@ export class EchoServer {
 
   get open(): number {
     return this.wss.clients.size;
+  }
+
+  /** This process's counters; `closed` is derived (accepted less still open), not counted per close. */
+  get counters(): ServeCounters {
+    this.#counters.closed = this.#counters.accepted - this.wss.clients.size;
+    return this.#counters;
   }
 
   /** Serve a connection that arrived elsewhere (the primary's listener, passed over IPC). */
@@ -108,6 +121,7 @@ export class EchoServer {
   async shutdown(drainTimeoutMs: number): Promise<void> {
     this.#shuttingDown = true;
     if (this.#heartbeat) clearInterval(this.#heartbeat);
+    clearInterval(this.#handshakeSweep);
     for (const ws of this.wss.clients) ws.close(1001, 'server shutting down');
     const deadline = Date.now() + drainTimeoutMs;
     while (this.wss.clients.size > 0 && Date.now() < deadline) await delay(20);
@@ -138,34 +152,47 @@ export class EchoServer {
   }
 
   #onOpen(ws: WebSocket): void {
-    this.counters.accepted++;
+    this.#counters.accepted++;
     ws.on('message', this.#onMessage);
-    ws.on('close', this.#onClose);
     ws.on('error', ignoreError);
-    if (this.#heartbeat) {
-      (ws as TrackedSocket)[kAlive] = true;
-      ws.on('pong', markAlive);
-    }
+    if (this.#heartbeat) ws.on('pong', this.#onPong);
   }
 
   #reject(socket: Duplex, reason: RejectReason): void {
-    this.counters.rejected[reason]++;
+    this.#counters.rejected[reason]++;
     refuse(socket, statusFor(reason));
   }
 
+  /** A peer that did not answer the last ping is gone: terminate it (its slot comes back on close). */
   #beat(): void {
-    for (const ws of this.wss.clients as Set<TrackedSocket>) {
-      if (ws[kAlive] === false) {
-        ws.terminate();
-        continue;
-      }
-      ws[kAlive] = false;
-      ws.ping();
+    for (const ws of this.#unanswered) if (ws.readyState === ws.OPEN) ws.terminate();
+    this.#unanswered = new Set(this.wss.clients);
+    for (const ws of this.#unanswered) ws.ping();
+  }
+
+  #sweepHandshakes(): void {
+    const cutoff = performance.now() - this.#config.handshakeTimeoutMs;
+    const arrivals = this.#arrivals;
+    let head = this.#arrivalsHead;
+    while (head < arrivals.length && arrivals[head]!.at <= cutoff) {
+      const { socket } = arrivals[head++]!;
+      if (!this.#awaitingUpgrade.delete(socket) || socket.destroyed) continue;
+      this.#counters.handshakeTimeouts++;
+      socket.destroy();
     }
+    if (head === arrivals.length) {
+      this.#arrivals = [];
+      head = 0;
+    } else if (head > 1024 && head * 2 > arrivals.length) {
+      this.#arrivals = arrivals.slice(head);
+      head = 0;
+    }
+    this.#arrivalsHead = head;
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
-    (req.socket as Socket & { [kHttpUsed]?: boolean })[kHttpUsed] = true;
+    // A plain HTTP client (/metrics, /healthz): Node's keep-alive timeout governs it, not ours.
+    this.#awaitingUpgrade.delete(req.socket);
     const path = pathOf(req.url);
     if (path !== '/healthz' && path !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
@@ -216,10 +243,6 @@ function pathOf(url: string | undefined): string {
   if (!url) return '/';
   const query = url.indexOf('?');
   return query === -1 ? url : url.slice(0, query);
-}
-
-function markAlive(this: TrackedSocket): void {
-  this[kAlive] = true;
 }
 
 function ignoreError(): void {
