@@ -10,7 +10,9 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+
+const OPEN = WebSocket.OPEN;
 import type { ServeConfig } from '../config/serve-config.js';
 import { emptyServeCounters, type RejectReason, type ServeCounters, type ServeStats } from '../metrics/serve-stats.js';
 import { formatPrometheus } from '../report/prometheus.js';
@@ -68,10 +70,20 @@ export class EchoServer {
       const bytes = (data as Buffer).length;
       counters.messagesIn++;
       counters.bytesIn += bytes;
-      this.send(data, isBinary ? BINARY : TEXT);
+      const socket = (this as unknown as { _socket?: Socket })._socket;
+      if (socket && this.readyState === OPEN && bytes < 65_536) {
+        // The echo frame written straight to the socket: header and payload in one buffer, one
+        // write. ws.send would spread two option objects and cork two writes into a writev for the
+        // same bytes. Safe here: without permessage-deflate ws's sender queues nothing, so frames
+        // keep their order, and a closing connection (readyState != OPEN) goes through ws.
+        socket.write(unmaskedFrame(data as Buffer, isBinary));
+        if (socket.writableLength > ECHO_HIGH_WATER_BYTES) pauseUntilDrained(this);
+      } else {
+        this.send(data, isBinary ? BINARY : TEXT);
+        if (this.bufferedAmount > ECHO_HIGH_WATER_BYTES) pauseUntilDrained(this);
+      }
       counters.messagesOut++;
       counters.bytesOut += bytes;
-      if (this.bufferedAmount > ECHO_HIGH_WATER_BYTES) pauseUntilDrained(this);
     };
     this.wss = new WebSocketServer({
       noServer: true,
@@ -230,6 +242,22 @@ export function refuse(socket: Duplex, status: number): void {
     `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n${retryAfter}` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
+}
+
+/** A final, unmasked server frame (text or binary) for a payload under 64 KiB. */
+function unmaskedFrame(payload: Buffer, binary: boolean): Buffer {
+  const length = payload.length;
+  const headerLength = length < 126 ? 2 : 4;
+  const frame = Buffer.allocUnsafe(headerLength + length);
+  frame[0] = binary ? 0x82 : 0x81;
+  if (length < 126) {
+    frame[1] = length;
+  } else {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  }
+  payload.copy(frame, headerLength);
+  return frame;
 }
 
 function pauseUntilDrained(ws: WebSocket): void {
