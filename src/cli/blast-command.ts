@@ -4,7 +4,7 @@ import { blast, type BlastProgress, type BlastStart } from '../blast/coordinator
 import { blastDefaults, resolveBlastConfig, type BlastOptions } from '../config/blast-config.js';
 import { ExitCode } from '../config/errors.js';
 import { formatDurationMs } from '../config/units.js';
-import { formatBlastHeader, formatBlastSummary } from '../report/blast-text.js';
+import { describeSources, formatBlastHeader, formatBlastSummary } from '../report/blast-text.js';
 import { defaultResultsPath, writeJsonAtomic } from '../report/results-file.js';
 import { onceInterrupted, type CliIo } from './io.js';
 import { createProgress } from './progress.js';
@@ -78,12 +78,8 @@ Examples:
 
 function header(start: BlastStart): string {
   const { plan, config } = start;
-  const sources =
-    plan.sourceMode === 'kernel'
-      ? 'chosen by the kernel'
-      : `${plan.sourceAddresses.length} (${plan.sourceAddresses.slice(0, 3).join(', ')}${plan.sourceAddresses.length > 3 ? ', …' : ''})`;
   const load =
     config.rate === undefined ? 'closed loop' : config.rate === 0 ? 'idle (no messages)' : `${config.rate} msg/s per connection`;
   const length = config.messages !== undefined ? `${config.messages} messages each` : `${formatDurationMs(config.durationMs)} hold`;
-  return formatBlastHeader(start.url, start.ownServer, config.connections, plan.workers, sources, `${load}, ${length}, ${config.payload.length} B payload`);
+  return formatBlastHeader(start.url, start.ownServer, config.connections, plan.workers, describeSources(plan), `${load}, ${length}, ${config.payload.length} B payload`);
 }

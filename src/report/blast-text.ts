@@ -17,7 +17,7 @@ export function formatBlastSummary(result: BlastResult): string {
   lines.push(
     `wsbench blast ${result.target.url}${result.interrupted ? '  (INTERRUPTED: partial results)' : ''}`,
     `  ${formatCount(outcomes.attempted)} connections, ${result.plan.workers} client process${result.plan.workers === 1 ? '' : 'es'}, ` +
-      `${(result.durationMs / 1000).toFixed(1)}s` +
+      `source addresses ${describeSources(result.plan)}, ${(result.durationMs / 1000).toFixed(1)}s` +
       (result.rampMs === null ? '' : ` (all attempted in ${(result.rampMs / 1000).toFixed(1)}s)`),
     '',
     'Connections',
@@ -52,6 +52,12 @@ export function formatBlastSummary(result: BlastResult): string {
   }
   for (const warning of result.generator.warnings) lines.push(`  WARNING: ${warning}`);
   return lines.join('\n') + '\n';
+}
+
+export function describeSources(plan: { sourceMode: string; sourceAddresses: readonly string[] }): string {
+  if (plan.sourceMode === 'kernel') return 'chosen by the kernel';
+  const shown = plan.sourceAddresses.slice(0, 3).join(', ');
+  return plan.sourceAddresses.length > 3 ? `${shown}, … (${plan.sourceAddresses.length})` : shown;
 }
 
 function latencyRow(label: string, summary: LatencySummaryUs): string {
