@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { connectionsPerProcess, readFdLimit } from '../src/limits/fd-budget.js';
 import type { BlastResult } from '../src/metrics/blast-result.js';
 import { freePort, runCli, runCliToEnd, startServeCli, stop } from './helpers/cli.js';
 import { blackholeServer, delayedEchoServer, silentServer, stallingEchoServer } from './helpers/servers.js';
@@ -60,7 +61,7 @@ describe('wsbench blast (CLI)', () => {
 
   it('scale: 30,000 connections, past one process\'s open files and one address\'s ports', async () => {
     const out = outFile();
-    const run = await runCliToEnd(['blast', '-c', '30000', '--rate', '0', '-d', '1s', '--out', out, '--quiet'], { timeoutMs: 180_000 });
+    const run = await runCliToEnd(['blast', '-c', '30000', '--rate', '0', '-d', '1s', '--connect-timeout', '30s', '--out', out, '--quiet'], { timeoutMs: 180_000 });
     assert.equal(run.code, 0, run.stderr);
     const result = JSON.parse(readFileSync(out, 'utf8')) as BlastResult;
     assert.equal(result.outcomes.accepted, 30_000, JSON.stringify(result.outcomes));
@@ -68,6 +69,24 @@ describe('wsbench blast (CLI)', () => {
     assert.ok(result.plan.workers >= 2, 'more than one client process');
     assert.ok(result.plan.sourceAddresses.length >= 2, 'more than one source address');
     assert.equal(result.latency.connect.count, 30_000);
+  });
+
+  it('at a worker\'s open-file limit, every further client still gets its 503, none is left unanswered', async (t) => {
+    const fdLimit = readFdLimit();
+    if (fdLimit > 50_000) return t.skip(`open-file limit ${fdLimit} is too high to reach in a test`);
+    const max = connectionsPerProcess(fdLimit);
+    const server = await startServeCli(['--max', String(max), '--workers', '1']);
+    try {
+      const out = outFile();
+      const run = await runCliToEnd(['blast', server.url, '-c', String(max + 2000), '--rate', '0', '-d', '0', '--connect-timeout', '30s', '--out', out, '--quiet'], { timeoutMs: 180_000 });
+      assert.equal(run.code, 0, run.stderr);
+      const result = JSON.parse(readFileSync(out, 'utf8')) as BlastResult;
+      assert.equal(result.outcomes.accepted, max);
+      assert.deepEqual(result.outcomes.rejected.byStatus, { 503: 2000 });
+      assert.equal(result.outcomes.failed.total, 0, JSON.stringify(result.outcomes.failed));
+    } finally {
+      await stop(server);
+    }
   });
 
   it('known latency: a server that delays each echo by 20 ms gives p50 within 20-22 ms', async () => {

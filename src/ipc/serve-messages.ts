@@ -14,8 +14,12 @@ export type PrimaryToServeWorker =
 
 export type ServeWorkerToPrimary =
   | { t: 'ready' }
-  /** `n` sockets arrived since the last ack (used to spread new connections evenly). */
-  | { t: 'ack'; n: number }
+  /**
+   * `n` sockets arrived since the last ack, and the worker now has `live` sockets open (held,
+   * upgrading or being refused): the primary spreads new connections by it, and never hands a
+   * worker more sockets than its open-file limit allows.
+   */
+  | { t: 'ack'; n: number; live: number }
   | { t: 'acquire'; id: number }
   | { t: 'cancel'; id: number }
   | { t: 'release'; n: number }

@@ -8,6 +8,12 @@ export interface ServePlan {
   readonly perWorkerCapacity: number;
   readonly fdLimit: number;
   readonly minimumWorkers: number;
+  /**
+   * One worker and a cap far below its open-file limit: the server runs in this process. Near the
+   * limit a burst of refusals could need more descriptors than are left, so a primary owns the
+   * listener and hands the worker only as many sockets as it can hold.
+   */
+  readonly inProcess: boolean;
 }
 
 export function planServe(max: number, requestedWorkers: number | undefined, fdLimit = readFdLimit(), coreCount = cores()): ServePlan {
@@ -22,5 +28,6 @@ export function planServe(max: number, requestedWorkers: number | undefined, fdL
     );
   }
   const workers = requestedWorkers ?? Math.max(minimumWorkers, coreCount);
-  return { workers, perWorkerCapacity, fdLimit, minimumWorkers };
+  const inProcess = workers === 1 && max <= perWorkerCapacity / 2;
+  return { workers, perWorkerCapacity, fdLimit, minimumWorkers, inProcess };
 }

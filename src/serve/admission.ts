@@ -52,8 +52,8 @@ export class AdmissionControl {
   /** Ask for a slot. `answer` is called exactly once, now or later, unless the request is cancelled. */
   request(owner: number, requestId: number, answer: (outcome: AdmissionOutcome) => void): void {
     if (this.#closed) return answer('shutting-down');
-    if (this.#heldByOwner[owner]! >= this.perOwnerCapacity[owner]!) return answer('worker-full');
     if (this.#held < this.max) {
+      if (this.#heldByOwner[owner]! >= this.perOwnerCapacity[owner]!) return answer('worker-full');
       this.#take(owner);
       return answer('admitted');
     }

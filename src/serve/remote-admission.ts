@@ -13,6 +13,8 @@ export class RemoteAdmission implements AdmissionClient {
   readonly #statsWaiters = new Map<number, (stats: ServeStats) => void>();
   #releases = 0;
   #acks = 0;
+  #live = 0;
+  #liveChanged = false;
   #flushScheduled = false;
 
   constructor(private readonly send: (message: ServeWorkerToPrimary) => void) {}
@@ -36,6 +38,14 @@ export class RemoteAdmission implements AdmissionClient {
   /** One more socket arrived from the primary. */
   acknowledgeArrival(): void {
     this.#acks++;
+    this.#live++;
+    this.#scheduleFlush();
+  }
+
+  /** A socket that arrived from the primary closed. */
+  socketClosed(): void {
+    this.#live--;
+    this.#liveChanged = true;
     this.#scheduleFlush();
   }
 
@@ -66,7 +76,8 @@ export class RemoteAdmission implements AdmissionClient {
   /** Send what is batched now (before the final report, so no release is left behind). */
   flush(): void {
     this.#flushScheduled = false;
-    if (this.#acks > 0) this.send({ t: 'ack', n: this.#acks });
+    if (this.#acks > 0 || this.#liveChanged) this.send({ t: 'ack', n: this.#acks, live: this.#live });
+    this.#liveChanged = false;
     if (this.#releases > 0) this.send({ t: 'release', n: this.#releases });
     this.#acks = 0;
     this.#releases = 0;

@@ -16,6 +16,9 @@ import { addServeCounters, emptyServeCounters, type ServeCounters, type ServeSta
 import { AdmissionControl } from './admission.js';
 import { EchoServer, type AdmissionClient } from './echo-server.js';
 
+/** Descriptors a worker keeps for itself (stdio, IPC, epoll, timers) beyond its sockets. */
+const WORKER_FD_OVERHEAD = 64;
+
 export interface RunningServer {
   readonly config: ServeConfig;
   readonly plan: ServePlan;
@@ -33,7 +36,7 @@ export interface RunningServer {
 export async function serve(options: ServeOptions | ServeConfig = {}): Promise<RunningServer> {
   const config = isConfig(options) ? options : resolveServeConfig(options);
   const plan = planServe(config.max, config.workers);
-  return plan.workers === 1 ? serveInProcess(config, plan) : serveWithWorkers(config, plan);
+  return plan.inProcess ? serveInProcess(config, plan) : serveWithWorkers(config, plan);
 }
 
 function isConfig(options: ServeOptions | ServeConfig): options is ServeConfig {
@@ -80,6 +83,8 @@ interface WorkerSlot {
   readonly child: ChildProcess;
   /** Sockets handed over that the worker has not acknowledged yet. */
   unacked: number;
+  /** Sockets the worker last reported open (held, upgrading or being refused). */
+  live: number;
   alive: boolean;
   counters: ServeCounters;
 }
@@ -136,6 +141,8 @@ async function serveWithWorkers(config: ServeConfig, plan: ServePlan): Promise<R
     switch (message.t) {
       case 'ack':
         worker.unacked -= message.n;
+        worker.live = message.live;
+        drainBacklog();
         break;
       case 'acquire':
         control.request(worker.index, message.id, (outcome) => send(worker, { t: 'admit', id: message.id, outcome }));
@@ -166,7 +173,7 @@ async function serveWithWorkers(config: ServeConfig, plan: ServePlan): Promise<R
 
   for (let index = 0; index < plan.workers; index++) {
     const child = fork(workerEntry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
-    const worker: WorkerSlot = { index, child, unacked: 0, alive: true, counters: emptyServeCounters() };
+    const worker: WorkerSlot = { index, child, unacked: 0, live: 0, alive: true, counters: emptyServeCounters() };
     workers.push(worker);
     child.on('message', (message: ServeWorkerToPrimary) => onMessage(worker, message));
     child.on('exit', (code, signal) => {
@@ -183,11 +190,32 @@ async function serveWithWorkers(config: ServeConfig, plan: ServePlan): Promise<R
     }),
   );
 
-  const listener = createNetServer({ pauseOnConnect: true }, (socket) => {
-    const worker = leastLoaded(workers, control);
-    if (!worker) return socket.destroy();
+  // Flow control: a worker never gets more sockets than its open-file limit allows, so it can always
+  // accept, and answer 503. Connections that find every worker at that limit wait here, unread,
+  // until one reports sockets closed (refusals close within milliseconds).
+  const socketBudget = Math.max(1, plan.fdLimit - WORKER_FD_OVERHEAD);
+  const backlog: Socket[] = [];
+  let backlogHead = 0;
+  const handOver = (socket: Socket): boolean => {
+    const worker = leastLoaded(workers);
+    if (!worker) {
+      socket.destroy();
+      return true;
+    }
+    if (worker.live + worker.unacked >= socketBudget) return false;
     worker.unacked++;
     send(worker, { t: 'conn' }, socket);
+    return true;
+  };
+  function drainBacklog(): void {
+    while (backlogHead < backlog.length && handOver(backlog[backlogHead]!)) backlog[backlogHead++] = undefined as never;
+    if (backlogHead === backlog.length) {
+      backlog.length = 0;
+      backlogHead = 0;
+    }
+  }
+  const listener = createNetServer({ pauseOnConnect: true }, (socket) => {
+    if (backlogHead < backlog.length || !handOver(socket)) backlog.push(socket);
   });
   let port: number;
   try {
@@ -218,13 +246,13 @@ async function serveWithWorkers(config: ServeConfig, plan: ServePlan): Promise<R
   return Object.assign(handle, { config, plan, port, url: wsUrl(config, port), stats, close });
 }
 
-/** The live worker with the fewest connections, counting ones handed over but not yet acknowledged. */
-function leastLoaded(workers: WorkerSlot[], control: AdmissionControl): WorkerSlot | undefined {
+/** The live worker with the fewest sockets, counting ones handed over but not yet acknowledged. */
+function leastLoaded(workers: WorkerSlot[]): WorkerSlot | undefined {
   let best: WorkerSlot | undefined;
   let bestLoad = Infinity;
   for (const worker of workers) {
     if (!worker.alive) continue;
-    const load = control.heldBy(worker.index) + worker.unacked;
+    const load = worker.live + worker.unacked;
     if (load < bestLoad) {
       best = worker;
       bestLoad = load;

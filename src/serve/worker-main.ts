@@ -13,6 +13,7 @@ const send = (message: ServeWorkerToPrimary) => {
 const admission = new RemoteAdmission(send);
 let server: EchoServer | undefined;
 let drainTimeoutMs = 5000;
+const onAdoptedSocketClose = () => admission.socketClosed();
 
 // Ctrl-C reaches the whole process group; the primary decides how the workers stop.
 process.on('SIGINT', () => {});
@@ -30,6 +31,7 @@ process.on('message', (message: PrimaryToServeWorker, handle?: Socket) => {
     case 'conn':
       if (!handle) break;
       admission.acknowledgeArrival();
+      handle.once('close', onAdoptedSocketClose);
       if (server) server.adopt(handle);
       else handle.destroy();
       break;
