@@ -2,6 +2,12 @@
 import { ConfigError } from '../config/errors.js';
 import { connectionsPerProcess, cores, FD_RESERVE, readFdLimit } from './fd-budget.js';
 
+/**
+ * Descriptors an in-process server keeps free beyond --max: upgrades it is refusing at the same
+ * moment (blast keeps at most 1000 handshakes in flight by default).
+ */
+export const IN_PROCESS_SPARE_FDS = 4096;
+
 export interface ServePlan {
   readonly workers: number;
   /** The most connections one worker may hold (its fd limit less the reserve). */
@@ -9,7 +15,7 @@ export interface ServePlan {
   readonly fdLimit: number;
   readonly minimumWorkers: number;
   /**
-   * One worker and a cap far below its open-file limit: the server runs in this process. Near the
+   * One worker and a cap well below its open-file limit: the server runs in this process. Near the
    * limit a burst of refusals could need more descriptors than are left, so a primary owns the
    * listener and hands the worker only as many sockets as it can hold.
    */
@@ -28,6 +34,6 @@ export function planServe(max: number, requestedWorkers: number | undefined, fdL
     );
   }
   const workers = requestedWorkers ?? Math.max(minimumWorkers, coreCount);
-  const inProcess = workers === 1 && max <= perWorkerCapacity / 2;
+  const inProcess = workers === 1 && max + IN_PROCESS_SPARE_FDS <= fdLimit;
   return { workers, perWorkerCapacity, fdLimit, minimumWorkers, inProcess };
 }
