@@ -15,7 +15,7 @@ const CONNECTIONS = 10_000;
 const SETTLE_MS = 2000;
 const KINDS: readonly ServerKind[] = ['plain-ws', 'wsbench'];
 /**
-^ * --max 15000 keeps the one worker in the server's own process (it runs behind a primary only near
+ * --max 15000 keeps the one worker in the server's own process (it runs behind a primary only near
  * its fd limit); RSS is summed over the server's processes all the same.
  */
 const SERVE_ARGS = ['--workers', '1', '--max', '15000'];

@@ -194,6 +194,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
     ownServer,
     paced: config.rate !== undefined && config.rate > 0,
     interrupted: run.signal?.aborted ?? false,
+    missingClientProcesses: workers.filter((w) => !w.snapshot).map((w) => w.index),
     startedAt,
     endedAt,
     rampMs: holdStartedAt ? holdStartedAt - startedAt : null,

@@ -50,7 +50,7 @@ export interface PhaseHealth {
   readonly eventLoopDelayMaxMs: number;
 }
 
-/** Open loop: a connection with this many echoes outstanding skips sends until it catches up. */
+/** Open loop: a connection with this many echoes outstanding holds further sends until echoes return. */
 const MAX_OUTSTANDING = 4096;
 /** A connection that finds this many source pairs taken in a row fails with the last code. */
 const MAX_ADDRESS_RETRIES = 256;
@@ -309,17 +309,17 @@ export class LoadGenerator implements ConnectionEvents {
       if (this.#stopping || connection.state !== 'open') return;
       const quota = this.#options.messages;
       const now = performance.now();
-      while (connection.sentAt <= now) {
+      while (connection.sentAt <= now && connection.intended!.length < MAX_OUTSTANDING) {
         if (quota !== undefined && connection.sent >= quota) return;
-        if (connection.intended!.length >= MAX_OUTSTANDING) {
-          this.counters.backlogged++;
-        } else {
-          connection.intended!.push(connection.sentAt);
-          this.#write(connection);
-        }
+        connection.intended!.push(connection.sentAt);
+        this.#write(connection);
         connection.sentAt += this.#intervalMs;
       }
-      connection.timer = setTimeout(tick, connection.sentAt - now);
+      // At the cap, sends that fall due wait (as wrk2's do) and go out later, still timed from when
+      // they were due, so a long stall stays in the percentiles instead of being skipped.
+      const late = connection.sentAt <= now;
+      if (late) this.counters.delayedSends++;
+      connection.timer = setTimeout(tick, late ? Math.max(1, this.#intervalMs) : connection.sentAt - now);
     };
     tick();
   }

@@ -16,6 +16,10 @@ import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+/** The largest frame accepted from a server; a larger one is a protocol error (1002). */
+const MAX_FRAME_BYTES = 256 * 1024 * 1024;
+/** After a server's close frame, how long its TCP close may take before the socket is cut. */
+const CLOSE_TIMEOUT_MS = 2000;
 const kConnection = Symbol('connection');
 const HEADER_END = Buffer.from('\r\n\r\n');
 
@@ -59,7 +63,12 @@ export class WsConnection {
   retries = 0;
   #key = '';
   #head: Buffer | undefined;
-  #pending: Buffer | undefined;
+  #pending: Buffer[] | undefined;
+  #pendingBytes = 0;
+  /** Bytes the partial frame needs in all (0 while its header is incomplete). */
+  #pendingNeeded = 0;
+  /** Frames are read from the upgrade until a close frame or a protocol error. */
+  #receiving = false;
   #fragments: Buffer[] | undefined;
   #fragmentBinary = false;
   #errorCode: string | undefined;
@@ -208,22 +217,34 @@ export class WsConnection {
     this.timer = undefined;
     this.#key = '';
     this.state = 'open';
+    this.#receiving = true;
     this.events.onOpen(this);
     return true;
   }
 
-  /** Parse whole frames from what arrived; keep a partial frame for the next chunk. */
+  /**
+   * Parse whole frames from what arrived. A partial frame is kept as copied chunks and joined once,
+   * when the frame is complete (so a large frame costs one copy, not one per chunk).
+   */
   #frames(chunk: Buffer): void {
     let buffer = chunk;
     if (this.#pending) {
-      buffer = Buffer.concat([this.#pending, chunk]);
+      this.#pendingBytes += chunk.length;
+      if (this.#pendingBytes < this.#pendingNeeded) {
+        this.#pending.push(Buffer.from(chunk));
+        return;
+      }
+      this.#pending.push(chunk);
+      buffer = Buffer.concat(this.#pending, this.#pendingBytes);
       this.#pending = undefined;
     }
     let offset = 0;
     const available = buffer.length;
-    while (available - offset >= 2 && this.socket) {
+    let needed = 0;
+    while (this.#receiving && available - offset >= 2) {
       const b0 = buffer[offset]!;
       const b1 = buffer[offset + 1]!;
+      const opcode = b0 & 0x0f;
       let length = b1 & 0x7f;
       let headerLength = 2;
       if (length === 126) {
@@ -235,13 +256,24 @@ export class WsConnection {
         length = buffer.readUInt32BE(offset + 2) * 2 ** 32 + buffer.readUInt32BE(offset + 6);
         headerLength = 10;
       }
-      if (b1 & 0x80) return this.#protocolError();
-      if (available - offset < headerLength + length) break;
+      // Server frames are unmasked, use no extension bits, and control frames are whole and short.
+      const control = (opcode & 0x08) !== 0;
+      if (b1 & 0x80 || b0 & 0x70 || (control && (!(b0 & 0x80) || length > 125)) || length > MAX_FRAME_BYTES) {
+        return this.#protocolError();
+      }
+      if (available - offset < headerLength + length) {
+        needed = headerLength + length;
+        break;
+      }
       const payload = buffer.subarray(offset + headerLength, offset + headerLength + length);
       offset += headerLength + length;
-      this.#frame((b0 & 0x80) !== 0, b0 & 0x0f, payload);
+      this.#frame((b0 & 0x80) !== 0, opcode, payload);
     }
-    if (offset < available && this.socket) this.#pending = Buffer.from(buffer.subarray(offset));
+    if (offset < available && this.#receiving) {
+      this.#pending = [Buffer.from(buffer.subarray(offset))];
+      this.#pendingBytes = available - offset;
+      this.#pendingNeeded = needed;
+    }
   }
 
   #frame(fin: boolean, opcode: number, payload: Buffer): void {
@@ -267,6 +299,7 @@ export class WsConnection {
       case Opcode.pong:
         return;
       case Opcode.close: {
+        this.#receiving = false;
         this.#closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
         if (this.state === 'open') {
           // The server started closing: answer with its code; it closes TCP first.
@@ -275,7 +308,10 @@ export class WsConnection {
           body.writeUInt16BE(this.#closeCode === 1005 ? 1000 : this.#closeCode, 0);
           this.send(body, Opcode.close);
         }
+        // The server closes TCP next; one that does not is cut after a grace period, so the
+        // connection cannot keep the run from ending.
         this.socket?.end();
+        this.timer = setTimeout(destroyConnection, CLOSE_TIMEOUT_MS, this);
         return;
       }
       default:
@@ -284,6 +320,7 @@ export class WsConnection {
   }
 
   #protocolError(): void {
+    this.#receiving = false;
     this.#closeCode = 1002;
     this.socket?.destroy();
   }
@@ -300,6 +337,11 @@ function onSocketRead(this: SocketWithConnection, bytes: number, buffer: Uint8Ar
 function onSocketError(this: SocketWithConnection, error: Error): void {
   this[kConnection]?.handleError(error);
 }
+function destroyConnection(connection: WsConnection): void {
+  connection.timer = undefined;
+  connection.destroy();
+}
+
 function onConnectTimeout(connection: WsConnection): void {
   connection.timer = undefined;
   if (connection.state === 'connecting') connection.destroy('ETIMEDOUT');

@@ -68,7 +68,13 @@ Examples:
           writeJsonAtomic(path, result);
           if (!quiet) io.stderr.write(`wsbench blast: results written to ${path}\n`);
         }
-        setExit(result.interrupted ? ExitCode.interrupted : ExitCode.ok);
+        if (result.missingClientProcesses.length > 0) {
+          // The figures are incomplete: printed and written, but the run did not do its job.
+          io.stderr.write(`wsbench: client process ${result.missingClientProcesses.join(', ')} ended without reporting; the result is incomplete\n`);
+          setExit(ExitCode.runFailed);
+        } else {
+          setExit(result.interrupted ? ExitCode.interrupted : ExitCode.ok);
+        }
       } finally {
         progress?.stop();
         interrupted.dispose();

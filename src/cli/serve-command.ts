@@ -1,6 +1,6 @@
 /** `wsbench serve`: options → config → serve() → status lines → totals on SIGINT/SIGTERM. */
 import { Command } from 'commander';
-import { ExitCode } from '../config/errors.js';
+import { ExitCode, RunError } from '../config/errors.js';
 import { resolveServeConfig, serveDefaults, type ServeOptions } from '../config/serve-config.js';
 import { formatDurationMs } from '../config/units.js';
 import { formatBytes } from '../report/format.js';
@@ -48,6 +48,7 @@ Examples:
       });
       server.onWorkerExit = (index, code, signal) =>
         io.stderr.write(`wsbench serve: worker ${index} exited (${signal ?? `code ${code}`}); its slots were freed\n`);
+      const allGone = new Promise<'gone'>((resolve) => (server.onAllWorkersGone = () => resolve('gone')));
       const workers = `${server.plan.workers} worker${server.plan.workers === 1 ? '' : 's'}`;
       if (!quiet) {
         io.stderr.write(
@@ -55,8 +56,13 @@ Examples:
         );
       }
       const status = quiet ? undefined : startStatus(io, server.stats);
-      const signal = await interrupted.signal;
+      const signal = await Promise.race([interrupted.signal, allGone]);
       status?.stop();
+      if (signal === 'gone') {
+        interrupted.dispose();
+        await server.close();
+        throw new RunError('WORKERS_GONE', 'every server worker process exited; nothing is left to serve connections');
+      }
       if (!quiet) io.stderr.write(`wsbench serve: ${signal}, closing connections (up to ${formatDurationMs(config.drainTimeoutMs)})\n`);
       const totals = await server.close();
       io.stdout.write(flags.json ? JSON.stringify({ schemaVersion: 1, ...totals }, null, 2) + '\n' : formatServeTotals(totals));

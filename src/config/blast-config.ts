@@ -3,6 +3,7 @@
  * API both go through resolveBlastConfig.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
 import { durationMs, integer, rate, sizeBytes } from './validate.js';
 
@@ -136,7 +137,7 @@ export function parseSourceAddresses(text: string): string[] {
 }
 
 function isIp(text: string): boolean {
-  return ipv4ToNumber(text) !== undefined || /^[0-9a-f:]+$/i.test(text);
+  return isIP(text) !== 0;
 }
 
 export function ipv4ToNumber(text: string): number | undefined {

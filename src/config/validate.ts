@@ -22,11 +22,14 @@ export function integer(option: string, value: Raw, fallback: number, min: numbe
   return parsed;
 }
 
+/** Node's timers hold at most 2^31-1 ms (24.8 days); a longer one fires at once. */
+const MAX_DURATION_MS = 2 ** 31 - 1;
+
 export function durationMs(option: string, value: Raw, fallback: number, minMs: number): number {
   if (value === undefined) return fallback;
   const parsed = toNumber(value, parseDurationMs);
-  if (!Number.isFinite(parsed) || parsed < minMs || !Number.isInteger(Math.round(parsed))) {
-    throw new ConfigError(option, value, `expected a duration >= ${minMs}ms such as 500ms, 5s or 2m (a bare number is seconds)`);
+  if (!Number.isFinite(parsed) || parsed < minMs || parsed > MAX_DURATION_MS) {
+    throw new ConfigError(option, value, `expected a duration from ${minMs}ms to 24d such as 500ms, 5s or 2m (a bare number is seconds)`);
   }
   return Math.round(parsed);
 }

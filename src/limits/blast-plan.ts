@@ -75,6 +75,11 @@ export function planBlast(config: BlastConfig, url: URL, fdLimit = readFdLimit()
   let sourceMode: BlastPlan['sourceMode'];
   let sources: (SourcePairs | undefined)[];
   if (config.sourceAddresses) {
+    const family = isIP(connectHost);
+    const mismatched = config.sourceAddresses.find((address) => family !== 0 && isIP(address) !== family);
+    if (mismatched) {
+      throw new ConfigError('--source-ip', mismatched, `expected IPv${family} source addresses for the IPv${family} target ${connectHost}`);
+    }
     sourceMode = 'listed';
     sources = spreadListed(config.sourceAddresses, workers);
   } else if (isLoopback(connectHost) && isIP(connectHost) === 4) {

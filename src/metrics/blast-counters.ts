@@ -23,8 +23,8 @@ export interface BlastCounters {
   mismatched: number;
   /** Messages sent that had no echo when the run ended. */
   unanswered: number;
-  /** Open loop: sends skipped because a connection already had this many messages outstanding. */
-  backlogged: number;
+  /** Open loop: times a due send had to wait because its connection had 4096 echoes outstanding. */
+  delayedSends: number;
   /** Source (address, port) pairs found taken and skipped; not failures. */
   addressRetries: number;
 }
@@ -51,13 +51,13 @@ export function emptyBlastCounters(): BlastCounters {
     bytesReceived: 0,
     mismatched: 0,
     unanswered: 0,
-    backlogged: 0,
+    delayedSends: 0,
     addressRetries: 0,
   };
 }
 
 export function addBlastCounters(into: BlastCounters, from: BlastCounters): BlastCounters {
-  for (const key of ['attempted', 'accepted', 'open', 'messagesSent', 'messagesReceived', 'bytesSent', 'bytesReceived', 'mismatched', 'unanswered', 'backlogged', 'addressRetries'] as const) {
+  for (const key of ['attempted', 'accepted', 'open', 'messagesSent', 'messagesReceived', 'bytesSent', 'bytesReceived', 'mismatched', 'unanswered', 'delayedSends', 'addressRetries'] as const) {
     into[key] += from[key];
   }
   for (const key of ['rejected', 'failed', 'dropped'] as const) {

@@ -31,6 +31,8 @@ export interface BlastResult {
   /** From the first connection attempt until every attempt had its outcome (null if the ramp never finished). */
   readonly rampMs: number | null;
   readonly interrupted: boolean;
+  /** Client processes that ended without reporting: their connections are missing from the counts. */
+  readonly missingClientProcesses: readonly number[];
   readonly target: { url: string; ownServer: boolean };
   readonly config: Record<string, unknown>;
   readonly plan: { workers: number; connectionsPerWorker: number[]; sourceMode: string; sourceAddresses: readonly string[] };
@@ -47,7 +49,7 @@ export interface BlastResult {
     received: number;
     unanswered: number;
     mismatched: number;
-    backlogged: number;
+    delayedSends: number;
     bytesSent: number;
     bytesReceived: number;
     perSecond: number;
@@ -73,6 +75,7 @@ export interface ResultContext {
   readonly ownServer: boolean;
   readonly paced: boolean;
   readonly interrupted: boolean;
+  readonly missingClientProcesses: readonly number[];
   readonly startedAt: number;
   readonly endedAt: number;
   readonly rampMs: number | null;
@@ -101,6 +104,7 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
     durationMs: context.endedAt - context.startedAt,
     rampMs: context.rampMs,
     interrupted: context.interrupted,
+    missingClientProcesses: context.missingClientProcesses,
     target: { url: context.url, ownServer: context.ownServer },
     config: context.config,
     plan: context.plan,
@@ -110,7 +114,7 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
       received: counters.messagesReceived,
       unanswered: counters.unanswered,
       mismatched: counters.mismatched,
-      backlogged: counters.backlogged,
+      delayedSends: counters.delayedSends,
       bytesSent: counters.bytesSent,
       bytesReceived: counters.bytesReceived,
       perSecond: Math.round(perSecond),

@@ -15,7 +15,8 @@ export function formatBlastSummary(result: BlastResult): string {
   const { outcomes, messages, latency } = result;
   const lines: string[] = [];
   lines.push(
-    `wsbench blast ${result.target.url}${result.interrupted ? '  (INTERRUPTED: partial results)' : ''}`,
+    `wsbench blast ${result.target.url}${result.interrupted ? '  (INTERRUPTED: partial results)' : ''}` +
+      (result.missingClientProcesses.length ? '  (INCOMPLETE: a client process did not report)' : ''),
     `  ${formatCount(outcomes.attempted)} connections, ${result.plan.workers} client process${result.plan.workers === 1 ? '' : 'es'}, ` +
       `source addresses ${describeSources(result.plan)}, ${(result.durationMs / 1000).toFixed(1)}s` +
       (result.rampMs === null ? '' : ` (all attempted in ${(result.rampMs / 1000).toFixed(1)}s)`),
@@ -43,7 +44,7 @@ export function formatBlastSummary(result: BlastResult): string {
   );
   if (messages.unanswered) lines.push(`  unanswered at the end: ${formatCount(messages.unanswered)}`);
   if (messages.mismatched) lines.push(`  echoes that did not match: ${formatCount(messages.mismatched)}`);
-  if (messages.backlogged) lines.push(`  sends skipped (4096 already outstanding on the connection): ${formatCount(messages.backlogged)}`);
+  if (messages.delayedSends) lines.push(`  sends held back (4096 echoes outstanding on the connection): ${formatCount(messages.delayedSends)}`);
   lines.push('', 'Generator (each client process: CPU and event-loop delay while holding; while opening)');
   for (const w of result.generator.workers) {
     const main = `${w.cpuPercent}% CPU, loop delay p99 ${w.eventLoopDelayP99Ms} ms max ${w.eventLoopDelayMaxMs} ms`;

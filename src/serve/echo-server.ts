@@ -145,6 +145,8 @@ export class EchoServer {
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (pathOf(req.url) !== this.#config.path) return this.#reject(socket, 'not-found');
     if (this.#shuttingDown) return this.#reject(socket, 'shutting-down');
+    // A malformed upgrade is answered 400 before it can take (or queue for) a slot.
+    if (!isWebSocketUpgrade(req)) return this.#reject(socket, 'bad-request');
     let settled = false;
     let requestId = -1;
     const onCloseWhileWaiting = () => {
@@ -156,6 +158,11 @@ export class EchoServer {
       socket.removeListener('close', onCloseWhileWaiting);
       if (outcome !== 'admitted') return this.#reject(socket, outcome);
       if (socket.destroyed) return this.#admission.release();
+      if (this.#shuttingDown) {
+        // Admitted while the drain began (the answer was in flight): it would miss its 1001.
+        this.#admission.release();
+        return this.#reject(socket, 'shutting-down');
+      }
       // The slot is tied to the socket: whatever ends it (close, reset, failed handshake, heartbeat
       // termination, a killed peer) fires 'close' once, and that gives the slot back.
       socket.on('close', this.#releaseSlot);
@@ -222,6 +229,18 @@ export class EchoServer {
       (error: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${error.message}\n`),
     );
   }
+}
+
+/** What ws would refuse with 400 (RFC 6455 4.2.1): checked before a slot is taken. */
+function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  const key = req.headers['sec-websocket-key'];
+  return (
+    req.method === 'GET' &&
+    req.headers.upgrade?.toLowerCase() === 'websocket' &&
+    (req.headers['sec-websocket-version'] === '13' || req.headers['sec-websocket-version'] === '8') &&
+    typeof key === 'string' &&
+    /^[+/0-9A-Za-z]{22}==$/.test(key)
+  );
 }
 
 function statusFor(reason: RejectReason): number {

@@ -37,6 +37,8 @@ export interface RunningServer {
   close(): Promise<ServeStats>;
   /** Called when a worker process exits without being asked to. */
   onWorkerExit?: (index: number, code: number | null, signal: string | null) => void;
+  /** Called when every worker process has exited without being asked to: the server cannot serve. */
+  onAllWorkersGone?: () => void;
 }
 
 export async function serve(options: ServeOptions | ServeConfig = {}): Promise<RunningServer> {
@@ -108,7 +110,7 @@ async function serveWithWorkers(config: ServeConfig, plan: ServePlan): Promise<R
   const counterWaiters = new Map<number, { missing: Set<number>; resolve: () => void }>();
   let nextRequestId = 1;
   let closing = false;
-  const handle: { onWorkerExit?: RunningServer['onWorkerExit'] } = {};
+  const handle: Pick<RunningServer, 'onWorkerExit' | 'onAllWorkersGone'> = {};
 
   const send = (worker: WorkerSlot, message: PrimaryToServeWorker, socket?: Socket) => {
     if (!worker.alive || !worker.child.connected) {
@@ -144,6 +146,9 @@ async function serveWithWorkers(config: ServeConfig, plan: ServePlan): Promise<R
   };
 
   const onMessage = (worker: WorkerSlot, message: ServeWorkerToPrimary) => {
+    // A dead worker's slots were all given back at once; a message that was still in the pipe must
+    // not take or return one again.
+    if (!worker.alive) return;
     switch (message.t) {
       case 'ack':
         worker.unacked -= message.n;
@@ -182,10 +187,13 @@ async function serveWithWorkers(config: ServeConfig, plan: ServePlan): Promise<R
     const worker: WorkerSlot = { index, child, unacked: 0, live: 0, alive: true, counters: emptyServeCounters() };
     workers.push(worker);
     child.on('message', (message: ServeWorkerToPrimary) => onMessage(worker, message));
-    child.on('exit', (code, signal) => {
+    // 'close' comes after the IPC channel has delivered everything the worker sent.
+    child.on('close', (code, signal) => {
       worker.alive = false;
       control.forgetOwner(index);
-      if (!closing) handle.onWorkerExit?.(index, code, signal);
+      if (closing) return;
+      handle.onWorkerExit?.(index, code, signal);
+      if (workers.every((w) => !w.alive)) handle.onAllWorkersGone?.();
     });
   }
   await Promise.all(
@@ -237,7 +245,7 @@ async function serveWithWorkers(config: ServeConfig, plan: ServePlan): Promise<R
       closing = true;
       control.close();
       listener.close();
-      const exits = workers.filter((w) => w.alive).map((w) => once(w.child, 'exit').catch(() => undefined));
+      const exits = workers.filter((w) => w.alive).map((w) => once(w.child, 'close').catch(() => undefined));
       for (const worker of workers) send(worker, { t: 'shutdown' });
       const hardStop = setTimeout(() => {
         for (const worker of workers) if (worker.alive) worker.child.kill('SIGKILL');
