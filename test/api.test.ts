@@ -10,7 +10,7 @@ describe('API', () => {
       const progress: BlastProgress[] = [];
       let started = '';
       const result = await blast(
-        { url: server.url, connections: 40, duration: '1s', messages: 5, binary: true, size: 100 },
+        { url: server.url, connections: 40, duration: '30s', messages: 5, binary: true, size: 100 },
         { onProgress: (p) => progress.push(p), onStart: (s) => (started = s.url) },
       );
       assert.equal(started, server.url);
@@ -21,6 +21,7 @@ describe('API', () => {
       assert.equal(result.messages.received, 150);
       assert.equal(result.messages.mismatched, 0);
       assert.equal(result.messages.bytesReceived, 15_000);
+      assert.ok(result.durationMs < 15_000, `ended when the quota was done, not at 30 s (${result.durationMs} ms)`);
       assert.ok(progress.length > 0);
       assert.deepEqual([...new Set(progress.map((p) => p.phase))].at(-1), 'closing');
       assert.equal(progress.at(-1)!.counters.attempted, 40);

@@ -136,6 +136,25 @@ describe('wsbench blast (CLI)', () => {
     assertAccounting(result);
   });
 
+  it('a client process that dies: the result says INCOMPLETE and the exit code is 1', async () => {
+    const out = outFile();
+    const run = runCli(['blast', '-c', '2000', '--workers', '2', '-d', '60s', '--out', out]);
+    await run.waitForStderr(/holding|hold \d+s/, 30_000).catch(() => undefined);
+    const children = readFileSync(`/proc/${run.child.pid}/task/${run.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    // The coordinator's children: its own server's primary and the client processes; kill a client.
+    const client = children.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('blast/worker-main'));
+    assert.ok(client, `a client process among ${children.join(', ')}`);
+    process.kill(client, 'SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    run.child.kill('SIGINT');
+    const { code } = await run.exited;
+    assert.equal(code, 1, run.stderr);
+    assert.match(run.stderr, /ended without reporting; the result is incomplete/);
+    assert.match(run.stdout, /INCOMPLETE/);
+    const result = JSON.parse(readFileSync(out, 'utf8')) as BlastResult;
+    assert.equal(result.missingClientProcesses.length, 1);
+  });
+
   it('SIGINT: stops, prints and writes the partial result, exit 130', async () => {
     const out = outFile();
     const run = runCli(['blast', '-c', '20', '-d', '60s', '--json', '--out', out]);
@@ -213,6 +232,9 @@ describe('wsbench blast (CLI)', () => {
       [['-d', 'forever'], /-d, --duration: "forever" is not valid/],
       [['--rate', '-3'], /--rate: "-3" is not valid/],
       [['--workers', '1', '-c', '50000'], /--workers: 1 is not valid; -c 50000 needs at least 3 client processes/],
+      [['--source-ip', '12'], /--source-ip: "12" is not valid; expected IP addresses/],
+      [['ws://127.0.0.1:1/', '--source-ip', '::1'], /--source-ip: "::1" is not valid; expected IPv4 source addresses/],
+      [['-d', '600h'], /-d, --duration: "600h" is not valid; expected a duration from 0ms to 24d/],
     ] as const) {
       const run = await runCliToEnd(['blast', ...args, '--no-save']);
       assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);

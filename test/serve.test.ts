@@ -66,7 +66,19 @@ for (const workers of [1, 2]) {
       const max = 40;
       const server = await start({ max, workers });
       for (let round = 0; round < 3; round++) {
+        // While the storm runs, the server never reports more than max open at any poll.
+        let polling = true;
+        let mostOpen = 0;
+        const poller = (async () => {
+          while (polling) {
+            mostOpen = Math.max(mostOpen, (await server.stats()).open);
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+        })();
         const attempts = await attemptMany(server.url, max * 3);
+        polling = false;
+        await poller;
+        assert.ok(mostOpen <= max, `round ${round}: ${mostOpen} open at once`);
         const counts = tally(attempts);
         assert.equal(counts.open, max, `round ${round}: open`);
         assert.deepEqual(counts.rejected, { 503: max * 2 }, `round ${round}: rejected`);
@@ -177,6 +189,21 @@ describe('serve: protections', () => {
     assert.equal((await closed).code, 1002);
     assert.equal((await echo(b!, 'ok', false)).data.toString(), 'ok');
     await closeAll([b!]);
+  });
+
+  it('a malformed upgrade is answered 400 and never takes a slot', async () => {
+    const server = await start({ max: 1, workers: 1, overflow: 'queue', queueTimeout: '5s' });
+    const [held] = openSockets(await attemptMany(server.url, 1));
+    const socket = connect({ host: '127.0.0.1', port: server.port });
+    let answer = '';
+    socket.on('data', (chunk) => (answer += chunk));
+    socket.write('GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    assert.match(answer, /^HTTP\/1.1 400 /, 'answered at once, not queued behind the held slot');
+    const stats = await server.stats();
+    assert.equal(stats.rejected['bad-request'], 1);
+    assert.equal(stats.open, 1);
+    await closeAll([held!]);
   });
 
   it('an upgrade on another path is refused with 404', async () => {

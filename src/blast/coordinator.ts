@@ -126,7 +126,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
         state.counters = message.snapshot.counters;
       }
     });
-    child.on('exit', (code, signal) => {
+    child.on('close', (code, signal) => {
       state.exited = true;
       if (!state.snapshot) {
         warnings.push(`client process ${index} exited (${signal ?? `code ${code}`}) before reporting; its ${share.connections} connections are missing from the result`);
@@ -225,7 +225,7 @@ function collectFinal(worker: WorkerState): Promise<void> {
       worker.child.kill('SIGKILL');
       resolve();
     }, FINAL_TIMEOUT_MS);
-    worker.child.once('exit', () => {
+    worker.child.once('close', () => {
       clearTimeout(timer);
       resolve();
     });

@@ -42,8 +42,8 @@ process.on('message', (message: CoordinatorToBlastWorker) => {
     stopping = true;
     if (ticker) clearInterval(ticker);
     void generator.stop().then((snapshot) => {
-      send({ t: 'final', snapshot });
-      process.disconnect();
+      // Disconnect only once the final report is handed to the channel.
+      if (process.connected) process.send!({ t: 'final', snapshot } satisfies BlastWorkerToCoordinator, () => process.disconnect());
     });
   }
 });

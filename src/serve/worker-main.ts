@@ -54,6 +54,6 @@ async function shutdown(): Promise<void> {
   if (!server) return process.exit(0);
   await server.shutdown(drainTimeoutMs);
   admission.flush();
-  send({ t: 'final', counters: server.counters });
-  process.disconnect?.();
+  // Disconnect only once the final report is handed to the channel.
+  if (process.connected) process.send!({ t: 'final', counters: server.counters } satisfies ServeWorkerToPrimary, () => process.disconnect());
 }
