@@ -1,7 +1,7 @@
 /** The programmatic API: what the CLI does, callable from code, with progress events. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { blast, serve, type BlastProgress } from '../src/index.js';
+import { blast, resolveBlastConfig, serve, type BlastProgress } from '../src/index.js';
 
 describe('API', () => {
   it('blast() against serve() returns the JSON result and emits progress', async () => {
@@ -27,6 +27,20 @@ describe('API', () => {
       assert.equal(progress.at(-1)!.counters.attempted, 40);
       // The result is plain JSON data.
       assert.deepEqual(JSON.parse(JSON.stringify(result)), result);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('--pipeline keeps N messages in flight per connection, every echo checked', async () => {
+    const server = await serve({ port: 0, max: 10, workers: 1 });
+    try {
+      const result = await blast({ url: server.url, connections: 4, pipeline: 8, messages: 200 });
+      assert.equal(result.messages.sent, 800);
+      assert.equal(result.messages.received, 800);
+      assert.equal(result.messages.mismatched, 0);
+      assert.equal(result.latency.roundTrip.count, 800);
+      assert.throws(() => resolveBlastConfig({ pipeline: 4, rate: 10 }), /-p, --pipeline: 4 is not valid; pipelining is for the closed loop/);
     } finally {
       await server.close();
     }

@@ -26,6 +26,7 @@ describe('coordinated omission', () => {
         connectTimeoutMs: 5000,
         rate: 100,
         messages: undefined,
+        pipeline: 1,
         payload: Buffer.from('ping'),
         binary: false,
         source: undefined,

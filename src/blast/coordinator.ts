@@ -146,6 +146,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
         connectTimeoutMs: config.connectTimeoutMs,
         rate: config.rate,
         messages: config.messages,
+        pipeline: config.pipeline,
         binary: config.binary,
         source: share.source,
         payloadBase64: config.payload.toString('base64'),

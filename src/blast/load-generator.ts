@@ -22,6 +22,8 @@ export interface LoadGeneratorOptions {
   /** Messages per second per connection (open loop); undefined is closed loop; 0 sends nothing. */
   readonly rate: number | undefined;
   readonly messages: number | undefined;
+  /** Closed loop: messages in flight per connection (autocannon's pipelining). */
+  readonly pipeline: number;
   readonly payload: Buffer;
   readonly binary: boolean;
   readonly source: SourcePairs | undefined;
@@ -70,6 +72,7 @@ export class LoadGenerator implements ConnectionEvents {
   /** Connections between their first connect and their outcome. */
   readonly #connecting = new Set<WsConnection>();
   readonly #intervalMs: number;
+  readonly #paced: boolean;
   #started = 0;
   #inFlight = 0;
   #rampStartedAt = 0;
@@ -93,7 +96,9 @@ export class LoadGenerator implements ConnectionEvents {
       port: options.port,
       requestHead: options.requestHead,
       connectTimeoutMs: options.connectTimeoutMs,
+      batchWrites: options.pipeline > 1,
     };
+    this.#paced = options.rate !== undefined && options.rate > 0;
     this.#opcode = options.binary ? Opcode.binary : Opcode.text;
     this.#intervalMs = options.rate ? 1000 / options.rate : 0;
   }
@@ -236,9 +241,13 @@ export class LoadGenerator implements ConnectionEvents {
     this.#open.add(connection);
     this.#settled(connection);
     if (this.#stopping) return connection.close(1000);
-    const { rate } = this.#options;
-    if (rate === undefined) this.#sendClosedLoop(connection);
-    else if (rate > 0) this.#startPaced(connection);
+    const { rate, pipeline } = this.#options;
+    if (rate === undefined) {
+      if (pipeline > 1) connection.intended = [];
+      for (let i = 0; i < pipeline; i++) this.#sendClosedLoop(connection);
+    } else if (rate > 0) {
+      this.#startPaced(connection);
+    }
   }
 
   onRejected(connection: WsConnection, status: number): void {
@@ -270,7 +279,7 @@ export class LoadGenerator implements ConnectionEvents {
     if (binary !== this.#options.binary || !payload.equals(this.#options.payload)) this.counters.mismatched++;
     const quota = this.#options.messages;
     if (quota !== undefined && connection.received === quota) this.#done++;
-    if (!connection.intended) this.#sendClosedLoop(connection);
+    if (!this.#paced) this.#sendClosedLoop(connection);
   }
 
   onClosed(connection: WsConnection, code: number, closedByUs: boolean): void {
@@ -289,7 +298,9 @@ export class LoadGenerator implements ConnectionEvents {
     if (this.#stopping || connection.state !== 'open') return;
     const quota = this.#options.messages;
     if (quota !== undefined && connection.sent >= quota) return;
-    connection.sentAt = performance.now();
+    const now = performance.now();
+    if (connection.intended) connection.intended.push(now);
+    else connection.sentAt = now;
     this.#write(connection);
   }
 

@@ -44,6 +44,8 @@ export interface ConnectTarget {
   /** The request line and headers up to (not including) Sec-WebSocket-Key, shared by all. */
   readonly requestHead: string;
   readonly connectTimeoutMs: number;
+  /** Pipelining: sends made while handling one read go out in one write. */
+  readonly batchWrites: boolean;
 }
 
 type State = 'connecting' | 'open' | 'closing' | 'closed';
@@ -75,6 +77,7 @@ export class WsConnection {
   #closeCode = 1006;
   #closedByUs = false;
   #explicitPort = false;
+  batchWrites = false;
 
   constructor(readonly events: ConnectionEvents) {}
 
@@ -83,6 +86,7 @@ export class WsConnection {
     this.#errorCode = undefined;
     this.#head = undefined;
     this.#explicitPort = localPort !== undefined;
+    this.batchWrites = target.batchWrites;
     this.#key = randomKey();
     this.startedAt = performance.now();
     const socket = connect({
@@ -331,7 +335,16 @@ type SocketWithConnection = Socket & { [kConnection]?: WsConnection };
 /** Every socket reads into this; net calls `onSocketRead` with the socket as `this`. */
 const sharedReadBuffer = Buffer.allocUnsafe(64 * 1024);
 function onSocketRead(this: SocketWithConnection, bytes: number, buffer: Uint8Array): boolean {
-  this[kConnection]?.handleData((buffer as Buffer).subarray(0, bytes));
+  const connection = this[kConnection];
+  if (!connection) return true;
+  if (!connection.batchWrites) {
+    connection.handleData((buffer as Buffer).subarray(0, bytes));
+    return true;
+  }
+  // Echoes that arrive together are answered together: one write system call for all.
+  this.cork();
+  connection.handleData((buffer as Buffer).subarray(0, bytes));
+  this.uncork();
   return true;
 }
 function onSocketError(this: SocketWithConnection, error: Error): void {

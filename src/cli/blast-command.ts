@@ -27,6 +27,7 @@ export function blastCommand(io: CliIo, setExit: (code: number) => void): Comman
     .option('--max-handshakes <count>', `handshakes in flight at once (default ${blastDefaults.maxHandshakes})`)
     .option('--connect-timeout <duration>', `a connection without its 101 by then fails (default ${formatDurationMs(blastDefaults.connectTimeoutMs)})`)
     .option('--rate <rate>', 'messages per second per connection, paced open loop; 0 holds idle (default: closed loop)')
+    .option('-p, --pipeline <count>', 'closed loop: messages in flight per connection, like autocannon -p (default 1)')
     .option('-s, --size <size>', `message payload size, e.g. 64 or 4kb (default ${blastDefaults.sizeBytes})`)
     .option('--payload <file>', 'send this file as every message instead of a generated payload')
     .option('--binary', 'send binary frames (default text)')
@@ -85,7 +86,7 @@ Examples:
 function header(start: BlastStart): string {
   const { plan, config } = start;
   const load =
-    config.rate === undefined ? 'closed loop' : config.rate === 0 ? 'idle (no messages)' : `${config.rate} msg/s per connection`;
+    config.rate === undefined ? `closed loop${config.pipeline > 1 ? `, ${config.pipeline} in flight` : ''}` : config.rate === 0 ? 'idle (no messages)' : `${config.rate} msg/s per connection`;
   const length = config.messages !== undefined ? `${config.messages} messages each` : `${formatDurationMs(config.durationMs)} hold`;
   return formatBlastHeader(start.url, start.ownServer, config.connections, plan.workers, describeSources(plan), `${load}, ${length}, ${config.payload.length} B payload`);
 }

@@ -24,6 +24,8 @@ export interface BlastConfig {
   readonly connectTimeoutMs: number;
   /** Messages per second per connection, open loop; undefined is closed loop; 0 holds idle. */
   readonly rate: number | undefined;
+  /** Closed loop: messages in flight per connection. Default 1. */
+  readonly pipeline: number;
   /** The payload sent in every message. Default 64 bytes of text. */
   readonly payload: Buffer;
   readonly binary: boolean;
@@ -44,6 +46,7 @@ export interface BlastOptions {
   maxHandshakes?: string | number;
   connectTimeout?: string | number;
   rate?: string | number;
+  pipeline?: string | number;
   size?: string | number;
   payload?: string;
   binary?: boolean;
@@ -69,6 +72,9 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
     options.payload !== undefined
       ? readPayload(options.payload)
       : makePayload(sizeBytes('--size', options.size, blastDefaults.sizeBytes, 0, 64 * 1024 * 1024), binary);
+  if (options.pipeline !== undefined && options.rate !== undefined && Number(options.pipeline) !== 1) {
+    throw new ConfigError('-p, --pipeline', options.pipeline, 'pipelining is for the closed loop; with --rate every due message is sent anyway');
+  }
   return Object.freeze({
     url,
     connections: integer('-c, --connections', options.connections, blastDefaults.connections, 1, 10_000_000),
@@ -78,6 +84,7 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
     maxHandshakes: integer('--max-handshakes', options.maxHandshakes, blastDefaults.maxHandshakes, 1, 1_000_000),
     connectTimeoutMs: durationMs('--connect-timeout', options.connectTimeout, blastDefaults.connectTimeoutMs, 1),
     rate: options.rate === undefined ? undefined : rate('--rate', options.rate, 0),
+    pipeline: integer('-p, --pipeline', options.pipeline, 1, 1, 4096),
     payload,
     binary,
     workers: options.workers === undefined ? undefined : integer('--workers', options.workers, 1, 1, 256),
