@@ -1,7 +1,9 @@
 /** blast's engine details, through the API with real servers: source pairs, pacing, payloads, headers. */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +75,32 @@ describe('blast engine', () => {
       assert.deepEqual(seen.data, payload);
     } finally {
       await new Promise((resolve) => wss.close(resolve));
+    }
+  });
+
+  it('wss://: TLS to the server; --insecure accepts a self-signed certificate, without it the check fails', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'wsbench-tls-'));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    } catch {
+      return t.skip('openssl is not available to make a certificate');
+    }
+    const https = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) });
+    const wss = new WebSocketServer({ server: https });
+    wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
+    https.listen(0, '127.0.0.1');
+    await once(https, 'listening');
+    try {
+      const url = `wss://localhost:${(https.address() as { port: number }).port}/`;
+      const trusted = await blast({ url, connections: 3, messages: 10, insecure: true });
+      assert.equal(trusted.outcomes.accepted, 3);
+      assert.equal(trusted.messages.received, 30);
+      assert.equal(trusted.messages.mismatched, 0);
+      const checked = await blast({ url, connections: 2, messages: 1 });
+      assert.deepEqual(checked.outcomes.failed.byReason, { DEPTH_ZERO_SELF_SIGNED_CERT: 2 });
+    } finally {
+      wss.close();
+      await new Promise((resolve) => https.close(resolve));
     }
   });
 

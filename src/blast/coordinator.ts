@@ -16,7 +16,7 @@ import { addBlastCounters, emptyBlastCounters, type BlastCounters } from '../met
 import { buildBlastResult, type BlastResult } from '../metrics/blast-result.js';
 import type { RunningServer } from '../serve/server.js';
 import type { WorkerSnapshot } from './load-generator.js';
-import { buildRequestHead } from './ws-connection.js';
+import { buildRequestHead, tlsFor } from './ws-connection.js';
 
 export type BlastPhase = 'ramp' | 'hold' | 'closing';
 
@@ -140,6 +140,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
         host: plan.connectHost,
         port: plan.connectPort,
         requestHead,
+        tls: tlsFor(target, config.insecure),
         connections: share.connections,
         connectRate: share.connectRate,
         maxHandshakes: share.maxHandshakes,

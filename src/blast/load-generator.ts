@@ -14,6 +14,7 @@ export interface LoadGeneratorOptions {
   readonly host: string;
   readonly port: number;
   readonly requestHead: string;
+  readonly tls?: ConnectTarget['tls'];
   readonly connections: number;
   /** New connections per second for this process; 0 means no pacing. */
   readonly connectRate: number;
@@ -97,6 +98,7 @@ export class LoadGenerator implements ConnectionEvents {
       requestHead: options.requestHead,
       connectTimeoutMs: options.connectTimeoutMs,
       batchWrites: options.pipeline > 1,
+      tls: options.tls,
     };
     this.#paced = options.rate !== undefined && options.rate > 0;
     this.#opcode = options.binary ? Opcode.binary : Opcode.text;

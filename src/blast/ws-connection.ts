@@ -12,7 +12,8 @@
  * (net's `onread`): no Buffer per read, and frames are parsed in place; only a partial frame is copied.
  */
 import { createHash, randomFillSync } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -46,6 +47,8 @@ export interface ConnectTarget {
   readonly connectTimeoutMs: number;
   /** Pipelining: sends made while handling one read go out in one write. */
   readonly batchWrites: boolean;
+  /** wss://: TLS, with the server name to verify (undefined for an IP address) and whether to verify. */
+  readonly tls?: { readonly servername: string | undefined; readonly rejectUnauthorized: boolean };
 }
 
 type State = 'connecting' | 'open' | 'closing' | 'closed';
@@ -89,14 +92,25 @@ export class WsConnection {
     this.batchWrites = target.batchWrites;
     this.#key = randomKey();
     this.startedAt = performance.now();
-    const socket = connect({
-      host: target.host,
-      port: target.port,
-      localAddress,
-      localPort,
-      noDelay: true,
-      onread: { buffer: sharedReadBuffer, callback: onSocketRead },
-    });
+    let socket: Socket;
+    if (target.tls) {
+      // TLS over a TCP socket of our own, so the source address and port stay ours to choose; it
+      // decrypts into buffers of its own, so it takes 'data' events instead of onread.
+      const tcp = connect({ host: target.host, port: target.port, localAddress, localPort, noDelay: true });
+      (tcp as SocketWithConnection)[kConnection] = this;
+      tcp.on('error', onSocketError);
+      socket = tlsConnect({ socket: tcp, ...target.tls });
+      socket.on('data', onSocketData);
+    } else {
+      socket = connect({
+        host: target.host,
+        port: target.port,
+        localAddress,
+        localPort,
+        noDelay: true,
+        onread: { buffer: sharedReadBuffer, callback: onSocketRead },
+      });
+    }
     (socket as SocketWithConnection)[kConnection] = this;
     this.socket = socket;
     // A plain timer, dropped at the upgrade: socket.setTimeout would keep a Timeout and a bound
@@ -332,6 +346,10 @@ export class WsConnection {
 
 type SocketWithConnection = Socket & { [kConnection]?: WsConnection };
 
+function onSocketData(this: SocketWithConnection, chunk: Buffer): void {
+  this[kConnection]?.handleData(chunk);
+}
+
 /** Every socket reads into this; net calls `onSocketRead` with the socket as `this`. */
 const sharedReadBuffer = Buffer.allocUnsafe(64 * 1024);
 function onSocketRead(this: SocketWithConnection, bytes: number, buffer: Uint8Array): boolean {
@@ -380,6 +398,13 @@ function randomKey(): string {
   const key = Buffer.allocUnsafe(16);
   for (let at = 0; at < 16; at += 4) takeMask(key, at);
   return key.toString('base64');
+}
+
+/** TLS settings for a wss:// target (SNI only for host names). */
+export function tlsFor(url: URL, insecure: boolean): ConnectTarget['tls'] {
+  if (url.protocol !== 'wss:') return undefined;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return { servername: isIP(host) ? undefined : host, rejectUnauthorized: !insecure };
 }
 
 /** The request head shared by every connection of a run. */

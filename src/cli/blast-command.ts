@@ -19,7 +19,7 @@ interface BlastFlags extends Omit<BlastOptions, 'url'> {
 export function blastCommand(io: CliIo, setExit: (code: number) => void): Command {
   return new Command('blast')
     .description('open N concurrent WebSocket clients, send messages, and report outcomes and latency')
-    .argument('[url]', 'ws:// URL of the server; without one, wsbench starts its own server and blasts that')
+    .argument('[url]', 'ws:// or wss:// URL of the server; without one, wsbench starts its own server and blasts that')
     .option('-c, --connections <count>', `concurrent connections, e.g. 50k (default ${blastDefaults.connections})`)
     .option('-d, --duration <duration>', `hold and send for this long after the ramp, e.g. 30s (default ${formatDurationMs(blastDefaults.durationMs)})`)
     .option('--messages <count>', 'messages per connection; the run ends when all are echoed (or at --duration)')
@@ -35,6 +35,7 @@ export function blastCommand(io: CliIo, setExit: (code: number) => void): Comman
     .option('--source-ip <list>', 'source addresses: a,b,c or a range a.b.c.d-a.b.c.e (default: picked in 127.0.0.0/8 for loopback targets)')
     .option('-H, --header <header>', "extra upgrade header 'name: value' (repeatable)", (value: string, all: string[] = []) => [...all, value])
     .option('--subprotocol <protocol>', 'Sec-WebSocket-Protocol to ask for')
+    .option('--insecure', "wss://: accept a server certificate that does not verify (self-signed, another name)")
     .option('-q, --quiet', 'no progress on stderr')
     .option('--json', 'print the result as one JSON document on stdout (implies --quiet)')
     .option('-o, --out <file>', 'write the JSON result here instead of results/blast-<time>.json')

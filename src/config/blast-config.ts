@@ -35,6 +35,8 @@ export interface BlastConfig {
   readonly sourceAddresses: readonly string[] | undefined;
   readonly headers: Readonly<Record<string, string>>;
   readonly subprotocol: string | undefined;
+  /** wss://: accept a certificate that does not verify (self-signed, wrong name). */
+  readonly insecure: boolean;
 }
 
 export interface BlastOptions {
@@ -54,6 +56,7 @@ export interface BlastOptions {
   sourceIp?: string;
   header?: string[];
   subprotocol?: string;
+  insecure?: boolean;
 }
 
 export const blastDefaults = {
@@ -91,6 +94,7 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
     sourceAddresses: options.sourceIp === undefined ? undefined : parseSourceAddresses(options.sourceIp),
     headers: Object.freeze(parseHeaders(options.header ?? [])),
     subprotocol: options.subprotocol,
+    insecure: Boolean(options.insecure),
   });
 }
 
@@ -101,8 +105,8 @@ function wsUrl(text: string): string {
   } catch {
     throw new ConfigError('url', text, 'expected a WebSocket URL such as ws://127.0.0.1:8000/ws');
   }
-  if (parsed.protocol !== 'ws:') {
-    throw new ConfigError('url', text, 'expected a ws:// URL (wss:// is not supported yet)');
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
+    throw new ConfigError('url', text, 'expected a ws:// or wss:// URL');
   }
   return parsed.href;
 }

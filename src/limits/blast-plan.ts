@@ -71,7 +71,7 @@ export function planBlast(config: BlastConfig, url: URL, fdLimit = readFdLimit()
 
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const connectHost = host === 'localhost' ? '127.0.0.1' : host;
-  const connectPort = Number(url.port || 80);
+  const connectPort = Number(url.port || (url.protocol === 'wss:' ? 443 : 80));
   let sourceMode: BlastPlan['sourceMode'];
   let sources: (SourcePairs | undefined)[];
   if (config.sourceAddresses) {
