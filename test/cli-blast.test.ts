@@ -227,7 +227,7 @@ describe('wsbench blast (CLI)', () => {
 
   it('bad URL or flags: exit 2 with the option named', async () => {
     for (const [args, pattern] of [
-      [['http://127.0.0.1:1/'], /url: "http:\/\/127.0.0.1:1\/" is not valid; expected a ws:\/\/ URL/],
+      [['http://127.0.0.1:1/'], /url: "http:\/\/127.0.0.1:1\/" is not valid; expected a ws:\/\/ or wss:\/\/ URL/],
       [['-c', 'many'], /-c, --connections: "many" is not valid/],
       [['-d', 'forever'], /-d, --duration: "forever" is not valid/],
       [['--rate', '-3'], /--rate: "-3" is not valid/],

@@ -34,7 +34,7 @@ describe('config validation', () => {
     assert.throws(() => resolveServeConfig({ overflow: 'drop' }), /--overflow: "drop" is not valid; expected one of reject, queue/);
     assert.throws(() => resolveServeConfig({ workers: '0' }), /--workers: "0"/);
     assert.throws(() => resolveServeConfig({ path: 'ws' }), /--path: "ws" is not valid; expected a path that starts with \//);
-    assert.throws(() => resolveBlastConfig({ url: 'http://x' }), /url: "http:\/\/x" is not valid; expected a ws:\/\/ URL/);
+    assert.throws(() => resolveBlastConfig({ url: 'http://x' }), /url: "http:\/\/x" is not valid; expected a ws:\/\/ or wss:\/\/ URL/);
     assert.throws(() => resolveBlastConfig({ connections: '0' }), /-c, --connections: "0"/);
     assert.throws(() => resolveBlastConfig({ header: ['no colon'] }), /--header: "no colon"/);
   });
