@@ -4,22 +4,17 @@
  * server side (fifty-k.ts); the blast result's durationMs − hold is recorded as an upper bound.
  */
 import type { Benchmark } from './benchmark.js';
-import { FIFTY_K, fiftyKRun, type FiftyKRun } from './fifty-k.js';
-import { median, REPEATS, round, sleep, table, verdict } from './lib.js';
+import { FIFTY_K, fiftyKRuns, type FiftyKRun } from './fifty-k.js';
+import { median, round, table, verdict } from './lib.js';
 
 const HOLD_SECONDS = 2;
-const PAUSE_MS = 3000;
 const TARGET_MS = 30_000;
 
 export const blastOpen50k: Benchmark = {
   name: 'blast-open-50k',
   description: `time for wsbench blast to open ${FIFTY_K.toLocaleString('en-US')} connections (target < 30 s)`,
   async run() {
-    const runs: (FiftyKRun & { repeat: number })[] = [];
-    for (let repeat = 0; repeat < REPEATS; repeat++) {
-      if (repeat > 0) await sleep(PAUSE_MS);
-      runs.push({ repeat, ...(await fiftyKRun(HOLD_SECONDS)) });
-    }
+    const runs = await fiftyKRuns(HOLD_SECONDS);
     const of = (key: keyof FiftyKRun) => median(runs.map((r) => r[key] as number));
     const ramp = of('rampMs');
     const met = runs.every((r) => r.accepted === FIFTY_K) && ramp < TARGET_MS;

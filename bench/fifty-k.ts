@@ -11,7 +11,7 @@
  */
 import type { BlastResult } from '../src/metrics/blast-result.js';
 import {
-  childrenOf, cpuUs, descendants, parseJsonOutput, round, sleep, startServer, startWsbench, stop, treeRssBytes, waitExit, waitFor,
+  childrenOf, cpuUs, descendants, parseJsonOutput, REPEATS, round, sleep, startServer, startWsbench, stop, treeRssBytes, waitExit, waitFor,
 } from './lib.js';
 
 export const FIFTY_K = 50_000;
@@ -114,3 +114,13 @@ export async function fiftyKRun(holdSeconds: number): Promise<FiftyKRun> {
   }
 }
 
+
+/** REPEATS runs of fiftyKRun, with a pause between them so the previous run's sockets finish closing. */
+export async function fiftyKRuns(holdSeconds: number, pauseMs = 3000): Promise<(FiftyKRun & { repeat: number })[]> {
+  const runs: (FiftyKRun & { repeat: number })[] = [];
+  for (let repeat = 0; repeat < REPEATS; repeat++) {
+    if (repeat > 0) await sleep(pauseMs);
+    runs.push({ repeat, ...(await fiftyKRun(holdSeconds)) });
+  }
+  return runs;
+}

@@ -4,22 +4,16 @@
  * serve process and its workers). See fifty-k.ts for how each figure is taken.
  */
 import type { Benchmark } from './benchmark.js';
-import { FIFTY_K, fiftyKRun, type FiftyKRun } from './fifty-k.js';
-import { median, REPEATS, round, sleep, table } from './lib.js';
+import { FIFTY_K, fiftyKRuns, type FiftyKRun } from './fifty-k.js';
+import { median, round, table } from './lib.js';
 
 const HOLD_SECONDS = 5;
-/** Let the previous run's sockets finish closing before the next 100,000 open. */
-const PAUSE_MS = 3000;
 
 export const serveScale: Benchmark = {
   name: 'serve-scale',
   description: `wsbench serve holding ${FIFTY_K.toLocaleString('en-US')} idle connections: ramp time, outcomes, server RSS`,
   async run() {
-    const runs: (FiftyKRun & { repeat: number })[] = [];
-    for (let repeat = 0; repeat < REPEATS; repeat++) {
-      if (repeat > 0) await sleep(PAUSE_MS);
-      runs.push({ repeat, ...(await fiftyKRun(HOLD_SECONDS)) });
-    }
+    const runs = await fiftyKRuns(HOLD_SECONDS);
     const of = (key: keyof FiftyKRun) => median(runs.map((r) => r[key] as number));
     const perConnection = median(runs.map((r) => (r.serverRssAtPeakBytes - r.serverRssBeforeBytes) / FIFTY_K));
     const figures = {

@@ -45,10 +45,6 @@ export class AdmissionControl {
     return { max: this.max, open: this.#held, queued: this.#waiting.size };
   }
 
-  heldBy(owner: number): number {
-    return this.#heldByOwner[owner] ?? 0;
-  }
-
   /** Ask for a slot. `answer` is called exactly once, now or later, unless the request is cancelled. */
   request(owner: number, requestId: number, answer: (outcome: AdmissionOutcome) => void): void {
     if (this.#closed) return answer('shutting-down');

@@ -113,10 +113,6 @@ export class EchoServer {
     }
   }
 
-  get open(): number {
-    return this.wss.clients.size;
-  }
-
   /** This process's counters; `closed` is derived (accepted less still open), not counted per close. */
   get counters(): ServeCounters {
     this.#counters.closed = this.#counters.accepted - this.wss.clients.size;
