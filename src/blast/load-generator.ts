@@ -75,7 +75,6 @@ export class LoadGenerator implements ConnectionEvents {
   readonly #intervalMs: number;
   readonly #paced: boolean;
   #started = 0;
-  #inFlight = 0;
   #rampStartedAt = 0;
   #rampTimer: NodeJS.Timeout | undefined;
   #pumpScheduled = false;
@@ -106,7 +105,7 @@ export class LoadGenerator implements ConnectionEvents {
   }
 
   get rampDone(): boolean {
-    return this.#started === this.#options.connections && this.#inFlight === 0;
+    return this.#started === this.#options.connections && this.#connecting.size === 0;
   }
 
   /** Ramp done and nothing open: the server refused or dropped everything, or all closed. */
@@ -136,7 +135,7 @@ export class LoadGenerator implements ConnectionEvents {
       connection.close(1000);
     }
     const deadline = performance.now() + CLOSE_GRACE_MS;
-    while ((this.#open.size > 0 || this.#inFlight > 0) && performance.now() < deadline) {
+    while ((this.#open.size > 0 || this.#connecting.size > 0) && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     for (const connection of this.#open) connection.destroy();
@@ -187,7 +186,7 @@ export class LoadGenerator implements ConnectionEvents {
   #pump(): void {
     const { connections, maxHandshakes, connectRate } = this.#options;
     let batch = 0;
-    while (!this.#stopping && this.#started < connections && this.#inFlight < maxHandshakes) {
+    while (!this.#stopping && this.#started < connections && this.#connecting.size < maxHandshakes) {
       // Open at most a batch per turn of the event loop, so echoes and handshake answers that
       // arrived meanwhile are timed when they arrive, not after a thousand connects.
       if (batch++ === OPEN_BATCH) {
@@ -210,7 +209,6 @@ export class LoadGenerator implements ConnectionEvents {
         }
       }
       this.#started++;
-      this.#inFlight++;
       this.counters.attempted++;
       const connection = new WsConnection(this);
       this.#connecting.add(connection);
@@ -229,7 +227,6 @@ export class LoadGenerator implements ConnectionEvents {
 
   #settled(connection: WsConnection): void {
     this.#connecting.delete(connection);
-    this.#inFlight--;
     this.#pump();
     if (!this.#rampHealth && this.rampDone && !this.#stopping) this.#endRamp();
   }

@@ -4,7 +4,7 @@ import type { ServeCounters, ServeStats } from '../metrics/serve-stats.js';
 import type { AdmissionOutcome } from '../serve/admission.js';
 
 export type PrimaryToServeWorker =
-  | { t: 'start'; config: ServeConfig; index: number; capacity: number }
+  | { t: 'start'; config: ServeConfig; index: number }
   /** Sent with a socket handle: a connection for this worker to serve. */
   | { t: 'conn' }
   | { t: 'admit'; id: number; outcome: AdmissionOutcome }

@@ -199,7 +199,7 @@ async function serveWithWorkers(config: ServeConfig, plan: ServePlan): Promise<R
   await Promise.all(
     workers.map(async (worker) => {
       const ready = waitForMessage(worker.child, 'ready');
-      send(worker, { t: 'start', config, index: worker.index, capacity: plan.perWorkerCapacity });
+      send(worker, { t: 'start', config, index: worker.index });
       await ready;
     }),
   );
@@ -245,6 +245,10 @@ async function serveWithWorkers(config: ServeConfig, plan: ServePlan): Promise<R
       closing = true;
       control.close();
       listener.close();
+      // Connections still waiting for room in a worker: refused by closing (the server is going away).
+      for (let i = backlogHead; i < backlog.length; i++) backlog[i]?.destroy();
+      backlog.length = 0;
+      backlogHead = 0;
       const exits = workers.filter((w) => w.alive).map((w) => once(w.child, 'close').catch(() => undefined));
       for (const worker of workers) send(worker, { t: 'shutdown' });
       const hardStop = setTimeout(() => {
