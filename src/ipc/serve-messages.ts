@@ -4,9 +4,12 @@ import type { ServeCounters, ServeStats } from '../metrics/serve-stats.js';
 import type { AdmissionOutcome } from '../serve/admission.js';
 
 export type PrimaryToServeWorker =
-  | { t: 'start'; config: ServeConfig; index: number }
-  /** Sent with a socket handle: a connection for this worker to serve. */
-  | { t: 'conn' }
+  /** `socketBudget`: sockets the worker may have open at once before it stops accepting. */
+  | { t: 'start'; config: ServeConfig; index: number; socketBudget: number }
+  /** Bind the listening socket (one worker does, so that the primary never accepts). */
+  | { t: 'bind' }
+  /** Sent with a listening handle: one more descriptor of the listening socket to accept through. */
+  | { t: 'listener' }
   | { t: 'admit'; id: number; outcome: AdmissionOutcome }
   | { t: 'counters-request'; id: number }
   | { t: 'stats-reply'; id: number; stats: ServeStats }
@@ -14,12 +17,11 @@ export type PrimaryToServeWorker =
 
 export type ServeWorkerToPrimary =
   | { t: 'ready' }
-  /**
-   * `n` sockets arrived since the last ack, and the worker now has `live` sockets open (held,
-   * upgrading or being refused): the primary spreads new connections by it, and never hands a
-   * worker more sockets than its open-file limit allows.
-   */
-  | { t: 'ack'; n: number; live: number }
+  /** Sent with the listening handle, which the primary keeps (unpolled) and duplicates for workers. */
+  | { t: 'bound'; port: number }
+  | { t: 'bind-failed'; code: string }
+  /** The worker has room again after pausing near its open-file limit: send it `n` descriptors. */
+  | { t: 'listeners-wanted'; n: number }
   | { t: 'acquire'; id: number }
   | { t: 'cancel'; id: number }
   | { t: 'release'; n: number }

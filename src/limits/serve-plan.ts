@@ -7,11 +7,22 @@ import { connectionsPerProcess, cores, FD_RESERVE, readFdLimit } from './fd-budg
  * moment (blast keeps at most 1000 handshakes in flight by default).
  */
 export const IN_PROCESS_SPARE_FDS = 4096;
+/** Descriptors of the listening socket per server process: connections it may accept per poll. */
+export const LISTENERS_PER_PROCESS = 64;
+/** Descriptors a worker keeps for itself (stdio, IPC, epoll, timers) beyond sockets and listeners. */
+const WORKER_FD_OVERHEAD = 64;
 
 export interface ServePlan {
   readonly workers: number;
   /** The most connections one worker may hold (its fd limit less the reserve). */
   readonly perWorkerCapacity: number;
+  /**
+   * Sockets one worker may have open at once (held, upgrading or being refused) before it stops
+   * accepting: its open-file limit less its own descriptors, its listeners, and one more poll's
+   * worth of accepts. At least perWorkerCapacity, so a worker pauses before admission ever has to
+   * refuse it a slot the cap still has.
+   */
+  readonly socketBudgetPerWorker: number;
   readonly fdLimit: number;
   readonly minimumWorkers: number;
   /**
@@ -35,5 +46,6 @@ export function planServe(max: number, requestedWorkers: number | undefined, fdL
   }
   const workers = requestedWorkers ?? Math.max(minimumWorkers, coreCount);
   const inProcess = workers === 1 && max + IN_PROCESS_SPARE_FDS <= fdLimit;
-  return { workers, perWorkerCapacity, fdLimit, minimumWorkers, inProcess };
+  const socketBudgetPerWorker = Math.max(perWorkerCapacity, fdLimit - WORKER_FD_OVERHEAD - 2 * LISTENERS_PER_PROCESS);
+  return { workers, perWorkerCapacity, socketBudgetPerWorker, fdLimit, minimumWorkers, inProcess };
 }

@@ -37,7 +37,7 @@ export class EchoServer {
   readonly #counters = emptyServeCounters();
   readonly http: Server;
   readonly wss: WebSocketServer;
-  readonly #config: ServeConfig;
+  readonly config: ServeConfig;
   readonly #admission: AdmissionClient;
   #heartbeat: NodeJS.Timeout | undefined;
   #handshakeSweep: NodeJS.Timeout;
@@ -58,7 +58,7 @@ export class EchoServer {
   #arrivalsHead = 0;
 
   constructor(config: ServeConfig, admission: AdmissionClient) {
-    this.#config = config;
+    this.config = config;
     this.#admission = admission;
     const counters = this.#counters;
     const unanswered = () => this.#unanswered;
@@ -119,10 +119,9 @@ export class EchoServer {
     return this.#counters;
   }
 
-  /** Serve a connection that arrived elsewhere (the primary's listener, passed over IPC). */
-  adopt(socket: Socket): void {
+  /** Serve a connection accepted by one of this process's listeners (see listener-set.ts). */
+  accept(socket: Socket): void {
     this.http.emit('connection', socket);
-    socket.resume();
   }
 
   /** Refuse new upgrades, close every connection with 1001, and cut what is left after the drain time. */
@@ -139,7 +138,7 @@ export class EchoServer {
   }
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    if (pathOf(req.url) !== this.#config.path) return this.#reject(socket, 'not-found');
+    if (pathOf(req.url) !== this.config.path) return this.#reject(socket, 'not-found');
     if (this.#shuttingDown) return this.#reject(socket, 'shutting-down');
     // A malformed upgrade is answered 400 before it can take (or queue for) a slot.
     if (!isWebSocketUpgrade(req)) return this.#reject(socket, 'bad-request');
@@ -186,7 +185,7 @@ export class EchoServer {
   }
 
   #sweepHandshakes(): void {
-    const cutoff = performance.now() - this.#config.handshakeTimeoutMs;
+    const cutoff = performance.now() - this.config.handshakeTimeoutMs;
     const arrivals = this.#arrivals;
     let head = this.#arrivalsHead;
     while (head < arrivals.length && arrivals[head]!.at <= cutoff) {

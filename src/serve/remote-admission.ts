@@ -1,6 +1,6 @@
 /**
  * A worker's side of admission: each request goes to the primary's AdmissionControl over IPC.
- * Releases and arrival acks are batched per event-loop turn, so a burst of closes costs one message.
+ * Releases are batched per event-loop turn, so a burst of closes costs one message.
  */
 import type { ServeWorkerToPrimary } from '../ipc/serve-messages.js';
 import type { ServeStats } from '../metrics/serve-stats.js';
@@ -12,9 +12,6 @@ export class RemoteAdmission implements AdmissionClient {
   readonly #pending = new Map<number, (outcome: AdmissionOutcome) => void>();
   readonly #statsWaiters = new Map<number, (stats: ServeStats) => void>();
   #releases = 0;
-  #acks = 0;
-  #live = 0;
-  #liveChanged = false;
   #flushScheduled = false;
 
   constructor(private readonly send: (message: ServeWorkerToPrimary) => void) {}
@@ -32,21 +29,9 @@ export class RemoteAdmission implements AdmissionClient {
 
   release(): void {
     this.#releases++;
-    this.#scheduleFlush();
-  }
-
-  /** One more socket arrived from the primary. */
-  acknowledgeArrival(): void {
-    this.#acks++;
-    this.#live++;
-    this.#scheduleFlush();
-  }
-
-  /** A socket that arrived from the primary closed. */
-  socketClosed(): void {
-    this.#live--;
-    this.#liveChanged = true;
-    this.#scheduleFlush();
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => this.flush());
   }
 
   /** The primary's answer. A slot granted to a request cancelled meanwhile goes straight back. */
@@ -73,19 +58,10 @@ export class RemoteAdmission implements AdmissionClient {
     this.#statsWaiters.delete(requestId);
   }
 
-  /** Send what is batched now (before the final report, so no release is left behind). */
+  /** Send the releases batched now (before the final report, so none is left behind). */
   flush(): void {
     this.#flushScheduled = false;
-    if (this.#acks > 0 || this.#liveChanged) this.send({ t: 'ack', n: this.#acks, live: this.#live });
-    this.#liveChanged = false;
     if (this.#releases > 0) this.send({ t: 'release', n: this.#releases });
-    this.#acks = 0;
     this.#releases = 0;
-  }
-
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    setImmediate(() => this.flush());
   }
 }

@@ -1,19 +1,21 @@
 /**
- * Entry of a serve worker process. It does not listen: the primary accepts each connection and hands
- * it over, and every upgrade asks the primary's admission point for a slot.
+ * Entry of a serve worker process. It accepts through its own descriptors of the one listening
+ * socket (the primary hands them out and never accepts), and every upgrade asks the primary's
+ * admission point for a slot.
  */
-import type { Socket } from 'node:net';
 import type { PrimaryToServeWorker, ServeWorkerToPrimary } from '../ipc/serve-messages.js';
 import { EchoServer } from './echo-server.js';
+import { LISTENERS_PER_PROCESS } from '../limits/serve-plan.js';
+import { ListenerSet, type ListeningHandle } from './listener-set.js';
 import { RemoteAdmission } from './remote-admission.js';
 
-const send = (message: ServeWorkerToPrimary) => {
-  if (process.connected) process.send!(message);
+const send = (message: ServeWorkerToPrimary, handle?: ListeningHandle) => {
+  if (process.connected) process.send!(message, handle as never);
 };
 const admission = new RemoteAdmission(send);
 let server: EchoServer | undefined;
+let listeners: ListenerSet | undefined;
 let drainTimeoutMs = 5000;
-const onAdoptedSocketClose = () => admission.socketClosed();
 
 // Ctrl-C reaches the whole process group; the primary decides how the workers stop.
 process.on('SIGINT', () => {});
@@ -21,19 +23,29 @@ process.on('SIGTERM', () => {});
 // Without a primary there is nobody to admit or report to.
 process.on('disconnect', () => process.exit(0));
 
-process.on('message', (message: PrimaryToServeWorker, handle?: Socket) => {
+process.on('message', (message: PrimaryToServeWorker, handle?: ListeningHandle) => {
   switch (message.t) {
-    case 'start':
-      server = new EchoServer(message.config, admission);
+    case 'start': {
+      const echo = new EchoServer(message.config, admission);
+      server = echo;
+      listeners = new ListenerSet((socket) => echo.accept(socket), {
+        max: message.socketBudget,
+        onRoom: () => send({ t: 'listeners-wanted', n: LISTENERS_PER_PROCESS }),
+      });
       drainTimeoutMs = message.config.drainTimeoutMs;
       send({ t: 'ready' });
       break;
-    case 'conn':
-      if (!handle) break;
-      admission.acknowledgeArrival();
-      handle.once('close', onAdoptedSocketClose);
-      if (server) server.adopt(handle);
-      else handle.destroy();
+    }
+    case 'bind':
+      if (!server || !listeners) break;
+      listeners.listen(server.config.host, server.config.port).then(
+        (port) => send({ t: 'bound', port }, listeners!.handle),
+        (error: NodeJS.ErrnoException) => send({ t: 'bind-failed', code: error.code ?? 'ERROR' }),
+      );
+      break;
+    case 'listener':
+      if (handle && listeners) listeners.add(handle);
+      else handle?.close();
       break;
     case 'admit':
       admission.answer(message.id, message.outcome);
@@ -51,6 +63,7 @@ process.on('message', (message: PrimaryToServeWorker, handle?: Socket) => {
 });
 
 async function shutdown(): Promise<void> {
+  listeners?.close();
   if (!server) return process.exit(0);
   await server.shutdown(drainTimeoutMs);
   admission.flush();
