@@ -58,7 +58,7 @@ describe('API', () => {
       assert.ok(result.messages.received > 0);
       // The generator reports its own load while holding, and apart from it while opening.
       const health = result.generator.workers[0]!;
-      assert.equal(health.phase, 'hold');
+      assert.equal(health.phase, 'run');
       assert.ok(health.cpuPercent > 0 && health.ramp.cpuPercent >= 0);
     } finally {
       await server.close();

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { blast, serve } from '../src/index.js';
+import { generatorWarnings } from '../src/report/generator-advice.js';
 
 async function listenOn(host: string, port: number): Promise<Server> {
   const server = createServer();
@@ -113,7 +114,7 @@ describe('blast engine', () => {
       const result = await blast({ url, connections: 2, messages: 4 });
       assert.equal(result.messages.received, 8);
       assert.equal(result.messages.mismatched, 8);
-      assert.ok(result.generator.warnings.some((w) => /8 echoes did not match/.test(w)));
+      assert.ok(generatorWarnings(result).some((w) => /8 echoes did not match/.test(w)));
     } finally {
       await new Promise((resolve) => wss.close(resolve));
     }

@@ -13,18 +13,19 @@ import { RunError } from '../config/errors.js';
 import type { BlastWorkerToCoordinator, CoordinatorToBlastWorker } from '../ipc/blast-messages.js';
 import { planBlast, type BlastPlan } from '../limits/blast-plan.js';
 import { addBlastCounters, emptyBlastCounters, type BlastCounters } from '../metrics/blast-counters.js';
-import { buildBlastResult, type BlastResult } from '../metrics/blast-result.js';
+import { buildBlastResult, type BlastResult, type EndReason } from '../metrics/blast-result.js';
+import type { WorkerSnapshot } from '../metrics/worker-snapshot.js';
 import type { RunningServer } from '../serve/server.js';
-import type { WorkerSnapshot } from './load-generator.js';
 import { buildRequestHead, tlsFor } from './ws-connection.js';
 
-export type BlastPhase = 'ramp' | 'hold' | 'closing';
+/** Ramp: connections open. Run: traffic at full concurrency for -d. Closing: connections close. */
+export type BlastPhase = 'ramp' | 'run' | 'closing';
 
 export interface BlastProgress {
   readonly phase: BlastPhase;
   readonly elapsedMs: number;
-  /** Time since the hold began (0 during the ramp). */
-  readonly holdElapsedMs: number;
+  /** Time since the run began (0 during the ramp). */
+  readonly runElapsedMs: number;
   readonly counters: BlastCounters;
 }
 
@@ -108,11 +109,14 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
   const startedAt = Date.now();
   const entry = fileURLToPath(new URL('./worker-main.js', import.meta.url));
   const requestHead = buildRequestHead(target, config.headers, config.subprotocol);
-  const warnings: string[] = [];
   let phase: BlastPhase = 'ramp';
-  let holdStartedAt = 0;
-  let finish!: () => void;
-  const finished = new Promise<void>((resolve) => (finish = resolve));
+  let runStartedAt = 0;
+  let endReason: EndReason | undefined;
+  let finish!: (reason: EndReason) => void;
+  const finished = new Promise<void>((resolve) => (finish = (reason) => {
+    endReason ??= reason;
+    resolve();
+  }));
 
   const workers: WorkerState[] = plan.shares.map((share, index) => {
     const child = fork(entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json', execArgv: CLIENT_EXEC_ARGV });
@@ -126,12 +130,10 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
         state.counters = message.snapshot.counters;
       }
     });
-    child.on('close', (code, signal) => {
+    child.on('close', () => {
       state.exited = true;
-      if (!state.snapshot) {
-        warnings.push(`client process ${index} exited (${signal ?? `code ${code}`}) before reporting; its ${share.connections} connections are missing from the result`);
-        checkPhase();
-      }
+      // Its connections are missing from the result, which names it (missingClientProcesses).
+      if (!state.snapshot) checkPhase();
     });
     const start: CoordinatorToBlastWorker = {
       t: 'start',
@@ -150,6 +152,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
         pipeline: config.pipeline,
         binary: config.binary,
         source: share.source,
+        rampTraffic: config.rampTraffic,
         payloadBase64: config.payload.toString('base64'),
       },
     };
@@ -157,32 +160,35 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
     return state;
   });
 
-  let holdTimer: NodeJS.Timeout | undefined;
+  let runTimer: NodeJS.Timeout | undefined;
   function checkPhase(): void {
     const live = workers.filter((w) => !w.exited);
-    if (live.length === 0) return finish();
+    if (live.length === 0) return finish('client-process-lost');
     if (phase === 'ramp' && live.every((w) => w.rampDone)) {
-      phase = 'hold';
-      holdStartedAt = Date.now();
-      holdTimer = setTimeout(finish, config.durationMs);
+      // The ramp is global: the run starts when every process has had every attempt answered.
+      phase = 'run';
+      runStartedAt = Date.now();
+      for (const worker of live) if (worker.child.connected) worker.child.send({ t: 'run' } satisfies CoordinatorToBlastWorker);
+      runTimer = setTimeout(finish, config.durationMs, 'duration');
     }
-    if (phase !== 'hold') return;
-    if (live.every((w) => w.idle)) finish();
-    else if (config.messages !== undefined && live.every((w) => w.messagesDone)) finish();
+    if (phase !== 'run') return;
+    if (live.every((w) => w.idle)) finish('idle');
+    else if (config.messages !== undefined && live.every((w) => w.messagesDone)) finish('messages');
   }
 
   const progressTimer = setInterval(() => run.onProgress?.(progress()), 250);
   function progress(): BlastProgress {
     const counters = workers.reduce((total, w) => addBlastCounters(total, w.counters), emptyBlastCounters());
     const now = Date.now();
-    return { phase, elapsedMs: now - startedAt, holdElapsedMs: holdStartedAt ? now - holdStartedAt : 0, counters };
+    return { phase, elapsedMs: now - startedAt, runElapsedMs: runStartedAt ? now - runStartedAt : 0, counters };
   }
-  const onAbort = () => finish();
+  const onAbort = () => finish('interrupted');
   run.signal?.addEventListener('abort', onAbort, { once: true });
-  if (run.signal?.aborted) finish();
+  if (run.signal?.aborted) finish('interrupted');
 
   await finished;
-  clearTimeout(holdTimer);
+  const runEndedAt = Date.now();
+  clearTimeout(runTimer);
   phase = 'closing';
   run.onProgress?.(progress());
   clearInterval(progressTimer);
@@ -199,7 +205,9 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
     missingClientProcesses: workers.filter((w) => !w.snapshot).map((w) => w.index),
     startedAt,
     endedAt,
-    rampMs: holdStartedAt ? holdStartedAt - startedAt : null,
+    rampMs: runStartedAt ? runStartedAt - startedAt : null,
+    runMs: runStartedAt ? runEndedAt - runStartedAt : null,
+    endReason: endReason!,
     config: describeConfig(config),
     plan: {
       workers: plan.workers,
@@ -216,7 +224,6 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
       fdLimit: plan.fdLimit,
       command: run.command ?? null,
     },
-    warnings,
   });
 }
 

@@ -1,12 +1,15 @@
 /**
- * The engine of one client process: opens its share of connections at the planned pace, holds them,
- * sends messages (closed loop, or paced open loop with latency from the intended send time), and
- * counts every attempt into exactly one outcome. It emits state and returns data; it never prints.
+ * The engine of one client process: opens its share of connections at the planned pace (the ramp),
+ * then, when the coordinator says every process has finished its ramp, sends messages at full
+ * concurrency (the run): closed loop, or paced open loop with latency from the intended send time.
+ * With `rampTraffic` each connection starts sending as soon as it opens, as tcpkali and k6 do.
+ * Every attempt lands in exactly one outcome. It emits state and returns data; it never prints.
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { SourcePairs } from '../limits/blast-plan.js';
-import { bump, emptyBlastCounters, type BlastCounters } from '../metrics/blast-counters.js';
-import { createHistogram, encodeHistogram, recordUs } from '../metrics/histogram.js';
+import { bump, emptyBlastCounters } from '../metrics/blast-counters.js';
+import { createHistogram, encodeHistogram, recordUs, type Histogram } from '../metrics/histogram.js';
+import type { PhaseHealth, WorkerSnapshot } from '../metrics/worker-snapshot.js';
 import { Opcode, WsConnection, type ConnectionEvents, type ConnectTarget } from './ws-connection.js';
 
 export interface LoadGeneratorOptions {
@@ -28,44 +31,39 @@ export interface LoadGeneratorOptions {
   readonly payload: Buffer;
   readonly binary: boolean;
   readonly source: SourcePairs | undefined;
+  /** Send from the moment each connection opens, instead of from the start of the run. */
+  readonly rampTraffic: boolean;
 }
 
-export interface WorkerSnapshot {
-  readonly index: number;
-  readonly counters: BlastCounters;
-  readonly connectHistogram: string;
-  readonly roundTripHistogram: string;
-  /** When this process's ramp began and its run ended (ms since the epoch). */
-  readonly startedAt: number;
-  readonly endedAt: number;
-  /** When the first and last echo arrived (ms since the epoch), for the throughput window. */
-  readonly firstEchoAt: number;
-  readonly lastEchoAt: number;
-  /** The process's own load while opening connections, and while holding them. */
-  readonly ramp: PhaseHealth;
-  readonly hold: PhaseHealth | null;
-}
-
-export interface PhaseHealth {
-  readonly wallMs: number;
-  readonly cpuUs: number;
-  readonly eventLoopDelayP99Ms: number;
-  readonly eventLoopDelayMaxMs: number;
-}
-
-/** Open loop: a connection with this many echoes outstanding holds further sends until echoes return. */
-const MAX_OUTSTANDING = 4096;
+/**
+ * Open loop, memory bound: a connection holds further sends while it has this many echoes
+ * outstanding, or while its socket has more than WRITE_HIGH_WATER_BYTES unsent. So one connection
+ * queues at most WRITE_HIGH_WATER_BYTES plus one message, and keeps at most MAX_OUTSTANDING send
+ * times (8 B each); a process, its connections times that.
+ */
+export const MAX_OUTSTANDING = 4096;
+export const WRITE_HIGH_WATER_BYTES = 16 * 1024;
 /** A connection that finds this many source pairs taken in a row fails with the last code. */
 const MAX_ADDRESS_RETRIES = 256;
 /** Connections opened per turn of the event loop during the ramp. */
 const OPEN_BATCH = 64;
 /** At the end, connections get this long to finish their closing handshake before they are cut. */
 const CLOSE_GRACE_MS = 2000;
+/** How often the process measures its own stalls (the lateness of this timer). */
+const STALL_SAMPLE_MS = 20;
+/**
+ * A connect timeout during which this process itself stalled for this share of the timeout or more
+ * is one the client may explain, not the server: it is counted apart as well.
+ */
+export const STALL_EXPLAINS_TIMEOUT = 0.1;
 
 export class LoadGenerator implements ConnectionEvents {
   readonly counters = emptyBlastCounters();
   readonly #connectHistogram = createHistogram();
-  readonly #roundTripHistogram = createHistogram();
+  readonly #rampRoundTrips = createHistogram();
+  readonly #runRoundTrips = createHistogram();
+  /** Where round trips go now: the ramp's histogram until the run starts. */
+  #roundTrips: Histogram = this.#rampRoundTrips;
   readonly #options: LoadGeneratorOptions;
   readonly #target: ConnectTarget;
   readonly #opcode: number;
@@ -76,18 +74,21 @@ export class LoadGenerator implements ConnectionEvents {
   readonly #paced: boolean;
   #started = 0;
   #rampStartedAt = 0;
+  /** The ramp's pacing timer (--connect-rate): the engine's own, never a connection's. */
   #rampTimer: NodeJS.Timeout | undefined;
   #pumpScheduled = false;
+  #running = false;
   #stopping = false;
   #done = 0;
   #nextPair = 0;
-  #firstEchoAt = 0;
-  #lastEchoAt = 0;
   readonly #startedWall = Date.now();
   #phaseCpu = process.cpuUsage();
   #phaseStartedAt = performance.now();
   #rampHealth: PhaseHealth | undefined;
   readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  /** Milliseconds this process has stalled so far (the summed lateness of a 20 ms timer). */
+  #stalledMs = 0;
+  #stallSampler: NodeJS.Timeout | undefined;
 
   constructor(options: LoadGeneratorOptions) {
     this.#options = options;
@@ -121,17 +122,53 @@ export class LoadGenerator implements ConnectionEvents {
   start(): void {
     this.#loopDelay.enable();
     this.#rampStartedAt = performance.now();
+    let last = this.#rampStartedAt;
+    this.#stallSampler = setInterval(() => {
+      const now = performance.now();
+      const late = now - last - STALL_SAMPLE_MS;
+      if (late > 0) this.#stalledMs += late;
+      last = now;
+    }, STALL_SAMPLE_MS);
     this.#pump();
   }
 
-  /** Stop: no new connections or sends; count what is unanswered, close, and return the snapshot. */
+  /**
+   * Every process has finished its ramp: the run begins. Round trips count towards the run from
+   * now, the process's load is measured afresh, and (unless traffic already flows) sending starts.
+   */
+  startRun(): void {
+    if (this.#running || this.#stopping) return;
+    this.#running = true;
+    this.#rampHealth = this.#phaseHealth();
+    this.#roundTrips = this.#runRoundTrips;
+    this.counters.rampMessagesReceived = this.counters.messagesReceived;
+    // The ramp's garbage (handshakes, buffers) goes now, once, rather than stay for the run.
+    // The worker process runs with --expose-gc; elsewhere this is a no-op.
+    (globalThis as { gc?: () => void }).gc?.();
+    this.#loopDelay.reset();
+    this.#phaseCpu = process.cpuUsage();
+    this.#phaseStartedAt = performance.now();
+    if (!this.#options.rampTraffic) for (const connection of this.#open) this.#startTraffic(connection);
+  }
+
+  /**
+   * Stop: no new connections or sends. Messages still unanswered now are recorded as round trips of
+   * at least their age (a stall at the very end still shows), then connections close, and what
+   * arrives while they do is no longer counted.
+   */
   async stop(): Promise<WorkerSnapshot> {
     this.#stopping = true;
+    const endedAt = performance.now();
     if (this.#rampTimer) clearTimeout(this.#rampTimer);
+    if (this.#stallSampler) clearInterval(this.#stallSampler);
+    for (const connection of this.#open) this.#recordUnanswered(connection, endedAt);
+    this.counters.unanswered = this.counters.messagesSent - this.counters.messagesReceived;
+    const health = this.#phaseHealth();
     // Handshakes still in flight end now, as failed ('aborted'), through their close events.
     for (const connection of this.#connecting) connection.destroy('aborted');
     for (const connection of this.#open) {
-      if (connection.timer) clearTimeout(connection.timer);
+      if (connection.paceTimer) clearTimeout(connection.paceTimer);
+      connection.paceTimer = undefined;
       connection.close(1000);
     }
     const deadline = performance.now() + CLOSE_GRACE_MS;
@@ -140,21 +177,17 @@ export class LoadGenerator implements ConnectionEvents {
     }
     for (const connection of this.#open) connection.destroy();
     await new Promise((resolve) => setImmediate(resolve));
-    // Echoes that arrive while connections close still count as answered.
-    this.counters.unanswered = this.counters.messagesSent - this.counters.messagesReceived;
-    const health = this.#phaseHealth();
     this.#loopDelay.disable();
     return {
       index: this.#options.index,
       counters: this.counters,
       connectHistogram: encodeHistogram(this.#connectHistogram),
-      roundTripHistogram: encodeHistogram(this.#roundTripHistogram),
+      rampRoundTripHistogram: encodeHistogram(this.#rampRoundTrips),
+      runRoundTripHistogram: encodeHistogram(this.#runRoundTrips),
       startedAt: this.#startedWall,
       endedAt: Date.now(),
-      firstEchoAt: this.#firstEchoAt && performance.timeOrigin + this.#firstEchoAt,
-      lastEchoAt: this.#lastEchoAt && performance.timeOrigin + this.#lastEchoAt,
       ramp: this.#rampHealth ?? health,
-      hold: this.#rampHealth ? health : null,
+      run: this.#rampHealth ? health : null,
     };
   }
 
@@ -170,15 +203,13 @@ export class LoadGenerator implements ConnectionEvents {
     };
   }
 
-  /** The ramp is over: keep its health figures apart, and start the hold's afresh. */
-  #endRamp(): void {
-    this.#rampHealth = this.#phaseHealth();
-    // The ramp's garbage (handshakes, buffers) goes now, once, rather than stay for the hold.
-    // The worker process runs with --expose-gc; elsewhere this is a no-op.
-    (globalThis as { gc?: () => void }).gc?.();
-    this.#loopDelay.reset();
-    this.#phaseCpu = process.cpuUsage();
-    this.#phaseStartedAt = performance.now();
+  #recordUnanswered(connection: WsConnection, endedAt: number): void {
+    if (connection.intended) {
+      for (const sentAt of connection.intended) recordUs(this.#roundTrips, (endedAt - sentAt) * 1000);
+      connection.intended.length = 0;
+    } else if (connection.sent > connection.received) {
+      recordUs(this.#roundTrips, (endedAt - connection.sentAt) * 1000);
+    }
   }
 
   // --- the ramp ----------------------------------------------------------------------------------
@@ -211,6 +242,7 @@ export class LoadGenerator implements ConnectionEvents {
       this.#started++;
       this.counters.attempted++;
       const connection = new WsConnection(this);
+      connection.stalledAtStart = this.#stalledMs;
       this.#connecting.add(connection);
       this.#connect(connection);
     }
@@ -228,7 +260,6 @@ export class LoadGenerator implements ConnectionEvents {
   #settled(connection: WsConnection): void {
     this.#connecting.delete(connection);
     this.#pump();
-    if (!this.#rampHealth && this.rampDone && !this.#stopping) this.#endRamp();
   }
 
   // --- connection events -------------------------------------------------------------------------
@@ -240,13 +271,7 @@ export class LoadGenerator implements ConnectionEvents {
     this.#open.add(connection);
     this.#settled(connection);
     if (this.#stopping) return connection.close(1000);
-    const { rate, pipeline } = this.#options;
-    if (rate === undefined) {
-      if (pipeline > 1) connection.intended = [];
-      for (let i = 0; i < pipeline; i++) this.#sendClosedLoop(connection);
-    } else if (rate > 0) {
-      this.#startPaced(connection);
-    }
+    if (this.#running || this.#options.rampTraffic) this.#startTraffic(connection);
   }
 
   onRejected(connection: WsConnection, status: number): void {
@@ -256,6 +281,11 @@ export class LoadGenerator implements ConnectionEvents {
 
   onFailed(connection: WsConnection, reason: string): void {
     bump(this.counters.failed, reason);
+    if (reason === 'ETIMEDOUT') {
+      // Did this process stall for long during the attempt? Then the timeout may be its own doing.
+      const stalledMs = this.#stalledMs - connection.stalledAtStart + connection.timeoutLatenessMs;
+      if (stalledMs >= this.#options.connectTimeoutMs * STALL_EXPLAINS_TIMEOUT) this.counters.timeoutsWhileStalled++;
+    }
     this.#settled(connection);
   }
 
@@ -267,14 +297,14 @@ export class LoadGenerator implements ConnectionEvents {
   }
 
   onMessage(connection: WsConnection, payload: Buffer, binary: boolean): void {
+    // After the end of the run nothing more is counted: what was outstanding is already recorded.
+    if (this.#stopping) return;
     const now = performance.now();
     const sentAt = connection.intended ? connection.intended.shift() : connection.sentAt;
     connection.received++;
     this.counters.messagesReceived++;
     this.counters.bytesReceived += payload.length;
-    if (sentAt !== undefined) recordUs(this.#roundTripHistogram, (now - sentAt) * 1000);
-    if (this.#firstEchoAt === 0) this.#firstEchoAt = now;
-    this.#lastEchoAt = now;
+    if (sentAt !== undefined) recordUs(this.#roundTrips, (now - sentAt) * 1000);
     if (binary !== this.#options.binary || !payload.equals(this.#options.payload)) this.counters.mismatched++;
     const quota = this.#options.messages;
     if (quota !== undefined && connection.received === quota) this.#done++;
@@ -284,6 +314,8 @@ export class LoadGenerator implements ConnectionEvents {
   onClosed(connection: WsConnection, code: number, closedByUs: boolean): void {
     this.#open.delete(connection);
     this.counters.open--;
+    if (connection.paceTimer) clearTimeout(connection.paceTimer);
+    connection.paceTimer = undefined;
     if (!closedByUs && !this.#stopping) {
       bump(this.counters.dropped, code);
       const quota = this.#options.messages;
@@ -292,6 +324,16 @@ export class LoadGenerator implements ConnectionEvents {
   }
 
   // --- messages ----------------------------------------------------------------------------------
+
+  #startTraffic(connection: WsConnection): void {
+    const { rate, pipeline } = this.#options;
+    if (rate === undefined) {
+      if (pipeline > 1) connection.intended = [];
+      for (let i = 0; i < pipeline; i++) this.#sendClosedLoop(connection);
+    } else if (rate > 0) {
+      this.#startPaced(connection);
+    }
+  }
 
   #sendClosedLoop(connection: WsConnection): void {
     if (this.#stopping || connection.state !== 'open') return;
@@ -310,27 +352,37 @@ export class LoadGenerator implements ConnectionEvents {
     connection.send(this.#options.payload, this.#opcode);
   }
 
-  /** Open loop: sends fall due every 1/rate s from the open; late ones still count from when due. */
+  /**
+   * Open loop: sends fall due every 1/rate s; late ones still count from when they were due. The
+   * first send of each connection falls at a random point of its first interval, so that
+   * connections that start together (at the start of the run) do not send in lockstep.
+   */
   #startPaced(connection: WsConnection): void {
     connection.intended = [];
-    connection.sentAt = performance.now();
-    const tick = () => {
-      connection.timer = undefined;
-      if (this.#stopping || connection.state !== 'open') return;
-      const quota = this.#options.messages;
-      const now = performance.now();
-      while (connection.sentAt <= now && connection.intended!.length < MAX_OUTSTANDING) {
-        if (quota !== undefined && connection.sent >= quota) return;
-        connection.intended!.push(connection.sentAt);
-        this.#write(connection);
-        connection.sentAt += this.#intervalMs;
-      }
-      // At the cap, sends that fall due wait (as wrk2's do) and go out later, still timed from when
-      // they were due, so a long stall stays in the percentiles instead of being skipped.
-      const late = connection.sentAt <= now;
-      if (late) this.counters.delayedSends++;
-      connection.timer = setTimeout(tick, late ? Math.max(1, this.#intervalMs) : connection.sentAt - now);
-    };
-    tick();
+    connection.sentAt = performance.now() + Math.random() * this.#intervalMs;
+    this.#paceTick(connection);
   }
+
+  #paceTick(connection: WsConnection): void {
+    connection.paceTimer = undefined;
+    if (this.#stopping || connection.state !== 'open') return;
+    const quota = this.#options.messages;
+    const intended = connection.intended!;
+    const now = performance.now();
+    while (connection.sentAt <= now && intended.length < MAX_OUTSTANDING && connection.writableLength <= WRITE_HIGH_WATER_BYTES) {
+      if (quota !== undefined && connection.sent >= quota) return;
+      intended.push(connection.sentAt);
+      this.#write(connection);
+      connection.sentAt += this.#intervalMs;
+    }
+    // Held back (too many outstanding, or the socket not draining): sends that fall due wait, as
+    // wrk2's do, and go out later, still timed from when they were due, so a long stall stays in
+    // the percentiles instead of being skipped.
+    const late = connection.sentAt <= now;
+    if (late) this.counters.delayedSends++;
+    connection.paceTimer = setTimeout(this.#onPaceTimer, late ? Math.max(1, this.#intervalMs) : connection.sentAt - now, connection);
+  }
+
+  /** One callback for every connection's pace timer (no closure per connection or per send). */
+  readonly #onPaceTimer = (connection: WsConnection) => this.#paceTick(connection);
 }

@@ -38,6 +38,8 @@ process.on('message', (message: CoordinatorToBlastWorker) => {
       tick();
       lastState = state;
     }, 20);
+  } else if (message.t === 'run') {
+    generator?.startRun();
   } else if (message.t === 'stop' && generator && !stopping) {
     stopping = true;
     if (ticker) clearInterval(ticker);

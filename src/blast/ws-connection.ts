@@ -56,16 +56,26 @@ type State = 'connecting' | 'open' | 'closing' | 'closed';
 export class WsConnection {
   state: State = 'connecting';
   socket: Socket | undefined;
-  /** performance.now() when the TCP connect began: connect latency covers TCP and the upgrade. */
+  /**
+   * performance.now() when the attempt began (its first TCP connect; a retry with another source
+   * pair does not restart it): connect latency and the connect timeout both count from here.
+   */
   startedAt = 0;
+  /** The connection's own timer: the connect timeout, then the grace for the server's TCP close. */
+  deadline: NodeJS.Timeout | undefined;
+  /** How late the connect timeout fired (this process stalled), in ms. */
+  timeoutLatenessMs = 0;
   /** Engine-owned fields, kept here so the engine needs no side map. */
   sentAt = 0;
   sent = 0;
   received = 0;
   /** Open loop: intended send times of messages not yet echoed, oldest first. */
   intended: number[] | undefined;
-  timer: NodeJS.Timeout | undefined;
+  /** The engine's pacing timer: never the same field as the connection's deadline. */
+  paceTimer: NodeJS.Timeout | undefined;
   retries = 0;
+  /** The engine's stall clock when the attempt began. */
+  stalledAtStart = 0;
   #key = '';
   #head: Buffer | undefined;
   #pending: Buffer[] | undefined;
@@ -91,7 +101,8 @@ export class WsConnection {
     this.#explicitPort = localPort !== undefined;
     this.batchWrites = target.batchWrites;
     this.#key = randomKey();
-    this.startedAt = performance.now();
+    const now = performance.now();
+    if (this.retries === 0) this.startedAt = now;
     let socket: Socket;
     if (target.tls) {
       // TLS over a TCP socket of our own, so the source address and port stay ours to choose; it
@@ -115,10 +126,15 @@ export class WsConnection {
     this.socket = socket;
     // A plain timer, dropped at the upgrade: socket.setTimeout would keep a Timeout and a bound
     // function alive on every socket for its whole life.
-    this.timer = setTimeout(onConnectTimeout, target.connectTimeoutMs, this);
+    this.deadline = setTimeout(onConnectTimeout, Math.max(1, this.startedAt + target.connectTimeoutMs - now), this, this.startedAt + target.connectTimeoutMs);
     socket.on('error', onSocketError);
     socket.on('close', onSocketClose);
     socket.write(`${target.requestHead}Sec-WebSocket-Key: ${this.#key}\r\n\r\n`);
+  }
+
+  /** Bytes written but not yet handed to the kernel. */
+  get writableLength(): number {
+    return this.socket?.writableLength ?? 0;
   }
 
   /** Send one masked frame. Returns false when the socket's buffer is over its high-water mark. */
@@ -199,8 +215,8 @@ export class WsConnection {
     const socket = this.socket!;
     (socket as SocketWithConnection)[kConnection] = undefined;
     this.socket = undefined;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    if (this.deadline) clearTimeout(this.deadline);
+    this.deadline = undefined;
     if (wasState === 'connecting') {
       const code = this.#errorCode ?? 'closed-before-upgrade';
       if (this.#explicitPort && (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL')) this.events.onAddressInUse(this, code);
@@ -231,8 +247,8 @@ export class WsConnection {
       this.events.onFailed(this, 'bad-accept-key');
       return false;
     }
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    clearTimeout(this.deadline);
+    this.deadline = undefined;
     this.#key = '';
     this.state = 'open';
     this.#receiving = true;
@@ -329,7 +345,7 @@ export class WsConnection {
         // The server closes TCP next; one that does not is cut after a grace period, so the
         // connection cannot keep the run from ending.
         this.socket?.end();
-        this.timer = setTimeout(destroyConnection, CLOSE_TIMEOUT_MS, this);
+        this.deadline = setTimeout(destroyConnection, CLOSE_TIMEOUT_MS, this);
         return;
       }
       default:
@@ -369,13 +385,23 @@ function onSocketError(this: SocketWithConnection, error: Error): void {
   this[kConnection]?.handleError(error);
 }
 function destroyConnection(connection: WsConnection): void {
-  connection.timer = undefined;
+  connection.deadline = undefined;
   connection.destroy();
 }
 
-function onConnectTimeout(connection: WsConnection): void {
-  connection.timer = undefined;
-  if (connection.state === 'connecting') connection.destroy('ETIMEDOUT');
+/**
+ * Timers run before the poll phase of a loop turn, so a process that stalled could find its
+ * deadline passed while the server's answer sits unread in the socket. The verdict waits for the
+ * end of this turn (setImmediate runs after the poll): an answer that arrived in time still counts.
+ */
+function onConnectTimeout(connection: WsConnection, dueAt: number): void {
+  connection.deadline = undefined;
+  if (connection.state !== 'connecting') return;
+  connection.timeoutLatenessMs = performance.now() - dueAt;
+  setImmediate(timeOutIfStillConnecting, connection);
+}
+function timeOutIfStillConnecting(connection: WsConnection): void {
+  if (connection.state === 'connecting' && connection.deadline === undefined) connection.destroy('ETIMEDOUT');
 }
 function onSocketClose(this: SocketWithConnection): void {
   this[kConnection]?.handleClose();

@@ -21,7 +21,8 @@ export function blastCommand(io: CliIo, setExit: (code: number) => void): Comman
     .description('open N concurrent WebSocket clients, send messages, and report outcomes and latency')
     .argument('[url]', 'ws:// or wss:// URL of the server; without one, wsbench starts its own server and blasts that')
     .option('-c, --connections <count>', `concurrent connections, e.g. 50k (default ${blastDefaults.connections})`)
-    .option('-d, --duration <duration>', `hold and send for this long after the ramp, e.g. 30s (default ${formatDurationMs(blastDefaults.durationMs)})`)
+    .option('-d, --duration <duration>', `the run: send for this long once every connection is attempted, e.g. 30s (default ${formatDurationMs(blastDefaults.durationMs)})`)
+    .option('--ramp-traffic', 'send from the moment each connection opens, during the ramp too (default: traffic starts with the run)')
     .option('--messages <count>', 'messages per connection; the run ends when all are echoed (or at --duration)')
     .option('--connect-rate <rate>', 'new connections per second over all processes (default: no pacing)')
     .option('--max-handshakes <count>', `handshakes in flight at once (default ${blastDefaults.maxHandshakes})`)
@@ -88,6 +89,7 @@ function header(start: BlastStart): string {
   const { plan, config } = start;
   const load =
     config.rate === undefined ? `closed loop${config.pipeline > 1 ? `, ${config.pipeline} in flight` : ''}` : config.rate === 0 ? 'idle (no messages)' : `${config.rate} msg/s per connection`;
-  const length = config.messages !== undefined ? `${config.messages} messages each` : `${formatDurationMs(config.durationMs)} hold`;
-  return formatBlastHeader(start.url, start.ownServer, config.connections, plan.workers, describeSources(plan), `${load}, ${length}, ${config.payload.length} B payload`);
+  const length = config.messages !== undefined ? `${config.messages} messages each` : `${formatDurationMs(config.durationMs)} run`;
+  const when = config.rate === 0 ? '' : config.rampTraffic ? ', traffic from each open' : ', traffic after the ramp';
+  return formatBlastHeader(start.url, start.ownServer, config.connections, plan.workers, describeSources(plan), `${load}${when}, ${length}, ${config.payload.length} B payload`);
 }

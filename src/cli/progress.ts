@@ -1,5 +1,5 @@
 /**
- * Blast progress on stderr: cli-progress bars on a TTY (connections during the ramp, then the hold's
+ * Blast progress on stderr: cli-progress bars on a TTY (connections during the ramp, then the run's
  * elapsed time with live counts), a plain line every 5 s elsewhere (CI logs).
  */
 import { SingleBar } from 'cli-progress';
@@ -38,7 +38,7 @@ export function createProgress(io: CliIo, connections: number, durationMs: numbe
         measure(p);
         if (p.elapsedMs - lastPrinted < PLAIN_INTERVAL_MS && p.phase !== 'closing') return;
         lastPrinted = p.elapsedMs;
-        const where = p.phase === 'ramp' ? `ramp ${formatCount(p.counters.attempted)}/${formatCount(connections)}` : `${p.phase} ${(p.holdElapsedMs / 1000).toFixed(0)}s/${(durationMs / 1000).toFixed(0)}s`;
+        const where = p.phase === 'ramp' ? `ramp ${formatCount(p.counters.attempted)}/${formatCount(connections)}` : `${p.phase} ${(p.runElapsedMs / 1000).toFixed(0)}s/${(durationMs / 1000).toFixed(0)}s`;
         io.stderr.write(`[${(p.elapsedMs / 1000).toFixed(0)}s] ${where}  ${counts(p)}\n`);
       },
       stop() {},
@@ -58,11 +58,11 @@ export function createProgress(io: CliIo, connections: number, durationMs: numbe
         if (phase) bar.stop();
         phase = p.phase;
         if (p.phase === 'ramp') bar.start(connections, 0, { label: 'connecting', detail: '' });
-        else if (p.phase === 'hold') bar.start(Math.round(durationMs / 1000), 0, { label: 'holding  ', detail: '' });
+        else if (p.phase === 'run') bar.start(Math.round(durationMs / 1000), 0, { label: 'running  ', detail: '' });
         else return;
       }
       if (p.phase === 'ramp') bar.update(p.counters.attempted, { detail: counts(p) });
-      else if (p.phase === 'hold') bar.update(Math.min(Math.round(p.holdElapsedMs / 1000), Math.round(durationMs / 1000)), { detail: counts(p) });
+      else if (p.phase === 'run') bar.update(Math.min(Math.round(p.runElapsedMs / 1000), Math.round(durationMs / 1000)), { detail: counts(p) });
     },
     stop() {
       if (stopped) return;

@@ -12,7 +12,7 @@ export interface BlastConfig {
   readonly url: string | undefined;
   /** Concurrent connections to open and hold. Default 100. */
   readonly connections: number;
-  /** How long to hold and send after every connection has been attempted. Default 10s. */
+  /** The run: how long to send at full concurrency after every connection has been attempted. Default 10s. */
   readonly durationMs: number;
   /** Messages per connection, after which it is done; undefined means until the duration ends. */
   readonly messages: number | undefined;
@@ -37,6 +37,11 @@ export interface BlastConfig {
   readonly subprotocol: string | undefined;
   /** wss://: accept a certificate that does not verify (self-signed, wrong name). */
   readonly insecure: boolean;
+  /**
+   * Send from the moment each connection opens (tcpkali's and k6's way) instead of from the start of
+   * the run, once every connection has been attempted. Default false.
+   */
+  readonly rampTraffic: boolean;
 }
 
 export interface BlastOptions {
@@ -57,6 +62,7 @@ export interface BlastOptions {
   header?: string[];
   subprotocol?: string;
   insecure?: boolean;
+  rampTraffic?: boolean;
 }
 
 export const blastDefaults = {
@@ -95,6 +101,7 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
     headers: Object.freeze(parseHeaders(options.header ?? [])),
     subprotocol: options.subprotocol,
     insecure: Boolean(options.insecure),
+    rampTraffic: Boolean(options.rampTraffic),
   });
 }
 

@@ -17,16 +17,23 @@ export interface BlastCounters {
   open: number;
   messagesSent: number;
   messagesReceived: number;
+  /** Of messagesReceived, those that arrived during the ramp (only with --ramp-traffic). */
+  rampMessagesReceived: number;
   bytesSent: number;
   bytesReceived: number;
   /** Echoes that did not match what was sent (type or bytes). */
   mismatched: number;
   /** Messages sent that had no echo when the run ended. */
   unanswered: number;
-  /** Open loop: times a due send had to wait because its connection had 4096 echoes outstanding. */
+  /** Open loop: times a due send had to wait (4096 echoes outstanding, or 16 KiB unsent on its socket). */
   delayedSends: number;
   /** Source (address, port) pairs found taken and skipped; not failures. */
   addressRetries: number;
+  /**
+   * Of the ETIMEDOUT failures, those during which the client process itself stalled for 10% of the
+   * connect timeout or more: the generator, not the server, may explain them.
+   */
+  timeoutsWhileStalled: number;
 }
 
 /** Failure reasons that are the generator's own limits, not the server's doing. */
@@ -47,17 +54,22 @@ export function emptyBlastCounters(): BlastCounters {
     open: 0,
     messagesSent: 0,
     messagesReceived: 0,
+    rampMessagesReceived: 0,
     bytesSent: 0,
     bytesReceived: 0,
     mismatched: 0,
     unanswered: 0,
     delayedSends: 0,
     addressRetries: 0,
+    timeoutsWhileStalled: 0,
   };
 }
 
 export function addBlastCounters(into: BlastCounters, from: BlastCounters): BlastCounters {
-  for (const key of ['attempted', 'accepted', 'open', 'messagesSent', 'messagesReceived', 'bytesSent', 'bytesReceived', 'mismatched', 'unanswered', 'delayedSends', 'addressRetries'] as const) {
+  for (const key of [
+    'attempted', 'accepted', 'open', 'messagesSent', 'messagesReceived', 'rampMessagesReceived', 'bytesSent', 'bytesReceived',
+    'mismatched', 'unanswered', 'delayedSends', 'addressRetries', 'timeoutsWhileStalled',
+  ] as const) {
     into[key] += from[key];
   }
   for (const key of ['rejected', 'failed', 'dropped'] as const) {

@@ -4,9 +4,16 @@
  */
 import { addBlastCounters, emptyBlastCounters, GENERATOR_LIMIT_REASONS, sum, type BlastCounters } from './blast-counters.js';
 import { encodeHistogram, HISTOGRAM_RANGE, mergeEncoded, summarize, type LatencySummaryUs } from './histogram.js';
-import type { PhaseHealth, WorkerSnapshot } from '../blast/load-generator.js';
+import type { PhaseHealth, WorkerSnapshot } from './worker-snapshot.js';
 
-export const SCHEMA_VERSION = 1;
+/**
+ * 2: ramp and run phases (round trips per phase, runMs, endReason); the generator's health as data,
+ * its advice as text only in reports.
+ */
+export const SCHEMA_VERSION = 2;
+
+/** Why the run ended. 'idle': every connection had ended before -d (refused, failed or dropped). */
+export type EndReason = 'duration' | 'messages' | 'idle' | 'interrupted' | 'client-process-lost';
 
 export interface PhaseHealthSummary {
   cpuPercent: number;
@@ -14,12 +21,22 @@ export interface PhaseHealthSummary {
   eventLoopDelayMaxMs: number;
 }
 
+/** A client process's health over its main phase (the run, or the ramp when there was no run). */
+export interface WorkerHealth extends PhaseHealthSummary {
+  readonly index: number;
+  readonly phase: 'run' | 'ramp';
+  readonly ramp: PhaseHealthSummary;
+  /** Busy enough (CPU or event-loop delay) that it, not the server, may have set the numbers. */
+  readonly busy: boolean;
+}
+
 export interface GeneratorHealth {
-  /** Per client process: its load while holding connections (or, without a hold, while opening them). */
-  readonly workers: readonly ({ index: number; phase: 'hold' | 'ramp'; ramp: PhaseHealthSummary } & PhaseHealthSummary)[];
-  /** True when a client process was busy enough that it, not the server, may have set the numbers. */
+  readonly workers: readonly WorkerHealth[];
+  /** True when a client process was busy: see WorkerHealth.busy. */
   readonly bottleneck: boolean;
-  readonly warnings: readonly string[];
+  /** The thresholds behind `busy`. */
+  readonly busyCpuPercent: number;
+  readonly busyEventLoopDelayP99Ms: number;
 }
 
 export interface BlastResult {
@@ -30,6 +47,9 @@ export interface BlastResult {
   readonly durationMs: number;
   /** From the first connection attempt until every attempt had its outcome (null if the ramp never finished). */
   readonly rampMs: number | null;
+  /** The run phase, from the end of the ramp to the end of traffic (null if it never began). */
+  readonly runMs: number | null;
+  readonly endReason: EndReason;
   readonly interrupted: boolean;
   /** Client processes that ended without reporting: their connections are missing from the counts. */
   readonly missingClientProcesses: readonly number[];
@@ -40,31 +60,43 @@ export interface BlastResult {
     attempted: number;
     accepted: number;
     rejected: { total: number; byStatus: Record<string, number> };
-    failed: { total: number; byReason: Record<string, number>; generatorLimits: Record<string, number> };
+    failed: {
+      total: number;
+      byReason: Record<string, number>;
+      generatorLimits: Record<string, number>;
+      /** Of the ETIMEDOUT failures, those during which the client process itself stalled (≥ 10% of the timeout). */
+      timeoutsWhileClientStalled: number;
+    };
     dropped: { total: number; byCloseCode: Record<string, number> };
     addressRetries: number;
   };
   readonly messages: {
     sent: number;
     received: number;
+    /** Of received, those that arrived during the ramp (with --ramp-traffic). */
+    receivedDuringRamp: number;
+    /** Sent and not echoed when the run ended (recorded as round trips of at least their age then). */
     unanswered: number;
     mismatched: number;
     delayedSends: number;
     bytesSent: number;
     bytesReceived: number;
+    /** Echoes per second of the run phase. */
     perSecond: number;
     bytesPerSecond: number;
-    windowMs: number;
   };
   readonly latency: {
     /** How the round trip was timed: from the actual send (closed loop) or the intended one (paced). */
     roundTripMeasuredFrom: 'actual-send' | 'intended-send';
     coordinatedOmissionCorrected: boolean;
     range: typeof HISTOGRAM_RANGE;
+    /** TCP connect and upgrade, from the start of the attempt (all in the ramp). */
     connect: LatencySummaryUs;
+    /** The headline: round trips of the run phase. */
     roundTrip: LatencySummaryUs;
+    phases: { ramp: { roundTrip: LatencySummaryUs }; run: { roundTrip: LatencySummaryUs } };
   };
-  readonly histograms: { connect_us: string; roundTrip_us: string };
+  readonly histograms: { connect_us: string; roundTrip_us: string; roundTripRamp_us: string };
   readonly generator: GeneratorHealth;
   readonly environment: Record<string, unknown>;
 }
@@ -79,10 +111,11 @@ export interface ResultContext {
   readonly startedAt: number;
   readonly endedAt: number;
   readonly rampMs: number | null;
+  readonly runMs: number | null;
+  readonly endReason: EndReason;
   readonly config: Record<string, unknown>;
   readonly plan: BlastResult['plan'];
   readonly environment: Record<string, unknown>;
-  readonly warnings: readonly string[];
 }
 
 const CPU_BOTTLENECK_PERCENT = 85;
@@ -91,11 +124,11 @@ const LOOP_DELAY_BOTTLENECK_MS = 50;
 export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: ResultContext): BlastResult {
   const counters = snapshots.reduce((total, s) => addBlastCounters(total, s.counters), emptyBlastCounters());
   const connect = mergeEncoded(snapshots.map((s) => s.connectHistogram));
-  const roundTrip = mergeEncoded(snapshots.map((s) => s.roundTripHistogram));
-  const echoes = snapshots.filter((s) => s.firstEchoAt > 0);
-  const windowMs = echoes.length ? Math.max(...echoes.map((s) => s.lastEchoAt)) - Math.min(...echoes.map((s) => s.firstEchoAt)) : 0;
-  const perSecond = windowMs > 0 ? (counters.messagesReceived * 1000) / windowMs : 0;
-  const health = generatorHealth(snapshots, counters, context.warnings);
+  const rampRoundTrip = mergeEncoded(snapshots.map((s) => s.rampRoundTripHistogram));
+  const runRoundTrip = mergeEncoded(snapshots.map((s) => s.runRoundTripHistogram));
+  const runSeconds = (context.runMs ?? 0) / 1000;
+  const runEchoes = counters.messagesReceived - counters.rampMessagesReceived;
+  const runSummary = summarize(runRoundTrip);
   return {
     schemaVersion: SCHEMA_VERSION,
     tool: { name: 'wsbench', version: context.version },
@@ -103,6 +136,8 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
     endedAt: new Date(context.endedAt).toISOString(),
     durationMs: context.endedAt - context.startedAt,
     rampMs: context.rampMs,
+    runMs: context.runMs,
+    endReason: context.endReason,
     interrupted: context.interrupted,
     missingClientProcesses: context.missingClientProcesses,
     target: { url: context.url, ownServer: context.ownServer },
@@ -112,24 +147,25 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
     messages: {
       sent: counters.messagesSent,
       received: counters.messagesReceived,
+      receivedDuringRamp: counters.rampMessagesReceived,
       unanswered: counters.unanswered,
       mismatched: counters.mismatched,
       delayedSends: counters.delayedSends,
       bytesSent: counters.bytesSent,
       bytesReceived: counters.bytesReceived,
-      perSecond: Math.round(perSecond),
-      bytesPerSecond: windowMs > 0 ? Math.round((counters.bytesReceived * 1000) / windowMs) : 0,
-      windowMs: Math.round(windowMs),
+      perSecond: runSeconds > 0 ? Math.round(runEchoes / runSeconds) : 0,
+      bytesPerSecond: runSeconds > 0 && counters.messagesReceived > 0 ? Math.round(((counters.bytesReceived / counters.messagesReceived) * runEchoes) / runSeconds) : 0,
     },
     latency: {
       roundTripMeasuredFrom: context.paced ? 'intended-send' : 'actual-send',
       coordinatedOmissionCorrected: context.paced,
       range: HISTOGRAM_RANGE,
       connect: summarize(connect),
-      roundTrip: summarize(roundTrip),
+      roundTrip: runSummary,
+      phases: { ramp: { roundTrip: summarize(rampRoundTrip) }, run: { roundTrip: runSummary } },
     },
-    histograms: { connect_us: encodeHistogram(connect), roundTrip_us: encodeHistogram(roundTrip) },
-    generator: health,
+    histograms: { connect_us: encodeHistogram(connect), roundTrip_us: encodeHistogram(runRoundTrip), roundTripRamp_us: encodeHistogram(rampRoundTrip) },
+    generator: generatorHealth(snapshots),
     environment: context.environment,
   };
 }
@@ -141,7 +177,7 @@ export function outcomesOf(counters: BlastCounters): BlastResult['outcomes'] {
     attempted: counters.attempted,
     accepted: counters.accepted,
     rejected: { total: sum(counters.rejected), byStatus: { ...counters.rejected } },
-    failed: { total: sum(counters.failed), byReason: { ...counters.failed }, generatorLimits },
+    failed: { total: sum(counters.failed), byReason: { ...counters.failed }, generatorLimits, timeoutsWhileClientStalled: counters.timeoutsWhileStalled },
     dropped: { total: sum(counters.dropped), byCloseCode: { ...counters.dropped } },
     addressRetries: counters.addressRetries,
   };
@@ -156,24 +192,22 @@ function summarizePhase(phase: PhaseHealth): PhaseHealthSummary {
   };
 }
 
-function generatorHealth(snapshots: readonly WorkerSnapshot[], counters: BlastCounters, extra: readonly string[]): GeneratorHealth {
-  const warnings = [...extra];
-  const workers = snapshots.map((s) => {
-    const main = s.hold && s.hold.wallMs >= 500 ? s.hold : s.ramp;
-    return { index: s.index, phase: main === s.ramp ? ('ramp' as const) : ('hold' as const), ...summarizePhase(main), ramp: summarizePhase(s.ramp) };
+function generatorHealth(snapshots: readonly WorkerSnapshot[]): GeneratorHealth {
+  const workers = snapshots.map((s): WorkerHealth => {
+    const main = s.run && s.run.wallMs >= 500 ? s.run : s.ramp;
+    const summary = summarizePhase(main);
+    return {
+      index: s.index,
+      phase: main === s.ramp ? 'ramp' : 'run',
+      ...summary,
+      ramp: summarizePhase(s.ramp),
+      busy: summary.cpuPercent >= CPU_BOTTLENECK_PERCENT || summary.eventLoopDelayP99Ms >= LOOP_DELAY_BOTTLENECK_MS,
+    };
   });
-  const busy = workers.filter((w) => w.cpuPercent >= CPU_BOTTLENECK_PERCENT || w.eventLoopDelayP99Ms >= LOOP_DELAY_BOTTLENECK_MS);
-  for (const w of busy) {
-    warnings.push(
-      `client process ${w.index} ran at ${w.cpuPercent}% CPU with event-loop delay p99 ${w.eventLoopDelayP99Ms} ms ` +
-        `while ${w.phase === 'hold' ? 'holding connections' : 'opening connections'}: ` +
-        'wsbench itself may be the bottleneck; add --workers or lower the load',
-    );
-  }
-  for (const [reason, count] of Object.entries(counters.failed)) {
-    const limit = GENERATOR_LIMIT_REASONS[reason];
-    if (limit) warnings.push(`${count} connections failed with ${reason}: ${limit}, a limit of the generator, not the server`);
-  }
-  if (counters.mismatched > 0) warnings.push(`${counters.mismatched} echoes did not match what was sent`);
-  return { workers, bottleneck: busy.length > 0, warnings };
+  return {
+    workers,
+    bottleneck: workers.some((w) => w.busy),
+    busyCpuPercent: CPU_BOTTLENECK_PERCENT,
+    busyEventLoopDelayP99Ms: LOOP_DELAY_BOTTLENECK_MS,
+  };
 }

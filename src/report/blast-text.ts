@@ -2,6 +2,7 @@
 import type { LatencySummaryUs } from '../metrics/histogram.js';
 import type { BlastResult } from '../metrics/blast-result.js';
 import { formatBytes, formatCount, formatMs } from './format.js';
+import { generatorWarnings, stalledTimeoutsNote } from './generator-advice.js';
 
 export function formatBlastHeader(url: string, ownServer: boolean, connections: number, workers: number, sources: string, duration: string): string {
   return (
@@ -19,7 +20,8 @@ export function formatBlastSummary(result: BlastResult): string {
       (result.missingClientProcesses.length ? '  (INCOMPLETE: a client process did not report)' : ''),
     `  ${formatCount(outcomes.attempted)} connections, ${result.plan.workers} client process${result.plan.workers === 1 ? '' : 'es'}, ` +
       `source addresses ${describeSources(result.plan)}, ${(result.durationMs / 1000).toFixed(1)}s` +
-      (result.rampMs === null ? '' : ` (all attempted in ${(result.rampMs / 1000).toFixed(1)}s)`),
+      (result.rampMs === null ? '' : ` (ramp: all attempted in ${(result.rampMs / 1000).toFixed(1)}s`) +
+      (result.runMs === null ? (result.rampMs === null ? '' : ')') : `; run ${(result.runMs / 1000).toFixed(1)}s)`),
     '',
     'Connections',
     `  attempted ${formatCount(outcomes.attempted)}  accepted ${formatCount(outcomes.accepted)}  ` +
@@ -31,27 +33,33 @@ export function formatBlastSummary(result: BlastResult): string {
   };
   breakdown('rejected', outcomes.rejected.byStatus);
   breakdown('failed', outcomes.failed.byReason);
+  const stalled = stalledTimeoutsNote(result);
+  if (stalled) lines.push(`           ${stalled}`);
   breakdown('dropped', outcomes.dropped.byCloseCode);
   lines.push('', `Latency (ms)     ${['p50', 'p75', 'p90', 'p99', 'p99.9', 'p99.99', 'max', 'mean', 'stdev'].map((h) => h.padStart(8)).join('')}       count`);
   lines.push(latencyRow('connect', latency.connect));
   lines.push(latencyRow('round trip', latency.roundTrip));
+  if (latency.phases.ramp.roundTrip.count > 0) lines.push(latencyRow('  during ramp', latency.phases.ramp.roundTrip));
+  lines.push(
+    `  connect: ramp phase; round trip: run phase${latency.phases.ramp.roundTrip.count > 0 ? ' (the ramp, with --ramp-traffic, shown apart)' : ''}`,
+  );
   if (latency.coordinatedOmissionCorrected) lines.push('  round trip counted from the intended send time (paced; coordinated omission corrected)');
   lines.push(
     '',
     'Messages',
     `  sent ${formatCount(messages.sent)}  echoed ${formatCount(messages.received)}  ` +
-      `${formatCount(messages.perSecond)} msg/s  ${formatBytes(messages.bytesPerSecond)}/s`,
+      `${formatCount(messages.perSecond)} msg/s  ${formatBytes(messages.bytesPerSecond)}/s (run phase)`,
   );
-  if (messages.unanswered) lines.push(`  unanswered at the end: ${formatCount(messages.unanswered)}`);
+  if (messages.unanswered) lines.push(`  unanswered when the run ended: ${formatCount(messages.unanswered)} (recorded as round trips of at least their age then)`);
   if (messages.mismatched) lines.push(`  echoes that did not match: ${formatCount(messages.mismatched)}`);
-  if (messages.delayedSends) lines.push(`  sends held back (4096 echoes outstanding on the connection): ${formatCount(messages.delayedSends)}`);
-  lines.push('', 'Generator (each client process: CPU and event-loop delay while holding; while opening)');
+  if (messages.delayedSends) lines.push(`  sends held back (4096 echoes outstanding, or 16 KiB unsent, on the connection): ${formatCount(messages.delayedSends)}`);
+  lines.push('', 'Generator (each client process: CPU and event-loop delay during the run; during the ramp)');
   for (const w of result.generator.workers) {
     const main = `${w.cpuPercent}% CPU, loop delay p99 ${w.eventLoopDelayP99Ms} ms max ${w.eventLoopDelayMaxMs} ms`;
     const ramp = `${w.ramp.cpuPercent}% CPU, loop delay p99 ${w.ramp.eventLoopDelayP99Ms} ms`;
-    lines.push(`  #${w.index}  ${w.phase === 'hold' ? `${main};  opening: ${ramp}` : `opening: ${main}`}`);
+    lines.push(`  #${w.index}  ${w.phase === 'run' ? `${main};  ramp: ${ramp}` : `ramp: ${main}`}`);
   }
-  for (const warning of result.generator.warnings) lines.push(`  WARNING: ${warning}`);
+  for (const warning of generatorWarnings(result)) lines.push(`  WARNING: ${warning}`);
   return lines.join('\n') + '\n';
 }
 

@@ -1,0 +1,28 @@
+/**
+ * What one blast client process reports at the end of a run: its counters, its histograms (as
+ * compressed snapshots), its phase times and its own load. The coordinator merges these.
+ */
+import type { BlastCounters } from './blast-counters.js';
+
+/** A client process's own load over one phase. */
+export interface PhaseHealth {
+  readonly wallMs: number;
+  readonly cpuUs: number;
+  readonly eventLoopDelayP99Ms: number;
+  readonly eventLoopDelayMaxMs: number;
+}
+
+export interface WorkerSnapshot {
+  readonly index: number;
+  readonly counters: BlastCounters;
+  readonly connectHistogram: string;
+  /** Round trips completed during the ramp (only with --ramp-traffic) and during the run. */
+  readonly rampRoundTripHistogram: string;
+  readonly runRoundTripHistogram: string;
+  /** When this process's ramp began and its run ended (ms since the epoch). */
+  readonly startedAt: number;
+  readonly endedAt: number;
+  /** The process's own load while opening connections, and during the run (null: no run). */
+  readonly ramp: PhaseHealth;
+  readonly run: PhaseHealth | null;
+}
