@@ -4,10 +4,10 @@
  * results files atomically. Benchmarks run real processes on loopback only.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer, connect } from 'node:net';
-import { cpus } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -46,8 +46,13 @@ export interface StartOptions {
 
 /** Start `node script args…`, optionally pinned to one core. */
 export function startNode(script: string, args: readonly string[], options: StartOptions = {}): Started {
-  const nodeArgv = [process.execPath, script, ...args];
-  const argv = options.core === undefined ? nodeArgv : ['taskset', '-c', String(options.core), ...nodeArgv];
+  return startProgram(process.execPath, [script, ...args], options);
+}
+
+/** Start any program (a reference peer), optionally pinned to one core. */
+export function startProgram(program: string, args: readonly string[], options: StartOptions = {}): Started {
+  const programArgv = [program, ...args];
+  const argv = options.core === undefined ? programArgv : ['taskset', '-c', String(options.core), ...programArgv];
   const env = options.env ? { ...process.env, ...options.env } : process.env;
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
@@ -312,7 +317,7 @@ export function sleep(ms: number): Promise<void> {
 
 // --- servers under test ------------------------------------------------------------------------
 
-export type ServerKind = 'plain-ws' | 'wsbench';
+export type ServerKind = 'plain-ws' | 'wsbench' | 'go-echo';
 
 export interface ServerUnderTest {
   readonly kind: ServerKind;
@@ -332,7 +337,9 @@ export async function startServer(kind: ServerKind, serveArgs: readonly string[]
   const started =
     kind === 'wsbench'
       ? startWsbench(['serve', '--port', String(port), '--host', '127.0.0.1', '--quiet', ...serveArgs], options)
-      : startNode(join(benchDist, 'plain-ws-server.js'), [String(port)], options);
+      : kind === 'go-echo'
+        ? startProgram(goEcho().binary!, ['-port', String(port), ...serveArgs], options)
+        : startNode(join(benchDist, 'plain-ws-server.js'), [String(port)], options);
   try {
     await Promise.race([
       waitForPort(port, 15_000),
@@ -344,14 +351,43 @@ export async function startServer(kind: ServerKind, serveArgs: readonly string[]
     stopTree(started);
     throw new Error(`${started.command}: ${(error as Error).message}; stderr: ${started.stderr().slice(-500)}`);
   }
-  const statsPath = kind === 'wsbench' ? '/healthz' : '/count';
+  const statsPath = kind === 'wsbench' ? '/healthz' : kind === 'go-echo' ? '/stats' : '/count';
   return {
     kind,
     process: started,
     port,
     url: `ws://127.0.0.1:${port}/ws`,
-    counts: () => getJson(`http://127.0.0.1:${port}${statsPath}`),
+    counts: async () => {
+      const counts = await getJson<{ open?: number; active?: number; accepted: number; messagesIn?: number }>(`http://127.0.0.1:${port}${statsPath}`);
+      return { open: counts.open ?? counts.active ?? 0, accepted: counts.accepted, messagesIn: counts.messagesIn ?? NaN };
+    },
   };
+}
+
+let goEchoBuild: { binary?: string; skipped?: string } | undefined;
+/**
+ * The reference Go echo server (gorilla/websocket, goroutine per connection, channel semaphore),
+ * built once per bench run from ../shared/peers/go-echo with Debian's Go packages, offline. When Go,
+ * gorilla or the source is missing, `skipped` says why and benchmarks leave its column out.
+ * Flags: -port, -max (its server-side cap; past its open-file limit it stops accepting, no 503).
+ */
+export function goEcho(): { binary?: string; skipped?: string } {
+  if (goEchoBuild) return goEchoBuild;
+  const source = join(repoRoot, '..', 'shared', 'peers', 'go-echo');
+  const binary = join(tmpdir(), 'wsbench-go-echo');
+  try {
+    if (!existsSync(join(source, 'main.go'))) throw new Error(`no source at ${source}`);
+    execFileSync('go', ['build', '-o', binary, '.'], {
+      cwd: source,
+      env: { ...process.env, GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOCACHE: join(tmpdir(), 'wsbench-go-cache') },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    goEchoBuild = { binary };
+  } catch (error) {
+    const reason = (error as { code?: string }).code === 'ENOENT' ? 'go is not installed (apt-get install golang-go golang-github-gorilla-websocket-dev)' : (error as Error).message.split('\n')[0];
+    goEchoBuild = { skipped: `Go reference server not built: ${reason}` };
+  }
+  return goEchoBuild;
 }
 
 // --- figures -----------------------------------------------------------------------------------
