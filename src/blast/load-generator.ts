@@ -6,34 +6,14 @@
  * Every attempt lands in exactly one outcome. It emits state and returns data; it never prints.
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import type { SourcePairs } from '../limits/blast-plan.js';
+import type { LoadGeneratorOptions } from '../ipc/blast-messages.js';
 import { bump, emptyBlastCounters } from '../metrics/blast-counters.js';
 import { createHistogram, encodeHistogram, recordUs, type Histogram } from '../metrics/histogram.js';
 import type { PhaseHealth, WorkerSnapshot } from '../metrics/worker-snapshot.js';
 import { Opcode, WsConnection, type ConnectionEvents, type ConnectTarget } from './ws-connection.js';
 
-export interface LoadGeneratorOptions {
-  readonly index: number;
-  readonly host: string;
-  readonly port: number;
-  readonly requestHead: string;
-  readonly tls?: ConnectTarget['tls'];
-  readonly connections: number;
-  /** New connections per second for this process; 0 means no pacing. */
-  readonly connectRate: number;
-  readonly maxHandshakes: number;
-  readonly connectTimeoutMs: number;
-  /** Messages per second per connection (open loop); undefined is closed loop; 0 sends nothing. */
-  readonly rate: number | undefined;
-  readonly messages: number | undefined;
-  /** Closed loop: messages in flight per connection (autocannon's pipelining). */
-  readonly pipeline: number;
-  readonly payload: Buffer;
-  readonly binary: boolean;
-  readonly source: SourcePairs | undefined;
-  /** Send from the moment each connection opens, instead of from the start of the run. */
-  readonly rampTraffic: boolean;
-}
+export type { LoadGeneratorOptions };
+
 
 /**
  * Open loop, memory bound: a connection holds further sends while it has this many echoes

@@ -1,7 +1,32 @@
 /** The typed messages between the blast coordinator and its client processes. */
-import type { LoadGeneratorOptions } from '../blast/load-generator.js';
+import type { SourcePairs } from '../limits/blast-plan.js';
 import type { BlastCounters } from '../metrics/blast-counters.js';
 import type { WorkerSnapshot } from '../metrics/worker-snapshot.js';
+
+/** What one client process is to do: its exact share of the run. */
+export interface LoadGeneratorOptions {
+  readonly index: number;
+  readonly host: string;
+  readonly port: number;
+  readonly requestHead: string;
+  /** wss://: the server name to verify (undefined for an IP address) and whether to verify. */
+  readonly tls?: { readonly servername: string | undefined; readonly rejectUnauthorized: boolean };
+  readonly connections: number;
+  /** New connections per second for this process; 0 means no pacing. */
+  readonly connectRate: number;
+  readonly maxHandshakes: number;
+  readonly connectTimeoutMs: number;
+  /** Messages per second per connection (open loop); undefined is closed loop; 0 sends nothing. */
+  readonly rate: number | undefined;
+  readonly messages: number | undefined;
+  /** Closed loop: messages in flight per connection (autocannon's pipelining). */
+  readonly pipeline: number;
+  readonly payload: Buffer;
+  readonly binary: boolean;
+  readonly source: SourcePairs | undefined;
+  /** Send from the moment each connection opens, instead of from the start of the run. */
+  readonly rampTraffic: boolean;
+}
 
 export type CoordinatorToBlastWorker =
   | { t: 'start'; options: Omit<LoadGeneratorOptions, 'payload'> & { payloadBase64: string } }

@@ -1,7 +1,9 @@
 /** The typed messages between the serve primary and its worker processes. */
 import type { ServeConfig } from '../config/serve-config.js';
 import type { ServeCounters, ServeStats } from '../metrics/serve-stats.js';
-import type { AdmissionOutcome } from '../serve/admission.js';
+
+/** The admission point's answer to a request for a slot. */
+export type AdmissionOutcome = 'admitted' | 'full' | 'queue-timeout' | 'worker-full' | 'shutting-down';
 
 export type PrimaryToServeWorker =
   /** `socketBudget`: sockets the worker may have open at once before it stops accepting. */

@@ -8,8 +8,9 @@
  * closes: the worker calls `release` from the socket's 'close' event.
  */
 import type { Overflow } from '../config/serve-config.js';
+import type { AdmissionOutcome } from '../ipc/serve-messages.js';
 
-export type AdmissionOutcome = 'admitted' | 'full' | 'queue-timeout' | 'worker-full' | 'shutting-down';
+export type { AdmissionOutcome };
 
 interface Waiter {
   readonly owner: number;
