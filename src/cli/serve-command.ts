@@ -46,8 +46,11 @@ Examples:
         interrupted.dispose();
         throw error;
       });
-      server.onWorkerExit = (index, code, signal) =>
-        io.stderr.write(`wsbench serve: worker ${index} exited (${signal ?? `code ${code}`}); its slots were freed\n`);
+      server.onWorkerExit = ({ index, code, signal, replacing, running, planned }) =>
+        io.stderr.write(
+          `wsbench serve: worker ${index} exited (${signal ?? `code ${code}`}); its slots were freed; ` +
+            (replacing ? 'starting a replacement\n' : `not replaced (too many exits in a minute): running with ${running} of ${planned} workers\n`),
+        );
       const allGone = new Promise<'gone'>((resolve) => (server.onAllWorkersGone = () => resolve('gone')));
       const workers = `${server.plan.workers} worker${server.plan.workers === 1 ? '' : 's'}`;
       if (!quiet) {
@@ -74,19 +77,13 @@ Examples:
 function startStatus(io: CliIo, stats: () => Promise<import('../metrics/serve-stats.js').ServeStats>) {
   const tty = io.stderrIsTTY;
   const intervalMs = tty ? 1000 : 5000;
-  let lastMessages = 0;
-  let lastAt = Date.now();
   let busy = false;
   const timer = setInterval(() => {
     if (busy) return;
     busy = true;
     void stats().then((current) => {
       busy = false;
-      const now = Date.now();
-      const rate = ((current.messagesIn - lastMessages) * 1000) / Math.max(1, now - lastAt);
-      lastMessages = current.messagesIn;
-      lastAt = now;
-      const line = formatServeStatus(current, rate);
+      const line = formatServeStatus(current);
       io.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
     });
   }, intervalMs);

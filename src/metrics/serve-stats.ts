@@ -15,6 +15,7 @@ export const rejectStatus = {
 export type RejectReason = keyof typeof rejectStatus;
 
 export interface ServeCounters {
+  /** Upgrades completed by this process. Server-wide, stats take accepted from the admission point. */
   accepted: number;
   closed: number;
   rejected: Record<RejectReason, number>;
@@ -24,14 +25,44 @@ export interface ServeCounters {
   messagesOut: number;
   bytesIn: number;
   bytesOut: number;
+  /** Messages in over the last whole second, as each process measured it (summed over processes). */
+  messagesPerSecond: number;
 }
 
 export interface ServeStats extends ServeCounters {
   readonly max: number;
   readonly open: number;
   readonly queued: number;
+  /** Worker processes running now (a replaced worker counts once). */
   readonly workers: number;
+  /** Worker processes that ended unasked and were replaced, or not (see workers). */
+  readonly workerExits: number;
   readonly uptimeMs: number;
+}
+
+/**
+ * Server-wide stats: counters summed over processes, with the connection counts taken from the
+ * admission point (accepted = slots granted, closed = granted less open), so that they are exact
+ * and agree with `open` at every instant, however late a busy worker reports.
+ */
+export function serveStats(
+  counters: ServeCounters,
+  admission: { max: number; open: number; queued: number; admitted: number },
+  workers: number,
+  workerExits: number,
+  uptimeMs: number,
+): ServeStats {
+  return {
+    ...structuredClone(counters),
+    accepted: admission.admitted,
+    closed: admission.admitted - admission.open,
+    max: admission.max,
+    open: admission.open,
+    queued: admission.queued,
+    workers,
+    workerExits,
+    uptimeMs,
+  };
 }
 
 export function emptyServeCounters(): ServeCounters {
@@ -44,6 +75,7 @@ export function emptyServeCounters(): ServeCounters {
     messagesOut: 0,
     bytesIn: 0,
     bytesOut: 0,
+    messagesPerSecond: 0,
   };
 }
 
@@ -56,6 +88,7 @@ export function addServeCounters(into: ServeCounters, from: ServeCounters): Serv
   into.messagesOut += from.messagesOut;
   into.bytesIn += from.bytesIn;
   into.bytesOut += from.bytesOut;
+  into.messagesPerSecond += from.messagesPerSecond;
   return into;
 }
 

@@ -32,7 +32,9 @@ export function formatPrometheus(stats: ServeStats): string {
     ['{direction="in"}', stats.bytesIn],
     ['{direction="out"}', stats.bytesOut],
   ]);
-  metric('wsbench_workers', 'gauge', 'Server worker processes.', [['', stats.workers]]);
+  metric('wsbench_messages_per_second', 'gauge', 'Messages in over the last whole second.', [['', stats.messagesPerSecond]]);
+  metric('wsbench_workers', 'gauge', 'Server worker processes running.', [['', stats.workers]]);
+  metric('wsbench_worker_exits_total', 'counter', 'Worker processes that ended without being asked to.', [['', stats.workerExits]]);
   metric('wsbench_uptime_seconds', 'gauge', 'Seconds since the server started.', [['', stats.uptimeMs / 1000]]);
   return lines.join('\n') + '\n';
 }

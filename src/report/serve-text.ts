@@ -2,11 +2,12 @@
 import { rejectStatus, totalRejected, type RejectReason, type ServeStats } from '../metrics/serve-stats.js';
 import { formatBytes, formatCount } from './format.js';
 
-export function formatServeStatus(stats: ServeStats, messagesPerSecond: number): string {
+/** One status line; msgs/s is what the workers measured over their last whole second. */
+export function formatServeStatus(stats: ServeStats): string {
   return (
     `open ${formatCount(stats.open)}/${formatCount(stats.max)}  accepted ${formatCount(stats.accepted)}  ` +
     `rejected ${formatCount(totalRejected(stats))}${stats.queued > 0 ? `  queued ${formatCount(stats.queued)}` : ''}  ` +
-    `msgs/s ${formatCount(Math.round(messagesPerSecond))}`
+    `msgs/s ${formatCount(stats.messagesPerSecond)}`
   );
 }
 

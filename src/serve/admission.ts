@@ -23,10 +23,13 @@ export interface AdmissionState {
   readonly max: number;
   readonly open: number;
   readonly queued: number;
+  /** Slots granted since the start: connections accepted, counted where the cap is (exact). */
+  readonly admitted: number;
 }
 
 export class AdmissionControl {
   #held = 0;
+  #admitted = 0;
   readonly #heldByOwner: number[];
   /** Map keeps insertion order, so it is a FIFO queue with O(1) cancellation by key. */
   readonly #waiting = new Map<string, Waiter>();
@@ -43,7 +46,7 @@ export class AdmissionControl {
   }
 
   get state(): AdmissionState {
-    return { max: this.max, open: this.#held, queued: this.#waiting.size };
+    return { max: this.max, open: this.#held, queued: this.#waiting.size, admitted: this.#admitted };
   }
 
   /** Ask for a slot. `answer` is called exactly once, now or later, unless the request is cancelled. */
@@ -103,6 +106,7 @@ export class AdmissionControl {
   }
 
   #take(owner: number): void {
+    this.#admitted++;
     this.#held++;
     this.#heldByOwner[owner]!++;
   }

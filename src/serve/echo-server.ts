@@ -41,6 +41,8 @@ export class EchoServer {
   readonly #admission: AdmissionClient;
   #heartbeat: NodeJS.Timeout | undefined;
   #handshakeSweep: NodeJS.Timeout;
+  /** Measures messagesPerSecond once a second, here, where the messages are counted. */
+  #rateSampler: NodeJS.Timeout;
   #shuttingDown = false;
   readonly #releaseSlot: () => void;
   readonly #onMessage: (this: WebSocket, data: RawData, isBinary: boolean) => void;
@@ -107,6 +109,15 @@ export class EchoServer {
     });
     this.#handshakeSweep = setInterval(() => this.#sweepHandshakes(), Math.min(100, Math.max(10, config.handshakeTimeoutMs / 4)));
     this.#handshakeSweep.unref();
+    let lastIn = 0;
+    let lastAt = performance.now();
+    this.#rateSampler = setInterval(() => {
+      const now = performance.now();
+      counters.messagesPerSecond = Math.round(((counters.messagesIn - lastIn) * 1000) / (now - lastAt));
+      lastIn = counters.messagesIn;
+      lastAt = now;
+    }, 1000);
+    this.#rateSampler.unref();
     if (config.heartbeatMs > 0) {
       this.#heartbeat = setInterval(() => this.#beat(), config.heartbeatMs);
       this.#heartbeat.unref();
@@ -129,6 +140,8 @@ export class EchoServer {
     this.#shuttingDown = true;
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     clearInterval(this.#handshakeSweep);
+    clearInterval(this.#rateSampler);
+    this.#counters.messagesPerSecond = 0;
     for (const ws of this.wss.clients) ws.close(1001, 'server shutting down');
     const deadline = Date.now() + drainTimeoutMs;
     while (this.wss.clients.size > 0 && Date.now() < deadline) await delay(20);

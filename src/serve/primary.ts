@@ -8,7 +8,7 @@
 import type { ServeConfig } from '../config/serve-config.js';
 import type { ServeWorkerToPrimary } from '../ipc/serve-messages.js';
 import { LISTENERS_PER_PROCESS, type ServePlan } from '../limits/serve-plan.js';
-import { addServeCounters, emptyServeCounters, type ServeCounters, type ServeStats } from '../metrics/serve-stats.js';
+import { addServeCounters, emptyServeCounters, serveStats, type ServeCounters, type ServeStats } from '../metrics/serve-stats.js';
 import { AdmissionControl } from './admission.js';
 import type { ListeningHandle } from './listener-set.js';
 import type { WorkerLink, WorkerPoolEvents } from './worker-pool.js';
@@ -17,18 +17,23 @@ import type { WorkerLink, WorkerPoolEvents } from './worker-pool.js';
 const COUNTERS_TIMEOUT_MS = 1000;
 
 export interface PrimaryHooks {
-  /** A worker process ended without being asked to. */
-  onWorkerExit?: (index: number, code: number | null, signal: string | null) => void;
+  /**
+   * A worker process ended without being asked to; its slots are free again. `replacing`: a new
+   * worker is starting in its place; otherwise the server runs with `running` workers.
+   */
+  onWorkerExit?: (exit: { index: number; code: number | null; signal: string | null; replacing: boolean; running: number; planned: number }) => void;
   /** Every worker ended without being asked to: the server cannot serve. */
   onAllWorkersGone?: () => void;
 }
 
 export class ServePrimary implements WorkerPoolEvents {
   readonly control: AdmissionControl;
-  readonly #config: ServeConfig;
   readonly #plan: ServePlan;
   readonly #startedAt = Date.now();
   readonly #counters: ServeCounters[];
+  /** Counters of workers that have ended: their messages stay in the totals. */
+  readonly #retired = emptyServeCounters();
+  #workerExits = 0;
   readonly #counterWaiters = new Map<number, { missing: Set<number>; resolve: () => void }>();
   #workers: readonly WorkerLink[] = [];
   #listening: ListeningHandle | undefined;
@@ -40,7 +45,6 @@ export class ServePrimary implements WorkerPoolEvents {
     plan: ServePlan,
     readonly hooks: PrimaryHooks = {},
   ) {
-    this.#config = config;
     this.#plan = plan;
     this.#counters = Array.from({ length: plan.workers }, () => emptyServeCounters());
     this.control = new AdmissionControl(
@@ -101,11 +105,21 @@ export class ServePrimary implements WorkerPoolEvents {
     if (handle && message.t !== 'bound') handle.close();
   }
 
-  onExit(worker: WorkerLink, code: number | null, signal: NodeJS.Signals | null): void {
+  onExit(worker: WorkerLink, code: number | null, signal: NodeJS.Signals | null, replacing: boolean): void {
     this.control.forgetOwner(worker.index);
+    const counters = this.#counters[worker.index]!;
+    counters.messagesPerSecond = 0;
+    addServeCounters(this.#retired, counters);
+    this.#counters[worker.index] = emptyServeCounters();
     if (this.#closing) return;
-    this.hooks.onWorkerExit?.(worker.index, code, signal);
-    if (this.#workers.every((w) => !w.alive)) this.hooks.onAllWorkersGone?.();
+    this.#workerExits++;
+    const running = this.#workers.filter((w) => w.alive).length;
+    this.hooks.onWorkerExit?.({ index: worker.index, code, signal, replacing, running, planned: this.#plan.workers });
+    if (running === 0 && !replacing) this.hooks.onAllWorkersGone?.();
+  }
+
+  onReplaced(worker: WorkerLink): void {
+    this.#giveListeners(worker, LISTENERS_PER_PROCESS);
   }
 
   /** The global figures: admission state from here, counters fresh from every live worker. */
@@ -116,15 +130,10 @@ export class ServePrimary implements WorkerPoolEvents {
 
   /** The figures as last reported (no round trip). */
   snapshot(): ServeStats {
-    const total = emptyServeCounters();
+    const total = structuredClone(this.#retired);
     for (const counters of this.#counters) addServeCounters(total, counters);
-    return {
-      ...total,
-      ...this.control.state,
-      max: this.#config.max,
-      workers: this.#plan.workers,
-      uptimeMs: Date.now() - this.#startedAt,
-    };
+    const running = this.#workers.filter((w) => w.alive).length;
+    return serveStats(total, this.control.state, running, this.#workerExits, Date.now() - this.#startedAt);
   }
 
   /** Stop admitting and let go of the listening socket (the workers close their descriptors). */

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { RunError } from '../config/errors.js';
 import { resolveServeConfig, type ServeConfig, type ServeOptions } from '../config/serve-config.js';
 import { LISTENERS_PER_PROCESS, planServe, type ServePlan } from '../limits/serve-plan.js';
-import type { ServeStats } from '../metrics/serve-stats.js';
+import { serveStats, type ServeStats } from '../metrics/serve-stats.js';
 import { AdmissionControl } from './admission.js';
 import { EchoServer, type AdmissionClient } from './echo-server.js';
 import { duplicateHandle, ListenerSet } from './listener-set.js';
@@ -41,13 +41,7 @@ async function serveInProcess(config: ServeConfig, plan: ServePlan): Promise<Run
   const startedAt = Date.now();
   const control = new AdmissionControl(config.max, config.overflow, config.queueTimeoutMs, [plan.perWorkerCapacity]);
   let echo: EchoServer;
-  const stats = async (): Promise<ServeStats> => ({
-    ...structuredClone(echo.counters),
-    ...control.state,
-    max: config.max,
-    workers: plan.workers,
-    uptimeMs: Date.now() - startedAt,
-  });
+  const stats = async (): Promise<ServeStats> => serveStats(echo.counters, control.state, 1, 0, Date.now() - startedAt);
   let nextId = 1;
   const admission: AdmissionClient = {
     request: (answer) => {

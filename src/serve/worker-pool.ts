@@ -27,9 +27,18 @@ export interface WorkerLink {
 
 export interface WorkerPoolEvents {
   onMessage(worker: WorkerLink, message: ServeWorkerToPrimary, handle: ListeningHandle | undefined): void;
-  /** A worker's process ended and every message it sent has been delivered. */
-  onExit(worker: WorkerLink, code: number | null, signal: NodeJS.Signals | null): void;
+  /**
+   * A worker's process ended unasked (every message it sent has been delivered). `replacing`: a new
+   * worker is being started in its place.
+   */
+  onExit(worker: WorkerLink, code: number | null, signal: NodeJS.Signals | null, replacing: boolean): void;
+  /** A replacement worker is ready. */
+  onReplaced(worker: WorkerLink): void;
 }
+
+/** Replacements allowed within RESTART_WINDOW_MS; past that, the pool runs with fewer workers. */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
 
 class ForkedWorker implements WorkerLink {
   alive = true;
@@ -45,41 +54,31 @@ class ForkedWorker implements WorkerLink {
 }
 
 export class WorkerPool {
-  readonly workers: readonly ForkedWorker[];
+  readonly #workers: ForkedWorker[];
+  readonly #events: WorkerPoolEvents;
+  readonly #entry = fileURLToPath(new URL('./worker-main.js', import.meta.url));
+  #start: { config: ServeConfig; socketBudget: number } | undefined;
+  #stopping = false;
+  readonly #restarts: number[] = [];
 
   constructor(count: number, events: WorkerPoolEvents) {
-    const entry = fileURLToPath(new URL('./worker-main.js', import.meta.url));
-    this.workers = Array.from({ length: count }, (_, index) => {
-      const child = fork(entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json', execArgv: WORKER_EXEC_ARGV });
-      const worker = new ForkedWorker(index, child);
-      child.on('message', (message: ServeWorkerToPrimary, handle?: ListeningHandle) => {
-        // A dead worker's slots were all given back at once; a message still in the pipe must not
-        // take or return one again.
-        if (worker.alive) events.onMessage(worker, message, handle);
-        else handle?.close();
-      });
-      // 'close' comes after the IPC channel has delivered everything the worker sent.
-      child.on('close', (code, signal) => {
-        worker.alive = false;
-        events.onExit(worker, code, signal);
-      });
-      return worker;
-    });
+    this.#events = events;
+    this.#workers = Array.from({ length: count }, (_, index) => this.#spawn(index));
+  }
+
+  /** The current worker of each index (a replaced worker's slot holds its replacement). */
+  get workers(): readonly WorkerLink[] {
+    return this.#workers;
   }
 
   get alive(): number {
-    return this.workers.filter((w) => w.alive).length;
+    return this.#workers.filter((w) => w.alive).length;
   }
 
   /** Send each worker its start message and wait until all are ready. */
   async start(config: ServeConfig, socketBudget: number): Promise<void> {
-    await Promise.all(
-      this.workers.map(async (worker) => {
-        const ready = waitFor(worker.child, (m) => m.t === 'ready');
-        worker.send({ t: 'start', config, index: worker.index, socketBudget });
-        await ready;
-      }),
-    );
+    this.#start = { config, socketBudget };
+    await Promise.all(this.#workers.map((worker) => this.#ready(worker)));
   }
 
   /**
@@ -87,7 +86,7 @@ export class WorkerPool {
    * with the port and the handle; rejects with the bind error's code (EADDRINUSE, …).
    */
   bind(worker: WorkerLink): Promise<{ port: number; handle: ListeningHandle }> {
-    const child = this.workers[worker.index]!.child;
+    const child = this.#workers[worker.index]!.child;
     return new Promise((resolve, reject) => {
       const onMessage = (message: ServeWorkerToPrimary, handle?: ListeningHandle) => {
         if (message.t === 'bound' && handle) resolve({ port: message.port, handle });
@@ -105,15 +104,64 @@ export class WorkerPool {
 
   /** Ask every worker to drain and exit; the ones still running after `graceMs` are killed. */
   async shutdown(graceMs: number): Promise<void> {
-    const exits = this.workers.filter((w) => w.alive).map((w) => once(w.child, 'close').catch(() => undefined));
-    for (const worker of this.workers) worker.send({ t: 'shutdown' });
+    this.#stopping = true;
+    const exits = this.#workers.filter((w) => w.alive).map((w) => once(w.child, 'close').catch(() => undefined));
+    for (const worker of this.#workers) worker.send({ t: 'shutdown' });
     const hardStop = setTimeout(() => this.kill(), graceMs);
     await Promise.all(exits);
     clearTimeout(hardStop);
   }
 
   kill(): void {
-    for (const worker of this.workers) if (worker.alive) worker.child.kill('SIGKILL');
+    this.#stopping = true;
+    for (const worker of this.#workers) if (worker.alive) worker.child.kill('SIGKILL');
+  }
+
+  #spawn(index: number): ForkedWorker {
+    const child = fork(this.#entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json', execArgv: WORKER_EXEC_ARGV });
+    const worker = new ForkedWorker(index, child);
+    child.on('message', (message: ServeWorkerToPrimary, handle?: ListeningHandle) => {
+      // A dead worker's slots were all given back at once; a message still in the pipe must not
+      // take or return one again.
+      if (worker.alive) this.#events.onMessage(worker, message, handle);
+      else handle?.close();
+    });
+    // 'close' comes after the IPC channel has delivered everything the worker sent.
+    child.on('close', (code, signal) => {
+      worker.alive = false;
+      if (this.#stopping || !this.#start) return;
+      const replacing = this.#mayRestart();
+      this.#events.onExit(worker, code, signal, replacing);
+      if (replacing) void this.#replace(index);
+    });
+    return worker;
+  }
+
+  async #ready(worker: ForkedWorker): Promise<void> {
+    const ready = waitFor(worker.child, (m) => m.t === 'ready');
+    worker.send({ t: 'start', config: this.#start!.config, index: worker.index, socketBudget: this.#start!.socketBudget });
+    await ready;
+  }
+
+  #mayRestart(): boolean {
+    const now = Date.now();
+    while (this.#restarts.length && this.#restarts[0]! < now - RESTART_WINDOW_MS) this.#restarts.shift();
+    if (this.#restarts.length >= MAX_RESTARTS) return false;
+    this.#restarts.push(now);
+    return true;
+  }
+
+  async #replace(index: number): Promise<void> {
+    const worker = this.#spawn(index);
+    this.#workers[index] = worker;
+    try {
+      await this.#ready(worker);
+    } catch {
+      // It died while starting: its 'close' handler decides about another try.
+      return;
+    }
+    if (this.#stopping) return;
+    this.#events.onReplaced(worker);
   }
 }
 
