@@ -48,7 +48,7 @@ describe('wsbench blast (CLI)', () => {
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stderr, '', '--json is silent on stderr');
     const result = JSON.parse(run.stdout) as BlastResult;
-    assert.equal(result.schemaVersion, 1);
+    assert.equal(result.schemaVersion, 2);
     assert.equal(result.target.ownServer, true);
     assert.equal(result.outcomes.accepted, 50);
     assert.ok(result.latency.roundTrip.count > 0);

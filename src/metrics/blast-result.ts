@@ -3,10 +3,12 @@
  * returns. Built from worker snapshots by summing counters and adding histograms.
  */
 import { addBlastCounters, emptyBlastCounters, GENERATOR_LIMIT_REASONS, sum, type BlastCounters } from './blast-counters.js';
-import { encodeHistogram, HISTOGRAM_RANGE, mergeEncoded, summarize, type LatencySummaryUs } from './histogram.js';
+import { createHistogram, encodeHistogram, HISTOGRAM_RANGE, mergeEncoded, summarize, type LatencySummaryUs } from './histogram.js';
 import type { PhaseHealth, WorkerSnapshot } from '../blast/load-generator.js';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+
+export type EndReason = 'duration' | 'messages' | 'idle' | 'interrupted' | 'client-process-lost';
 
 export interface PhaseHealthSummary {
   cpuPercent: number;
@@ -30,6 +32,10 @@ export interface BlastResult {
   readonly durationMs: number;
   /** From the first connection attempt until every attempt had its outcome (null if the ramp never finished). */
   readonly rampMs: number | null;
+  /** Length of the run phase (after the ramp); null if the ramp never finished. */
+  readonly runMs: number | null;
+  /** Why the run ended; 'idle': every connection ended before --duration (server gone, or all refused). */
+  readonly endReason: EndReason;
   readonly interrupted: boolean;
   /** Client processes that ended without reporting: their connections are missing from the counts. */
   readonly missingClientProcesses: readonly number[];
@@ -63,8 +69,9 @@ export interface BlastResult {
     range: typeof HISTOGRAM_RANGE;
     connect: LatencySummaryUs;
     roundTrip: LatencySummaryUs;
+    phases: { ramp: { roundTrip: LatencySummaryUs }; run: { roundTrip: LatencySummaryUs } };
   };
-  readonly histograms: { connect_us: string; roundTrip_us: string };
+  readonly histograms: { connect_us: string; roundTrip_us: string; roundTripRamp_us: string };
   readonly generator: GeneratorHealth;
   readonly environment: Record<string, unknown>;
 }
@@ -103,6 +110,7 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
     endedAt: new Date(context.endedAt).toISOString(),
     durationMs: context.endedAt - context.startedAt,
     rampMs: context.rampMs,
+    ...endOfRunStandIn(context, counters),
     interrupted: context.interrupted,
     missingClientProcesses: context.missingClientProcesses,
     target: { url: context.url, ownServer: context.ownServer },
@@ -127,11 +135,29 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
       range: HISTOGRAM_RANGE,
       connect: summarize(connect),
       roundTrip: summarize(roundTrip),
+      // main provides the real value: the ramp's round trips apart from the run's.
+      phases: { ramp: { roundTrip: summarize(createHistogram()) }, run: { roundTrip: summarize(roundTrip) } },
     },
-    histograms: { connect_us: encodeHistogram(connect), roundTrip_us: encodeHistogram(roundTrip) },
+    // main provides the real value of roundTripRamp_us.
+    histograms: { connect_us: encodeHistogram(connect), roundTrip_us: encodeHistogram(roundTrip), roundTripRamp_us: encodeHistogram(createHistogram()) },
     generator: health,
     environment: context.environment,
   };
+}
+
+/** main provides the real values (from the coordinator, which knows why it ended); derived from times here. */
+function endOfRunStandIn(context: ResultContext, counters: BlastCounters): { runMs: number | null; endReason: EndReason } {
+  const runMs = context.rampMs === null ? null : context.endedAt - context.startedAt - context.rampMs;
+  const endReason: EndReason = context.interrupted
+    ? 'interrupted'
+    : context.missingClientProcesses.length
+      ? 'client-process-lost'
+      : runMs !== null && runMs >= Number(context.config.durationMs)
+        ? 'duration'
+        : context.config.messages != null && counters.unanswered === 0 && counters.messagesReceived > 0
+          ? 'messages'
+          : 'idle';
+  return { runMs, endReason };
 }
 
 export function outcomesOf(counters: BlastCounters): BlastResult['outcomes'] {
