@@ -28,7 +28,9 @@ export async function main(io: CliIo = processIo()): Promise<number> {
     .addHelpText(
       'after',
       `
-Exit codes: 0 ok, 1 run failed, 2 invalid usage or config, 99 thresholds crossed, 130 interrupted.`,
+Exit codes: 0 ok, 1 run failed, 2 invalid usage or config, 99 thresholds crossed, 130 interrupted.
+1 includes "nothing was measured" and "the server went away"; 99 includes regressions against
+--baseline; see wsbench blast --help.`,
     );
   for (const command of [serveCommand(io, setExit), blastCommand(io, setExit)]) {
     program.addCommand(command.exitOverride().configureOutput({

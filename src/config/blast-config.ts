@@ -37,6 +37,8 @@ export interface BlastConfig {
   readonly subprotocol: string | undefined;
   /** wss://: accept a certificate that does not verify (self-signed, wrong name). */
   readonly insecure: boolean;
+  /** Keep header values in the result's config; by default they are "<redacted>". */
+  readonly recordHeaders: boolean;
 }
 
 export interface BlastOptions {
@@ -57,6 +59,7 @@ export interface BlastOptions {
   header?: string[];
   subprotocol?: string;
   insecure?: boolean;
+  recordHeaders?: boolean;
 }
 
 export const blastDefaults = {
@@ -95,6 +98,7 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
     headers: Object.freeze(parseHeaders(options.header ?? [])),
     subprotocol: options.subprotocol,
     insecure: Boolean(options.insecure),
+    recordHeaders: Boolean(options.recordHeaders),
   });
 }
 
