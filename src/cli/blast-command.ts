@@ -40,6 +40,7 @@ export function blastCommand(io: CliIo, setExit: (code: number) => void): Comman
     .option('--subprotocol <protocol>', 'Sec-WebSocket-Protocol to ask for')
     .option('--insecure', "wss://: accept a server certificate that does not verify (self-signed, another name)")
     .option('--record-headers', 'keep -H header values in the result (by default they are written as "<redacted>")')
+    .option('--shard <i/N>', 'run the i-th of N exact shares of the load (connections, connect rate); wsbench merge adds them up')
     .option('-q, --quiet', 'no progress on stderr')
     .option('--json', 'print the result as one JSON document on stdout (implies --quiet)')
     .option('-o, --out <file>', 'write the JSON result here instead of results/blast-<time>.json')

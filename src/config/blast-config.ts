@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
+import { shardLoad, type Shard } from './shard.js';
 import { durationMs, integer, rate, sizeBytes } from './validate.js';
 
 export interface BlastConfig {
@@ -37,6 +38,8 @@ export interface BlastConfig {
   readonly subprotocol: string | undefined;
   /** wss://: accept a certificate that does not verify (self-signed, wrong name). */
   readonly insecure: boolean;
+  /** --shard i/N: connections, connect rate and handshakes above are this shard's share (shard.ts). */
+  readonly shard: Shard | undefined;
   /** Keep header values in the result's config; by default they are "<redacted>". */
   readonly recordHeaders: boolean;
 }
@@ -59,6 +62,7 @@ export interface BlastOptions {
   header?: string[];
   subprotocol?: string;
   insecure?: boolean;
+  shard?: string;
   recordHeaders?: boolean;
 }
 
@@ -81,7 +85,7 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
   if (options.pipeline !== undefined && options.rate !== undefined && Number(options.pipeline) !== 1) {
     throw new ConfigError('-p, --pipeline', options.pipeline, 'pipelining is for the closed loop; with --rate every due message is sent anyway');
   }
-  return Object.freeze({
+  return Object.freeze(shardLoad(options.shard, {
     url,
     connections: integer('-c, --connections', options.connections, blastDefaults.connections, 1, 10_000_000),
     durationMs: durationMs('-d, --duration', options.duration, blastDefaults.durationMs, 0),
@@ -99,7 +103,7 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
     subprotocol: options.subprotocol,
     insecure: Boolean(options.insecure),
     recordHeaders: Boolean(options.recordHeaders),
-  });
+  }));
 }
 
 function wsUrl(text: string): string {
