@@ -5,6 +5,7 @@
  *   const server = await serve({ port: 0, max: 1000 });
  *   const result = await blast({ url: server.url, connections: 500, duration: '5s' });
  *   await server.close();
+ *   const outcomes = evaluate(result, ['rtt:p(99)<50ms', 'failed:count==0']);   // thresholds
  */
 export { serve, type RunningServer } from './serve/server.js';
 export { blast, type BlastProgress, type BlastRunOptions, type BlastStart } from './blast/coordinator.js';
@@ -15,3 +16,6 @@ export { buildBlastResult, type BlastResult } from './metrics/blast-result.js';
 export type { ServeStats } from './metrics/serve-stats.js';
 export { mergeEncoded, summarize, encodeHistogram, decodeHistogram, createHistogram, recordUs } from './metrics/histogram.js';
 export { splitExact } from './limits/split.js';
+export { evaluate, type ThresholdOutcome } from './gate/evaluate.js';
+export { parseThreshold, type Threshold } from './gate/thresholds.js';
+export { runVerdict, type Verdict } from './gate/verdict.js';

@@ -128,7 +128,8 @@ describe('wsbench blast (CLI)', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     server.child.kill('SIGKILL');
     const { code } = await run.exited;
-    assert.equal(code, 0, run.stderr);
+    assert.equal(code, 1, run.stderr);
+    assert.match(run.stderr, /every connection ended before --duration: the server went away/);
     const result = JSON.parse(readFileSync(out, 'utf8')) as BlastResult;
     assert.equal(result.outcomes.accepted, 50);
     assert.equal(result.outcomes.dropped.total, 50);
@@ -193,7 +194,7 @@ describe('wsbench blast (CLI)', () => {
     try {
       const startedAt = Date.now();
       const run = await runCliToEnd(['blast', server.url, '-c', '5', '--connect-timeout', '300ms', '-d', '5s', '--json', '--no-save']);
-      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.code, 1, 'nothing was measured');
       const result = JSON.parse(run.stdout) as BlastResult;
       assert.deepEqual(result.outcomes.failed.byReason, { ETIMEDOUT: 5 });
       assertAccounting(result);
@@ -207,7 +208,7 @@ describe('wsbench blast (CLI)', () => {
     const server = await silentServer();
     try {
       const run = await runCliToEnd(['blast', server.url, '-c', '5', '-d', '1s', '--json', '--no-save']);
-      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.code, 1, 'no echo: nothing was measured');
       const result = JSON.parse(run.stdout) as BlastResult;
       assert.equal(result.messages.sent, 5);
       assert.equal(result.messages.received, 0);

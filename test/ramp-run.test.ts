@@ -4,7 +4,9 @@
  * client's own stalls explain, and the engine's timers.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { LoadGenerator, type LoadGeneratorOptions } from '../src/blast/load-generator.js';
@@ -193,18 +195,22 @@ describe('engine rules', () => {
   });
 
   it("the connection's deadline and the engine's pace timer are separate fields", async () => {
-    // A server that starts the closing handshake and never closes TCP: the connection arms its
-    // close grace while the engine's pace timer is still armed; neither may overwrite the other.
-    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
-    await once(wss, 'listening');
-    wss.on('connection', (ws) => {
-      const socket = (ws as unknown as { _socket: import('node:net').Socket })._socket;
-      setTimeout(() => socket.write(Buffer.from([0x88, 0x02, 0x03, 0xe8])), 50); // close 1000, no FIN
+    // A server that upgrades, starts the closing handshake, and never closes TCP: the connection
+    // arms its close grace while the engine's pace timer is still armed; neither may overwrite the
+    // other.
+    const server = createServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', (request) => {
+        const key = /sec-websocket-key: *(\S+)/i.exec(request.toString('latin1'))?.[1] ?? '';
+        const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+        setTimeout(() => socket.write(Buffer.from([0x88, 0x02, 0x03, 0xe8])), 20); // close 1000, and no FIN ever
+      });
     });
-    const opened: WsConnection[] = [];
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
     const events: ConnectionEvents = {
       onOpen: (c) => {
-        opened.push(c);
         c.paceTimer = setTimeout(() => {}, 10_000);
       },
       onRejected: () => {},
@@ -213,21 +219,21 @@ describe('engine rules', () => {
       onMessage: () => {},
       onClosed: () => {},
     };
+    const connection = new WsConnection(events);
     try {
-      const url = new URL(`ws://127.0.0.1:${(wss.address() as { port: number }).port}/`);
-      const connection = new WsConnection(events);
+      const url = new URL(`ws://127.0.0.1:${(server.address() as { port: number }).port}/`);
       connection.open({ host: '127.0.0.1', port: Number(url.port), requestHead: buildRequestHead(url, {}), connectTimeoutMs: 2000, batchWrites: false });
-      while (connection.state !== 'closing') await sleep(5);
+      for (let waited = 0; connection.state !== 'closing' && waited < 3000; waited += 5) await sleep(5);
+      assert.equal(connection.state, 'closing');
       const pace = connection.paceTimer;
       assert.ok(pace, 'the engine timer is still there');
       assert.ok(connection.deadline, 'the close grace is armed');
       assert.notEqual(connection.deadline, pace);
       assert.ok(!('timer' in connection), 'no shared timer field');
       clearTimeout(pace);
-      connection.destroy();
     } finally {
-      for (const ws of wss.clients) ws.terminate();
-      await new Promise((resolve) => wss.close(resolve));
+      connection.destroy();
+      server.close();
     }
   });
 });

@@ -168,6 +168,8 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
       // The ramp is global: the run starts when every process has had every attempt answered.
       phase = 'run';
       runStartedAt = Date.now();
+      // -d 0: a run of no length, so no traffic at all (the connections open, and close).
+      if (config.durationMs === 0) return finish('duration');
       for (const worker of live) if (worker.child.connected) worker.child.send({ t: 'run' } satisfies CoordinatorToBlastWorker);
       runTimer = setTimeout(finish, config.durationMs, 'duration');
     }

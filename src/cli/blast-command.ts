@@ -2,14 +2,17 @@
 import { Command } from 'commander';
 import { blast, type BlastProgress, type BlastStart } from '../blast/coordinator.js';
 import { blastDefaults, resolveBlastConfig, type BlastOptions } from '../config/blast-config.js';
-import { ExitCode } from '../config/errors.js';
+import { redactHeaderArgs } from '../config/redact-headers.js';
 import { formatDurationMs } from '../config/units.js';
 import { describeSources, formatBlastHeader, formatBlastSummary } from '../report/blast-text.js';
 import { defaultResultsPath, writeJsonAtomic } from '../report/results-file.js';
+import { applyGate, resolveGate } from '../gate/gate-plan.js';
+import { runVerdict } from '../gate/verdict.js';
+import { addGateOptions, formatGated, GATE_HELP, reportVerdict, type GateFlags } from './gate-options.js';
 import { onceInterrupted, type CliIo } from './io.js';
 import { createProgress } from './progress.js';
 
-interface BlastFlags extends Omit<BlastOptions, 'url'> {
+interface BlastFlags extends Omit<BlastOptions, 'url'>, GateFlags {
   quiet?: boolean;
   json?: boolean;
   out?: string;
@@ -17,7 +20,7 @@ interface BlastFlags extends Omit<BlastOptions, 'url'> {
 }
 
 export function blastCommand(io: CliIo, setExit: (code: number) => void): Command {
-  return new Command('blast')
+  const command = new Command('blast')
     .description('open N concurrent WebSocket clients, send messages, and report outcomes and latency')
     .argument('[url]', 'ws:// or wss:// URL of the server; without one, wsbench starts its own server and blasts that')
     .option('-c, --connections <count>', `concurrent connections, e.g. 50k (default ${blastDefaults.connections})`)
@@ -37,6 +40,8 @@ export function blastCommand(io: CliIo, setExit: (code: number) => void): Comman
     .option('-H, --header <header>', "extra upgrade header 'name: value' (repeatable)", (value: string, all: string[] = []) => [...all, value])
     .option('--subprotocol <protocol>', 'Sec-WebSocket-Protocol to ask for')
     .option('--insecure', "wss://: accept a server certificate that does not verify (self-signed, another name)")
+    .option('--record-headers', 'keep -H header values in the result (by default they are written as "<redacted>")')
+    .option('--shard <i/N>', 'run the i-th of N exact shares of the load (connections, connect rate); wsbench merge adds them up')
     .option('-q, --quiet', 'no progress on stderr')
     .option('--json', 'print the result as one JSON document on stdout (implies --quiet)')
     .option('-o, --out <file>', 'write the JSON result here instead of results/blast-<time>.json')
@@ -48,36 +53,38 @@ Examples:
   $ wsbench blast                                   # demo: its own server, 100 connections, 10s
   $ wsbench blast ws://127.0.0.1:8000/ws -c 50k -d 30s
   $ wsbench blast ws://127.0.0.1:8000/ws -c 1000 --rate 10 -d 1m   # paced, coordinated omission corrected
-  $ wsbench blast ws://127.0.0.1:8000/ws -c 10k --rate 0 --json > run.json   # idle connections only`,
-    )
+  $ wsbench blast ws://127.0.0.1:8000/ws -c 10k --rate 0 --json > run.json   # idle connections only
+  $ wsbench blast ws://127.0.0.1:8000/ws --threshold 'rtt:p(99)<50ms' --threshold 'failed:count==0'
+${GATE_HELP}
+
+Exit codes: 0 ok; 1 nothing measured (no connection accepted, or messages sent and none echoed),
+the server went away before --duration, or a client process was lost; 2 invalid usage or config;
+99 a threshold crossed or a regression past --max-regression; 130 interrupted.`,
+    );
+  return addGateOptions(command)
     .action(async (url: string | undefined, flags: BlastFlags) => {
       const config = resolveBlastConfig({ ...flags, url });
+      const gate = resolveGate(flags);
       const quiet = Boolean(flags.quiet || flags.json);
       const abort = new AbortController();
       const interrupted = onceInterrupted();
       void interrupted.signal.then(() => abort.abort());
       const progress = quiet ? undefined : createProgress(io, config.connections, config.durationMs);
       try {
-        const result = await blast(config, {
+        const result = applyGate(await blast(config, {
           signal: abort.signal,
-          command: io.argv.slice(2),
+          command: redactHeaderArgs(io.argv.slice(2), config.recordHeaders),
           onStart: quiet ? undefined : (start: BlastStart) => io.stderr.write(header(start)),
           onProgress: progress ? (p: BlastProgress) => progress.update(p) : undefined,
-        });
+        }), gate);
         progress?.stop();
-        io.stdout.write(flags.json ? JSON.stringify(result, null, 2) + '\n' : formatBlastSummary(result));
+        io.stdout.write(flags.json ? JSON.stringify(result, null, 2) + '\n' : formatGated(result, formatBlastSummary(result)));
         if (flags.save !== false) {
           const path = flags.out ?? defaultResultsPath('blast');
           writeJsonAtomic(path, result);
           if (!quiet) io.stderr.write(`wsbench blast: results written to ${path}\n`);
         }
-        if (result.missingClientProcesses.length > 0) {
-          // The figures are incomplete: printed and written, but the run did not do its job.
-          io.stderr.write(`wsbench: client process ${result.missingClientProcesses.join(', ')} ended without reporting; the result is incomplete\n`);
-          setExit(ExitCode.runFailed);
-        } else {
-          setExit(result.interrupted ? ExitCode.interrupted : ExitCode.ok);
-        }
+        setExit(reportVerdict(io, runVerdict(result, result.thresholds, result.comparison)));
       } finally {
         progress?.stop();
         interrupted.dispose();

@@ -7,6 +7,8 @@ import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../config/errors.js';
 import { processIo, type CliIo } from './io.js';
 import { blastCommand } from './blast-command.js';
+import { compareCommand } from './compare-command.js';
+import { mergeCommand } from './merge-command.js';
 import { serveCommand } from './serve-command.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -28,9 +30,11 @@ export async function main(io: CliIo = processIo()): Promise<number> {
     .addHelpText(
       'after',
       `
-Exit codes: 0 ok, 1 run failed, 2 invalid usage or config, 99 thresholds crossed, 130 interrupted.`,
+Exit codes: 0 ok, 1 run failed, 2 invalid usage or config, 99 thresholds crossed, 130 interrupted.
+1 includes "nothing was measured" and "the server went away"; 99 includes regressions against
+--baseline; see wsbench blast --help.`,
     );
-  for (const command of [serveCommand(io, setExit), blastCommand(io, setExit)]) {
+  for (const command of [serveCommand(io, setExit), blastCommand(io, setExit), compareCommand(io, setExit), mergeCommand(io, setExit)]) {
     program.addCommand(command.exitOverride().configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),

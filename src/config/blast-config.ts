@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
+import { shardLoad, type Shard } from './shard.js';
 import { durationMs, integer, rate, sizeBytes } from './validate.js';
 
 export interface BlastConfig {
@@ -42,6 +43,10 @@ export interface BlastConfig {
    * the run, once every connection has been attempted. Default false.
    */
   readonly rampTraffic: boolean;
+  /** --shard i/N: connections, connect rate and handshakes above are this shard's share (shard.ts). */
+  readonly shard: Shard | undefined;
+  /** Keep header values in the result's config; by default they are "<redacted>". */
+  readonly recordHeaders: boolean;
 }
 
 export interface BlastOptions {
@@ -63,6 +68,8 @@ export interface BlastOptions {
   subprotocol?: string;
   insecure?: boolean;
   rampTraffic?: boolean;
+  shard?: string;
+  recordHeaders?: boolean;
 }
 
 export const blastDefaults = {
@@ -84,7 +91,7 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
   if (options.pipeline !== undefined && options.rate !== undefined && Number(options.pipeline) !== 1) {
     throw new ConfigError('-p, --pipeline', options.pipeline, 'pipelining is for the closed loop; with --rate every due message is sent anyway');
   }
-  return Object.freeze({
+  return Object.freeze(shardLoad(options.shard, {
     url,
     connections: integer('-c, --connections', options.connections, blastDefaults.connections, 1, 10_000_000),
     durationMs: durationMs('-d, --duration', options.duration, blastDefaults.durationMs, 0),
@@ -102,7 +109,8 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
     subprotocol: options.subprotocol,
     insecure: Boolean(options.insecure),
     rampTraffic: Boolean(options.rampTraffic),
-  });
+    recordHeaders: Boolean(options.recordHeaders),
+  }));
 }
 
 function wsUrl(text: string): string {

@@ -4,6 +4,7 @@
  */
 import { addBlastCounters, emptyBlastCounters, GENERATOR_LIMIT_REASONS, sum, type BlastCounters } from './blast-counters.js';
 import { encodeHistogram, HISTOGRAM_RANGE, mergeEncoded, summarize, type LatencySummaryUs } from './histogram.js';
+import { redactHeaders } from '../config/redact-headers.js';
 import type { PhaseHealth, WorkerSnapshot } from './worker-snapshot.js';
 
 /**
@@ -141,7 +142,7 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
     interrupted: context.interrupted,
     missingClientProcesses: context.missingClientProcesses,
     target: { url: context.url, ownServer: context.ownServer },
-    config: context.config,
+    config: redactHeaders(context.config),
     plan: context.plan,
     outcomes: outcomesOf(counters),
     messages: {
@@ -169,6 +170,7 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
     environment: context.environment,
   };
 }
+
 
 export function outcomesOf(counters: BlastCounters): BlastResult['outcomes'] {
   const generatorLimits: Record<string, number> = {};

@@ -1,0 +1,38 @@
+/** The gate's options and output, shared by the commands that produce a result (blast, merge). */
+import type { Command } from 'commander';
+import type { GatedResult, GateOptions } from '../gate/gate-plan.js';
+import type { Verdict } from '../gate/verdict.js';
+import { formatComparison, formatThresholds } from '../report/gate-text.js';
+import type { CliIo } from './io.js';
+
+export type GateFlags = GateOptions & { threshold?: string[] };
+
+export function addGateOptions(command: Command): Command {
+  return command
+    .option(
+      '--threshold <expr>',
+      "pass/fail criterion, e.g. 'rtt:p(99)<50ms' or 'failed:count==0' (repeatable); a crossed one exits 99",
+      (value: string, all: string[] = []) => [...all, value],
+    )
+    .option('--thresholds <file>', 'JSON file of thresholds: {"thresholds": ["rtt:p(99)<50ms", ...]} or an array')
+    .option('--baseline <file>', 'compare with this result file; a gated figure worse by more than --max-regression exits 99')
+    .option('--max-regression <percent>', 'tolerance for --baseline (default 10%)');
+}
+
+/** Thresholds first, then the command's own summary, then the comparison with the baseline. */
+export function formatGated(result: GatedResult<object>, summary: string): string {
+  return formatThresholds(result.thresholds) + summary + (result.comparison ? '\n' + formatComparison(result.comparison) : '');
+}
+
+/** Say why the exit code is not 0 (one line each, on stderr) and return it. */
+export function reportVerdict(io: CliIo, verdict: Verdict): number {
+  for (const reason of verdict.reasons) io.stderr.write(`wsbench: ${reason}\n`);
+  return verdict.exitCode;
+}
+
+export const GATE_HELP = `
+Thresholds: metric[{phase:ramp|run}]:aggregation op value
+  latency (rtt, connect): min max avg med stdev p(N); units us, ms, s (a bare number is ms)
+  counters (attempted accepted rejected failed dropped messages sent unanswered mismatched):
+    count, rate (per second of the run phase), ratio (of attempted, or of messages sent); k and m allowed
+  ops: < <= > >= == !=     e.g. 'rtt:p(99)<50ms' 'failed:count==0' 'dropped:ratio<0.01' 'rtt{phase:ramp}:p(99)<1s'`;

@@ -1,0 +1,122 @@
+/**
+ * Evaluate thresholds on a blast result. Latency figures come from the result's HDR histograms
+ * (decoded here), not from its rounded summaries. Every threshold is evaluated, including on a
+ * metric with no samples: a counter is then 0, and a latency aggregation is null, which fails any
+ * bound and says "no samples".
+ */
+import { decodeHistogram, type Histogram } from '../metrics/histogram.js';
+import type { BlastResult } from '../metrics/blast-result.js';
+import { isLatencyMetric, isMessageCounter, parseThresholds, type CounterMetric, type Operator, type Threshold } from './thresholds.js';
+
+/** What a threshold measured, in the JSON result: `observed` is in `unit`. */
+export interface ThresholdOutcome {
+  readonly expression: string;
+  readonly ok: boolean;
+  /** null when there was nothing to measure (see `note`). */
+  readonly observed: number | null;
+  readonly unit: 'us' | 'count' | 'per_second' | 'ratio';
+  /** The bound, in `unit`. */
+  readonly limit: number;
+  readonly note?: string;
+}
+
+/** The parts of a result that thresholds read (a BlastResult has them all; older or merged ones may lack a few). */
+export type GateInput = Pick<BlastResult, 'outcomes' | 'messages' | 'histograms'> & { runMs?: number | null };
+
+const compare: Record<Operator, (observed: number, limit: number) => boolean> = {
+  '<': (a, b) => a < b,
+  '<=': (a, b) => a <= b,
+  '>': (a, b) => a > b,
+  '>=': (a, b) => a >= b,
+  '==': (a, b) => a === b,
+  '!=': (a, b) => a !== b,
+};
+
+/** Evaluate expressions (strings are parsed first; a bad one throws ConfigError) on a result. */
+export function evaluate(result: GateInput, expressions: readonly (string | Threshold)[]): ThresholdOutcome[] {
+  const thresholds = parseThresholds(expressions);
+  const histograms = new Map<string, Histogram>();
+  const histogram = (key: 'connect_us' | 'roundTrip_us' | 'roundTripRamp_us'): Histogram | undefined => {
+    const encoded = (result.histograms as Record<string, string | undefined>)[key];
+    if (encoded === undefined) return undefined;
+    if (!histograms.has(key)) histograms.set(key, decodeHistogram(encoded));
+    return histograms.get(key);
+  };
+  return thresholds.map((threshold) => {
+    const { observed, unit, note } = observe(result, threshold, histogram);
+    const ok = observed !== null && compare[threshold.op](observed, threshold.limit);
+    return { expression: threshold.expression, ok, observed, unit, limit: threshold.limit, ...(note ? { note } : {}) };
+  });
+}
+
+export function allPassed(outcomes: readonly ThresholdOutcome[]): boolean {
+  return outcomes.every((outcome) => outcome.ok);
+}
+
+function observe(
+  result: GateInput,
+  threshold: Threshold,
+  histogram: (key: 'connect_us' | 'roundTrip_us' | 'roundTripRamp_us') => Histogram | undefined,
+): { observed: number | null; unit: ThresholdOutcome['unit']; note?: string } {
+  const { metric, aggregation } = threshold;
+  if (isLatencyMetric(metric)) {
+    const key = metric === 'connect' ? 'connect_us' : threshold.phase === 'ramp' ? 'roundTripRamp_us' : 'roundTrip_us';
+    const source = histogram(key);
+    if (!source) return { observed: null, unit: 'us', note: `the result has no ${key} histogram` };
+    if (source.totalCount === 0) return { observed: null, unit: 'us', note: 'no samples' };
+    return { observed: latencyOf(source, aggregation), unit: 'us' };
+  }
+  const count = counterOf(result, metric);
+  if (aggregation.kind === 'count') return { observed: count, unit: 'count' };
+  if (aggregation.kind === 'rate') {
+    if (metric === 'messages') return { observed: result.messages.perSecond, unit: 'per_second' };
+    const runMs = result.runMs ?? null;
+    if (runMs === null || runMs <= 0) return { observed: null, unit: 'per_second', note: 'no run phase to divide by' };
+    return { observed: (count * 1000) / runMs, unit: 'per_second' };
+  }
+  const of = isMessageCounter(metric) ? result.messages.sent : result.outcomes.attempted;
+  if (of === 0) return { observed: null, unit: 'ratio', note: `no samples (0 ${isMessageCounter(metric) ? 'messages sent' : 'connections attempted'})` };
+  return { observed: count / of, unit: 'ratio' };
+}
+
+function latencyOf(histogram: Histogram, aggregation: Threshold['aggregation']): number {
+  switch (aggregation.kind) {
+    case 'min':
+      return histogram.minNonZeroValue;
+    case 'max':
+      return histogram.maxValue;
+    case 'avg':
+      return histogram.mean;
+    case 'stdev':
+      return histogram.stdDeviation;
+    case 'med':
+      return histogram.getValueAtPercentile(50);
+    case 'percentile':
+      return histogram.getValueAtPercentile(aggregation.percentile);
+    default:
+      throw new TypeError(`${aggregation.kind} is not a latency aggregation`);
+  }
+}
+
+export function counterOf(result: GateInput, metric: CounterMetric): number {
+  switch (metric) {
+    case 'attempted':
+      return result.outcomes.attempted;
+    case 'accepted':
+      return result.outcomes.accepted;
+    case 'rejected':
+      return result.outcomes.rejected.total;
+    case 'failed':
+      return result.outcomes.failed.total;
+    case 'dropped':
+      return result.outcomes.dropped.total;
+    case 'messages':
+      return result.messages.received;
+    case 'sent':
+      return result.messages.sent;
+    case 'unanswered':
+      return result.messages.unanswered;
+    case 'mismatched':
+      return result.messages.mismatched;
+  }
+}

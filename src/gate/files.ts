@@ -1,0 +1,51 @@
+/**
+ * Files the gate reads: blast results (for compare, merge and --baseline) and threshold lists
+ * (--thresholds). Anything unreadable or not what it should be is a ConfigError naming the option
+ * and the file: exit 2, before any connection opens.
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../config/errors.js';
+import type { BlastResult } from '../metrics/blast-result.js';
+import { parseThreshold, type Threshold } from './thresholds.js';
+
+function readJson(option: string, path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(option, path, `expected a readable file (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new ConfigError(option, path, `expected JSON (${(error as Error).message})`);
+  }
+}
+
+/** A wsbench blast result: has the figures the gate reads (outcomes, messages, histograms). */
+export function readResultFile(option: string, path: string): BlastResult {
+  const value = readJson(option, path) as Partial<BlastResult> | null;
+  const looksRight =
+    value !== null &&
+    typeof value === 'object' &&
+    typeof value.schemaVersion === 'number' &&
+    typeof value.outcomes?.attempted === 'number' &&
+    typeof value.messages?.sent === 'number' &&
+    typeof value.histograms?.connect_us === 'string' &&
+    typeof value.histograms?.roundTrip_us === 'string';
+  if (!looksRight) throw new ConfigError(option, path, 'expected a wsbench blast result (JSON written by blast --out or --json)');
+  return value as BlastResult;
+}
+
+/**
+ * A thresholds file: JSON, either `{"thresholds": ["rtt:p(99)<50ms", ...]}` or a plain array of
+ * expressions. Each entry is parsed here, so errors name the file and the entry.
+ */
+export function readThresholdsFile(path: string, option = '--thresholds'): Threshold[] {
+  const value = readJson(option, path);
+  const list = Array.isArray(value) ? value : (value as { thresholds?: unknown } | null)?.thresholds;
+  if (!Array.isArray(list) || list.some((entry) => typeof entry !== 'string')) {
+    throw new ConfigError(option, path, 'expected JSON {"thresholds": ["rtt:p(99)<50ms", ...]} or an array of threshold strings');
+  }
+  return (list as string[]).map((expression, index) => parseThreshold(expression, `${option} ${path} [${index}]`));
+}

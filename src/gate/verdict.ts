@@ -1,0 +1,56 @@
+/**
+ * The exit code of a run, decided from its result alone (so a results file gives the same answer):
+ *
+ *     1  incomplete: a client process ended without reporting (even when interrupted: the figures are partial)
+ *   130  interrupted (Ctrl-C, SIGTERM)
+ *     1  nothing measured: no connection was accepted, or messages were sent and none was echoed
+ *     1  the run ended early because every connection ended before --duration (endReason 'idle':
+ *        the server went away)
+ *    99  a threshold was crossed, or a gated figure regressed past --max-regression against --baseline
+ *     0  otherwise
+ *
+ * Bad input (exit 2) never gets this far: it is refused before any connection opens.
+ */
+import { ExitCode } from '../config/errors.js';
+import type { BlastResult } from '../metrics/blast-result.js';
+import type { Comparison } from './compare.js';
+import type { ThresholdOutcome } from './evaluate.js';
+
+export interface Verdict {
+  readonly exitCode: ExitCode;
+  /** One sentence per reason for a non-zero exit code, for stderr. */
+  readonly reasons: readonly string[];
+}
+
+export type VerdictInput = Pick<BlastResult, 'interrupted' | 'missingClientProcesses' | 'outcomes' | 'messages' | 'config'> & {
+  endReason?: BlastResult['endReason'];
+};
+
+export function runVerdict(result: VerdictInput, thresholds: readonly ThresholdOutcome[] = [], comparison?: Comparison): Verdict {
+  const failures: string[] = [];
+  if (result.missingClientProcesses.length > 0) {
+    failures.push(`client process ${result.missingClientProcesses.join(', ')} ended without reporting; the result is incomplete`);
+  }
+  if (result.interrupted) return failures.length ? { exitCode: ExitCode.runFailed, reasons: failures } : { exitCode: ExitCode.interrupted, reasons: [] };
+  if (result.outcomes.accepted === 0) {
+    failures.push(`no connection was accepted (of ${result.outcomes.attempted} attempted): nothing was measured`);
+  } else if (result.messages.sent > 0 && result.messages.received === 0) {
+    failures.push(`no message was echoed (${result.messages.sent} sent): nothing was measured; --rate 0 holds idle connections if that is the intent`);
+  }
+  if (result.endReason === 'idle' && result.outcomes.accepted > 0) {
+    const dropped = Object.entries(result.outcomes.dropped.byCloseCode).map(([code, count]) => `${count} closed ${code}`);
+    failures.push(`every connection ended before --duration: the server went away${dropped.length ? ` (${dropped.join(', ')})` : ''}`);
+  }
+  if (failures.length) return { exitCode: ExitCode.runFailed, reasons: failures };
+  return gateVerdict(thresholds, comparison);
+}
+
+/** For merged and compared results: only thresholds and regressions decide (99), the data was judged when it was made. */
+export function gateVerdict(thresholds: readonly ThresholdOutcome[], comparison?: Comparison): Verdict {
+  const reasons: string[] = [];
+  const crossed = thresholds.filter((t) => !t.ok).map((t) => t.expression);
+  if (crossed.length) reasons.push(`${crossed.length} threshold${crossed.length === 1 ? '' : 's'} crossed: ${crossed.join(', ')}`);
+  const regressed = comparison?.figures.filter((f) => f.regressed).map((f) => f.label) ?? [];
+  if (regressed.length) reasons.push(`regressed against ${comparison!.baseline.label} by more than ${comparison!.maxRegressionPercent}%: ${regressed.join(', ')}`);
+  return { exitCode: reasons.length ? ExitCode.thresholdsCrossed : ExitCode.ok, reasons };
+}
