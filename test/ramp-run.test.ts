@@ -198,7 +198,8 @@ describe('engine rules', () => {
     // A server that upgrades, starts the closing handshake, and never closes TCP: the connection
     // arms its close grace while the engine's pace timer is still armed; neither may overwrite the
     // other.
-    const server = createServer((socket) => {
+    // allowHalfOpen: the client's FIN (after the server's close frame) gets no FIN back.
+    const server = createServer({ allowHalfOpen: true }, (socket) => {
       socket.on('error', () => {});
       socket.once('data', (request) => {
         const key = /sec-websocket-key: *(\S+)/i.exec(request.toString('latin1'))?.[1] ?? '';

@@ -12,6 +12,7 @@ import { resolveBlastConfig, type BlastConfig, type BlastOptions } from '../conf
 import { RunError } from '../config/errors.js';
 import type { BlastWorkerToCoordinator, CoordinatorToBlastWorker } from '../ipc/blast-messages.js';
 import { planBlast, type BlastPlan } from '../limits/blast-plan.js';
+import { planServe } from '../limits/serve-plan.js';
 import { addBlastCounters, emptyBlastCounters, type BlastCounters } from '../metrics/blast-counters.js';
 import { buildBlastResult, type BlastResult, type EndReason } from '../metrics/blast-result.js';
 import type { WorkerSnapshot } from '../metrics/worker-snapshot.js';
@@ -47,6 +48,8 @@ export interface BlastRunOptions {
 
 const packageVersion = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const FINAL_TIMEOUT_MS = 15_000;
+/** Stands in for its own server's URL when planning before that server exists (the port is unknown). */
+const OWN_SERVER_URL = 'ws://127.0.0.1:1/ws';
 /**
  * Client processes hold many long-lived connections and allocate little per message. A small young
  * generation, and one full collection when the ramp is done (the worker calls gc), keep the ramp's
@@ -68,12 +71,17 @@ interface WorkerState {
 
 export async function blast(options: BlastOptions | BlastConfig = {}, run: BlastRunOptions = {}): Promise<BlastResult> {
   const config = 'payload' in options && Buffer.isBuffer(options.payload) ? (options as BlastConfig) : resolveBlastConfig(options as BlastOptions);
+  // Every plan is checked before any side effect: no server started, no process forked, for a plan
+  // that cannot work. Its own server's plan too; the port is only known once it listens.
+  planBlast(config, new URL(config.url ?? OWN_SERVER_URL));
+  const ownServerOptions = { host: '127.0.0.1', port: 0, max: config.connections, heartbeat: 0 } as const;
+  if (config.url === undefined) planServe(ownServerOptions.max, undefined);
   let server: RunningServer | undefined;
   let url = config.url;
   if (url === undefined) {
     // Loaded only when needed: a blast against another server does not carry a server in memory.
     const { serve } = await import('../serve/server.js');
-    server = await serve({ host: '127.0.0.1', port: 0, max: config.connections, heartbeat: 0 });
+    server = await serve(ownServerOptions);
     url = server.url;
   }
   try {

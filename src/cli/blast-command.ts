@@ -5,7 +5,7 @@ import { blastDefaults, resolveBlastConfig, type BlastOptions } from '../config/
 import { redactHeaderArgs } from '../config/redact-headers.js';
 import { formatDurationMs } from '../config/units.js';
 import { describeSources, formatBlastHeader, formatBlastSummary } from '../report/blast-text.js';
-import { defaultResultsPath, writeJsonAtomic } from '../report/results-file.js';
+import { checkWritable, defaultResultsPath, writeJsonAtomic } from '../report/results-file.js';
 import { applyGate, resolveGate } from '../gate/gate-plan.js';
 import { runVerdict } from '../gate/verdict.js';
 import { addGateOptions, formatGated, GATE_HELP, reportVerdict, type GateFlags } from './gate-options.js';
@@ -65,9 +65,14 @@ the server went away before --duration, or a client process was lost; 2 invalid 
     .action(async (url: string | undefined, flags: BlastFlags) => {
       const config = resolveBlastConfig({ ...flags, url });
       const gate = resolveGate(flags);
+      // Where the result goes is settled before the run: a path that cannot be written fails now.
+      const resultsPath = flags.save === false ? undefined : flags.out ?? defaultResultsPath('blast');
+      if (resultsPath) checkWritable(resultsPath, flags.out ? '-o, --out' : 'results folder');
       const quiet = Boolean(flags.quiet || flags.json);
       const abort = new AbortController();
-      const interrupted = onceInterrupted();
+      const interrupted = onceInterrupted(() =>
+        io.stderr.write('wsbench blast: closing connections; the results follow within seconds (signal again to quit without them)\n'),
+      );
       void interrupted.signal.then(() => abort.abort());
       const progress = quiet ? undefined : createProgress(io, config.connections, config.durationMs);
       try {
@@ -79,10 +84,9 @@ the server went away before --duration, or a client process was lost; 2 invalid 
         }), gate);
         progress?.stop();
         io.stdout.write(flags.json ? JSON.stringify(result, null, 2) + '\n' : formatGated(result, formatBlastSummary(result)));
-        if (flags.save !== false) {
-          const path = flags.out ?? defaultResultsPath('blast');
-          writeJsonAtomic(path, result);
-          if (!quiet) io.stderr.write(`wsbench blast: results written to ${path}\n`);
+        if (resultsPath) {
+          writeJsonAtomic(resultsPath, result);
+          if (!quiet) io.stderr.write(`wsbench blast: results written to ${resultsPath}\n`);
         }
         setExit(reportVerdict(io, runVerdict(result, result.thresholds, result.comparison)));
       } finally {

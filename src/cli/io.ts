@@ -20,18 +20,23 @@ export function processIo(): CliIo {
   };
 }
 
-/** Resolves on the first SIGINT or SIGTERM with its name; a second one is left to the default (exit). */
-export function onceInterrupted(): { signal: Promise<NodeJS.Signals>; dispose: () => void } {
+/**
+ * Resolves on the first SIGINT or SIGTERM with its name. The command then winds down and still
+ * prints and writes what it measured: a second signal only calls `onRepeat` (to say so), a third
+ * ends the process at once (exit 130).
+ */
+export function onceInterrupted(onRepeat?: () => void): { signal: Promise<NodeJS.Signals>; dispose: () => void } {
   let dispose = () => {};
   const signal = new Promise<NodeJS.Signals>((resolve) => {
+    let received = 0;
     const onSignal = (name: NodeJS.Signals) => {
-      dispose();
-      // A second Ctrl-C while we drain means "now": restore the default so it ends the process.
-      process.once('SIGINT', () => process.exit(130));
-      resolve(name);
+      received++;
+      if (received === 1) resolve(name);
+      else if (received === 2) onRepeat?.();
+      else process.exit(130);
     };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     dispose = () => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

@@ -5,7 +5,7 @@ import { applyGate, resolveGate } from '../gate/gate-plan.js';
 import { mergeResults, type MergedResult } from '../gate/merge.js';
 import { gateVerdict } from '../gate/verdict.js';
 import { formatBlastSummary } from '../report/blast-text.js';
-import { writeJsonAtomic } from '../report/results-file.js';
+import { checkWritable, writeJsonAtomic } from '../report/results-file.js';
 import { addGateOptions, formatGated, GATE_HELP, reportVerdict, type GateFlags } from './gate-options.js';
 import type { CliIo } from './io.js';
 
@@ -37,6 +37,7 @@ Exit codes: 0 ok, 2 bad input or results that cannot be merged, 99 a threshold c
     );
   return addGateOptions(command).action((files: string[], flags: MergeFlags) => {
     const gate = resolveGate(flags);
+    if (flags.out !== undefined) checkWritable(flags.out, '-o, --out');
     const sources = files.map((path) => ({ path, result: readResultFile('merge', path) }));
     const result = applyGate<MergedResult>(mergeResults(sources, { force: flags.force }), gate);
     const heading = `Merged ${files.length} result${files.length === 1 ? '' : 's'}: ${result.merged.sources

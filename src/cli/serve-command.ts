@@ -41,7 +41,9 @@ Examples:
     .action(async (flags: ServeFlags) => {
       const config = resolveServeConfig(flags);
       const quiet = Boolean(flags.quiet || flags.json);
-      const interrupted = onceInterrupted();
+      const interrupted = onceInterrupted(() =>
+        io.stderr.write('wsbench serve: draining; the totals follow (signal again to quit without them)\n'),
+      );
       const server = await serve(config).catch((error) => {
         interrupted.dispose();
         throw error;

@@ -1,4 +1,5 @@
 /** Misbehaving servers for blast's fault tests, in the test process, on loopback port 0. */
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
@@ -53,9 +54,46 @@ export function silentServer(): Promise<TestServer> {
 }
 
 /** Accepts TCP connections and never answers the upgrade. */
-export async function blackholeServer(): Promise<TestServer> {
+export function blackholeServer(): Promise<TestServer & { connections(): number }> {
+  return countingServer();
+}
+
+/**
+ * Completes the WebSocket upgrade by hand, then ignores the connection for good: no echo, no close
+ * frame, no FIN. A client's closing handshake with it can only end by the client's own deadline.
+ */
+export async function upgradeThenIgnoreServer(): Promise<TestServer> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    socket.once('data', (request) => {
+      const key = /sec-websocket-key: *(\S+)/i.exec(request.toString('latin1'))?.[1] ?? '';
+      const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `ws://127.0.0.1:${port}/ws`,
+    port,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Accepts TCP connections, holds them, and counts them (to show that a refused command opened none). */
+export async function countingServer(): Promise<TestServer & { connections(): number }> {
+  let count = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
+    count++;
     sockets.add(socket);
     socket.on('error', () => {});
     socket.on('close', () => sockets.delete(socket));
@@ -66,6 +104,7 @@ export async function blackholeServer(): Promise<TestServer> {
   return {
     url: `ws://127.0.0.1:${port}/ws`,
     port,
+    connections: () => count,
     close: () =>
       new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();
