@@ -21,6 +21,7 @@ function generatorFor(url: string, options: Partial<LoadGeneratorOptions>): Load
     host: target.hostname,
     port: Number(target.port),
     requestHead: buildRequestHead(target, {}),
+    subprotocols: [],
     connections: 2,
     connectRate: 0,
     maxHandshakes: 100,
@@ -216,7 +217,7 @@ describe('engine rules', () => {
     try {
       const url = new URL(`ws://127.0.0.1:${(wss.address() as { port: number }).port}/`);
       const connection = new WsConnection(events);
-      connection.open({ host: '127.0.0.1', port: Number(url.port), requestHead: buildRequestHead(url, {}), connectTimeoutMs: 2000, batchWrites: false });
+      connection.open({ host: '127.0.0.1', port: Number(url.port), requestHead: buildRequestHead(url, {}), subprotocols: [], connectTimeoutMs: 2000, batchWrites: false });
       while (connection.state !== 'closing') await sleep(5);
       const pace = connection.paceTimer;
       assert.ok(pace, 'the engine timer is still there');

@@ -76,6 +76,7 @@ export class LoadGenerator implements ConnectionEvents {
       host: options.host,
       port: options.port,
       requestHead: options.requestHead,
+      subprotocols: options.subprotocols,
       connectTimeoutMs: options.connectTimeoutMs,
       batchWrites: options.pipeline > 1,
       tls: options.tls,
