@@ -232,11 +232,15 @@ export class EchoServer {
   }
 }
 
-/** What ws would refuse with 400 (RFC 6455 4.2.1): checked before a slot is taken. */
+/**
+ * What ws would refuse with 400 (RFC 6455 4.2.1), and HTTP/1.0, which RFC 6455 refuses and ws does
+ * not: checked before a slot is taken.
+ */
 function isWebSocketUpgrade(req: IncomingMessage): boolean {
   const key = req.headers['sec-websocket-key'];
   return (
     req.method === 'GET' &&
+    (req.httpVersionMajor > 1 || req.httpVersionMinor >= 1) &&
     req.headers.upgrade?.toLowerCase() === 'websocket' &&
     (req.headers['sec-websocket-version'] === '13' || req.headers['sec-websocket-version'] === '8') &&
     typeof key === 'string' &&
