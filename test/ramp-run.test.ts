@@ -200,7 +200,13 @@ describe('engine rules', () => {
     await once(wss, 'listening');
     wss.on('connection', (ws) => {
       const socket = (ws as unknown as { _socket: import('node:net').Socket })._socket;
-      setTimeout(() => socket.write(Buffer.from([0x88, 0x02, 0x03, 0xe8])), 50); // close 1000, no FIN
+      // close 1000, no FIN; and ws stops reading, so neither the client's close frame nor its FIN
+      // makes ws close TCP (it would, within milliseconds, and the client would be 'closed' before
+      // the test saw 'closing').
+      setTimeout(() => {
+        socket.pause();
+        socket.write(Buffer.from([0x88, 0x02, 0x03, 0xe8]));
+      }, 50);
     });
     const opened: WsConnection[] = [];
     const events: ConnectionEvents = {
