@@ -20,6 +20,7 @@ describe('coordinated omission', () => {
         host: '127.0.0.1',
         port: server.port,
         requestHead: buildRequestHead(url, {}),
+        subprotocols: [],
         connections: 2,
         connectRate: 0,
         maxHandshakes: 10,

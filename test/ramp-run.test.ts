@@ -4,7 +4,6 @@
  * client's own stalls explain, and the engine's timers.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
@@ -14,7 +13,7 @@ import { buildRequestHead, WsConnection, type ConnectionEvents } from '../src/bl
 import { blast } from '../src/index.js';
 import { decodeHistogram } from '../src/metrics/histogram.js';
 import { serve } from '../src/serve/server.js';
-import { blackholeServer, silentServer } from './helpers/servers.js';
+import { blackholeServer, silentServer, upgradeAnswer } from './helpers/servers.js';
 
 function generatorFor(url: string, options: Partial<LoadGeneratorOptions>): LoadGenerator {
   const target = new URL(url);
@@ -23,6 +22,7 @@ function generatorFor(url: string, options: Partial<LoadGeneratorOptions>): Load
     host: target.hostname,
     port: Number(target.port),
     requestHead: buildRequestHead(target, {}),
+    subprotocols: [],
     connections: 2,
     connectRate: 0,
     maxHandshakes: 100,
@@ -203,8 +203,7 @@ describe('engine rules', () => {
       socket.on('error', () => {});
       socket.once('data', (request) => {
         const key = /sec-websocket-key: *(\S+)/i.exec(request.toString('latin1'))?.[1] ?? '';
-        const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-        socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+        socket.write(upgradeAnswer(key));
         setTimeout(() => socket.write(Buffer.from([0x88, 0x02, 0x03, 0xe8])), 20); // close 1000, and no FIN ever
       });
     });
@@ -223,7 +222,7 @@ describe('engine rules', () => {
     const connection = new WsConnection(events);
     try {
       const url = new URL(`ws://127.0.0.1:${(server.address() as { port: number }).port}/`);
-      connection.open({ host: '127.0.0.1', port: Number(url.port), requestHead: buildRequestHead(url, {}), connectTimeoutMs: 2000, batchWrites: false });
+      connection.open({ host: '127.0.0.1', port: Number(url.port), requestHead: buildRequestHead(url, {}), subprotocols: [], connectTimeoutMs: 2000, batchWrites: false });
       for (let waited = 0; connection.state !== 'closing' && waited < 3000; waited += 5) await sleep(5);
       assert.equal(connection.state, 'closing');
       const pace = connection.paceTimer;

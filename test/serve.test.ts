@@ -4,10 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
-import { connect } from 'node:net';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { connect, Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
+import { privateSocketOf } from '../src/serve/echo-server.js';
 import { serve, type RunningServer } from '../src/serve/server.js';
 import { attempt, attemptMany, closeAll, closeEvent, echo, eventually, openSockets, tally } from './helpers/clients.js';
 
@@ -234,5 +237,26 @@ describe('serve: /metrics and /healthz', () => {
     assert.equal(health.workers, 2);
     assert.equal((await fetch(`${httpBase(server)}/nope`)).status, 404);
     await closeAll(sockets);
+  });
+});
+
+describe('serve: the ws private field it relies on', () => {
+  it('ws still has _socket, a net.Socket, and the installed ws is the minor version package.json pins', async () => {
+    const pinned = (JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { dependencies: Record<string, string> }).dependencies.ws!;
+    const installed = (JSON.parse(readFileSync(fileURLToPath(new URL('../../node_modules/ws/package.json', import.meta.url)), 'utf8')) as { version: string }).version;
+    const match = /^~(\d+)\.(\d+)\.\d+$/.exec(pinned);
+    assert.ok(match, `ws is pinned to one minor version (~x.y.z), not ${pinned}`);
+    assert.equal(installed.split('.').slice(0, 2).join('.'), `${match[1]}.${match[2]}`, 'the installed ws is the pinned minor');
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await once(wss, 'listening');
+    try {
+      const connected = once(wss, 'connection') as Promise<[WebSocket]>;
+      const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`);
+      const [[serverSide]] = await Promise.all([connected, once(client, 'open')]);
+      assert.ok(privateSocketOf(serverSide) instanceof Socket, 'ws keeps its TCP socket in _socket');
+      await closeAll([client]);
+    } finally {
+      await new Promise((resolve) => wss.close(resolve));
+    }
   });
 });

@@ -17,7 +17,7 @@ import { addBlastCounters, emptyBlastCounters, type BlastCounters } from '../met
 import { buildBlastResult, type BlastResult, type EndReason } from '../metrics/blast-result.js';
 import type { WorkerSnapshot } from '../metrics/worker-snapshot.js';
 import type { RunningServer } from '../serve/server.js';
-import { buildRequestHead, tlsFor } from './ws-connection.js';
+import { askedSubprotocols, buildRequestHead, tlsFor } from './ws-connection.js';
 
 /** Ramp: connections open. Run: traffic at full concurrency for -d. Closing: connections close. */
 export type BlastPhase = 'ramp' | 'run' | 'closing';
@@ -117,6 +117,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
   const startedAt = Date.now();
   const entry = fileURLToPath(new URL('./worker-main.js', import.meta.url));
   const requestHead = buildRequestHead(target, config.headers, config.subprotocol);
+  const subprotocols = askedSubprotocols(config.headers, config.subprotocol);
   let phase: BlastPhase = 'ramp';
   let runStartedAt = 0;
   let endReason: EndReason | undefined;
@@ -150,6 +151,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
         host: plan.connectHost,
         port: plan.connectPort,
         requestHead,
+        subprotocols,
         tls: tlsFor(target, config.insecure),
         connections: share.connections,
         connectRate: share.connectRate,

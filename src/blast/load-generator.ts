@@ -76,6 +76,7 @@ export class LoadGenerator implements ConnectionEvents {
       host: options.host,
       port: options.port,
       requestHead: options.requestHead,
+      subprotocols: options.subprotocols,
       connectTimeoutMs: options.connectTimeoutMs,
       batchWrites: options.pipeline > 1,
       tls: options.tls,
@@ -279,6 +280,12 @@ export class LoadGenerator implements ConnectionEvents {
   onMessage(connection: WsConnection, payload: Buffer, binary: boolean): void {
     // After the end of the run nothing more is counted: what was outstanding is already recorded.
     if (this.#stopping) return;
+    // Nothing outstanding on this connection: the server sent it unasked. It is counted as a
+    // mismatch (what came back is not what was sent), not as an echo, and sends nothing more.
+    if (connection.received >= connection.sent) {
+      this.counters.mismatched++;
+      return;
+    }
     const now = performance.now();
     const sentAt = connection.intended ? connection.intended.shift() : connection.sentAt;
     connection.received++;

@@ -11,20 +11,22 @@
  * connection allocates no closures. Reads go into one buffer shared by every socket of the process
  * (net's `onread`): no Buffer per read, and frames are parsed in place; only a partial frame is copied.
  */
-import { createHash, randomFillSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { performance } from 'node:perf_hooks';
+import { closeBody, CloseCode, encodeFrame, FrameParser, Opcode, takeRandom } from '../protocol/frame-codec.js';
+
+export { Opcode };
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-/** The largest frame accepted from a server; a larger one is a protocol error (1002). */
-const MAX_FRAME_BYTES = 256 * 1024 * 1024;
 /** After a server's close frame, how long its TCP close may take before the socket is cut. */
 const CLOSE_TIMEOUT_MS = 2000;
 const kConnection = Symbol('connection');
+const NO_SUBPROTOCOLS: readonly string[] = Object.freeze([]);
 const HEADER_END = Buffer.from('\r\n\r\n');
-
-export const Opcode = { continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 } as const;
+/** An upgrade answer whose head is longer than this is not one (ws's client allows 16 KiB as well). */
+const MAX_RESPONSE_HEAD_BYTES = 16 * 1024;
 
 /** What a connection reports to the engine that owns it. One object serves every connection. */
 export interface ConnectionEvents {
@@ -44,6 +46,8 @@ export interface ConnectTarget {
   readonly port: number;
   /** The request line and headers up to (not including) Sec-WebSocket-Key, shared by all. */
   readonly requestHead: string;
+  /** The subprotocols the request asks for (Sec-WebSocket-Protocol); the server must pick one of them, or none if empty. */
+  readonly subprotocols: readonly string[];
   readonly connectTimeoutMs: number;
   /** Pipelining: sends made while handling one read go out in one write. */
   readonly batchWrites: boolean;
@@ -53,7 +57,14 @@ export interface ConnectTarget {
 
 type State = 'connecting' | 'open' | 'closing' | 'closed';
 
-export class WsConnection {
+/**
+ * What a connection records when it ends after its upgrade (the engine counts it as dropped by that
+ * code unless the client itself closed): the server's close code (1005 if its close frame had no
+ * body), the code the client failed it with for a protocol error (1002, 1007, 1009: see
+ * protocol/frame-codec.ts; the client sends that code in its own close frame), or 1006 when TCP
+ * just ended without a close frame.
+ */
+export class WsConnection extends FrameParser {
   state: State = 'connecting';
   socket: Socket | undefined;
   /**
@@ -78,27 +89,23 @@ export class WsConnection {
   stalledAtStart = 0;
   #key = '';
   #head: Buffer | undefined;
-  #pending: Buffer[] | undefined;
-  #pendingBytes = 0;
-  /** Bytes the partial frame needs in all (0 while its header is incomplete). */
-  #pendingNeeded = 0;
-  /** Frames are read from the upgrade until a close frame or a protocol error. */
-  #receiving = false;
-  #fragments: Buffer[] | undefined;
-  #fragmentBinary = false;
+  #subprotocols: readonly string[] = NO_SUBPROTOCOLS;
   #errorCode: string | undefined;
   #closeCode = 1006;
   #closedByUs = false;
   #explicitPort = false;
   batchWrites = false;
 
-  constructor(readonly events: ConnectionEvents) {}
+  constructor(readonly events: ConnectionEvents) {
+    super();
+  }
 
   open(target: ConnectTarget, localAddress?: string, localPort?: number): void {
     this.state = 'connecting';
     this.#errorCode = undefined;
     this.#head = undefined;
     this.#explicitPort = localPort !== undefined;
+    this.#subprotocols = target.subprotocols;
     this.batchWrites = target.batchWrites;
     this.#key = randomKey();
     const now = performance.now();
@@ -139,34 +146,7 @@ export class WsConnection {
 
   /** Send one masked frame. Returns false when the socket's buffer is over its high-water mark. */
   send(payload: Buffer, opcode: number): boolean {
-    const socket = this.socket!;
-    const length = payload.length;
-    const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
-    const frame = Buffer.allocUnsafe(headerLength + 4 + length);
-    frame[0] = 0x80 | opcode;
-    if (length < 126) {
-      frame[1] = 0x80 | length;
-    } else if (length < 65_536) {
-      frame[1] = 0x80 | 126;
-      frame.writeUInt16BE(length, 2);
-    } else {
-      frame[1] = 0x80 | 127;
-      frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
-      frame.writeUInt32BE(length >>> 0, 6);
-    }
-    const maskAt = headerLength;
-    takeMask(frame, maskAt);
-    const m0 = frame[maskAt]!, m1 = frame[maskAt + 1]!, m2 = frame[maskAt + 2]!, m3 = frame[maskAt + 3]!;
-    const base = maskAt + 4;
-    let i = 0;
-    for (; i + 3 < length; i += 4) {
-      frame[base + i] = payload[i]! ^ m0;
-      frame[base + i + 1] = payload[i + 1]! ^ m1;
-      frame[base + i + 2] = payload[i + 2]! ^ m2;
-      frame[base + i + 3] = payload[i + 3]! ^ m3;
-    }
-    for (; i < length; i++) frame[base + i] = payload[i]! ^ frame[maskAt + (i & 3)]!;
-    return socket.write(frame);
+    return this.socket!.write(encodeFrame(payload, opcode, true));
   }
 
   /** Start the closing handshake: our close frame, then wait for the server's and its FIN. */
@@ -175,13 +155,12 @@ export class WsConnection {
     if (this.state !== 'open') return;
     this.state = 'closing';
     this.#closedByUs = true;
-    const body = Buffer.allocUnsafe(2);
-    body.writeUInt16BE(code, 0);
-    this.send(body, Opcode.close);
+    this.send(closeBody(code), Opcode.close);
   }
 
   destroy(reason?: string): void {
-    if (reason && this.state === 'connecting') this.#errorCode = reason;
+    // The first cause of a failed attempt is the one counted.
+    if (reason && this.state === 'connecting') this.#errorCode ??= reason;
     if (this.state === 'open' || this.state === 'closing') this.#closedByUs = true;
     this.socket?.destroy();
   }
@@ -190,19 +169,26 @@ export class WsConnection {
 
   /** `chunk` is a view of the shared read buffer: whatever must outlive this call is copied. */
   handleData(chunk: Buffer): void {
-    if (this.state === 'connecting') {
-      const head = this.#head ? Buffer.concat([this.#head, chunk]) : chunk;
-      const end = head.indexOf(HEADER_END);
-      if (end === -1) {
-        this.#head = head === chunk ? Buffer.from(chunk) : head;
+    if (this.state !== 'connecting') return this.receive(chunk);
+    this.#handshake(chunk);
+  }
+
+  /** Bytes before the upgrade: the server's HTTP answer, and maybe its first frames after it. */
+  #handshake(chunk: Buffer): void {
+    const head = this.#head ? Buffer.concat([this.#head, chunk]) : chunk;
+    const end = head.indexOf(HEADER_END);
+    if (end === -1) {
+      // Not an HTTP response (or one without end): fail now rather than wait for the timeout.
+      if (!couldBeStatusLine(head) || head.length > MAX_RESPONSE_HEAD_BYTES) {
+        this.#fail('bad-response');
         return;
       }
-      this.#head = undefined;
-      if (!this.#upgrade(head.toString('latin1', 0, end))) return;
-      if (end + 4 < head.length) this.#frames(head.subarray(end + 4));
+      this.#head = head === chunk ? Buffer.from(chunk) : head;
       return;
     }
-    this.#frames(chunk);
+    this.#head = undefined;
+    if (!this.#upgrade(head.toString('latin1', 0, end))) return;
+    if (end + 4 < head.length) this.receive(head.subarray(end + 4));
   }
 
   handleError(error: NodeJS.ErrnoException): void {
@@ -227,136 +213,87 @@ export class WsConnection {
     this.events.onClosed(this, this.#closeCode, this.#closedByUs);
   }
 
+  /**
+   * The server's answer to the upgrade (RFC 6455 4.1, the client's checks): another status is a
+   * rejection; a 101 must name the websocket upgrade, prove it read our key, and agree to the
+   * subprotocol asked for (or to none) and to no extension, else the attempt fails with the reason.
+   */
   #upgrade(head: string): boolean {
-    const lineEnd = head.indexOf('\r\n');
-    const statusLine = lineEnd === -1 ? head : head.slice(0, lineEnd);
-    const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1]);
-    const socket = this.socket!;
+    const lines = head.split('\r\n');
+    const status = Number(STATUS_LINE.exec(lines[0]!)?.[1]);
+    if (!Number.isInteger(status)) return this.#fail('bad-response');
     if (status !== 101) {
       this.state = 'closed';
-      socket.destroy();
-      if (Number.isInteger(status)) this.events.onRejected(this, status);
-      else this.events.onFailed(this, 'bad-response');
+      this.socket!.destroy();
+      this.events.onRejected(this, status);
       return false;
     }
-    const accept = /\r\nsec-websocket-accept:\s*([^\r]+)/i.exec(head)?.[1]?.trim();
+    const headers = parseHeaders(lines);
+    if (headers.upgrade?.toLowerCase() !== 'websocket') return this.#fail('bad-upgrade-header');
+    if (!headers.connection?.toLowerCase().split(',').some((token) => token.trim() === 'upgrade')) return this.#fail('bad-upgrade-header');
     const expected = createHash('sha1').update(this.#key + WS_GUID).digest('base64');
-    if (accept !== expected) {
-      this.state = 'closed';
-      socket.destroy();
-      this.events.onFailed(this, 'bad-accept-key');
-      return false;
-    }
+    if (headers['sec-websocket-accept']?.trim() !== expected) return this.#fail('bad-accept-key');
+    const protocol = headers['sec-websocket-protocol']?.trim();
+    const asked = this.#subprotocols;
+    if (asked.length > 0 ? protocol === undefined || !asked.includes(protocol) : protocol !== undefined) return this.#fail('bad-subprotocol');
+    if (headers['sec-websocket-extensions'] !== undefined) return this.#fail('bad-extension');
     clearTimeout(this.deadline);
     this.deadline = undefined;
     this.#key = '';
     this.state = 'open';
-    this.#receiving = true;
+    this.resetParser();
     this.events.onOpen(this);
     return true;
   }
 
+  /** The attempt fails before the upgrade, with `reason`. */
+  #fail(reason: string): false {
+    this.#errorCode = reason;
+    this.socket!.destroy();
+    return false;
+  }
+
+  // --- what the frame parser found ---------------------------------------------------------------
+
+  protected override messageReceived(payload: Buffer, binary: boolean): void {
+    this.events.onMessage(this, payload, binary);
+  }
+
+  protected override pingReceived(payload: Buffer): void {
+    if (this.state === 'open') this.send(payload, Opcode.pong);
+  }
+
+  /** The server closed: record its code and answer with it (none for 1005); it closes TCP first. */
+  protected override closeReceived(code: number): void {
+    this.#closeCode = code;
+    if (this.state === 'open') {
+      this.state = 'closing';
+      this.send(code === CloseCode.noStatus ? Buffer.alloc(0) : closeBody(code), Opcode.close);
+    }
+    this.#awaitTcpClose();
+  }
+
   /**
-   * Parse whole frames from what arrived. A partial frame is kept as copied chunks and joined once,
-   * when the frame is complete (so a large frame costs one copy, not one per chunk).
+   * The server broke the protocol: fail the connection (RFC 6455 7.1.7) with our close frame
+   * carrying the code, which is also what the connection records (a drop by that code).
    */
-  #frames(chunk: Buffer): void {
-    let buffer = chunk;
-    if (this.#pending) {
-      this.#pendingBytes += chunk.length;
-      if (this.#pendingBytes < this.#pendingNeeded) {
-        this.#pending.push(Buffer.from(chunk));
-        return;
-      }
-      this.#pending.push(chunk);
-      buffer = Buffer.concat(this.#pending, this.#pendingBytes);
-      this.#pending = undefined;
+  protected override protocolError(code: number): void {
+    this.#closeCode = code;
+    if (this.state === 'open') {
+      this.state = 'closing';
+      this.send(closeBody(code), Opcode.close);
     }
-    let offset = 0;
-    const available = buffer.length;
-    let needed = 0;
-    while (this.#receiving && available - offset >= 2) {
-      const b0 = buffer[offset]!;
-      const b1 = buffer[offset + 1]!;
-      const opcode = b0 & 0x0f;
-      let length = b1 & 0x7f;
-      let headerLength = 2;
-      if (length === 126) {
-        if (available - offset < 4) break;
-        length = buffer.readUInt16BE(offset + 2);
-        headerLength = 4;
-      } else if (length === 127) {
-        if (available - offset < 10) break;
-        length = buffer.readUInt32BE(offset + 2) * 2 ** 32 + buffer.readUInt32BE(offset + 6);
-        headerLength = 10;
-      }
-      // Server frames are unmasked, use no extension bits, and control frames are whole and short.
-      const control = (opcode & 0x08) !== 0;
-      if (b1 & 0x80 || b0 & 0x70 || (control && (!(b0 & 0x80) || length > 125)) || length > MAX_FRAME_BYTES) {
-        return this.#protocolError();
-      }
-      if (available - offset < headerLength + length) {
-        needed = headerLength + length;
-        break;
-      }
-      const payload = buffer.subarray(offset + headerLength, offset + headerLength + length);
-      offset += headerLength + length;
-      this.#frame((b0 & 0x80) !== 0, opcode, payload);
-    }
-    if (offset < available && this.#receiving) {
-      this.#pending = [Buffer.from(buffer.subarray(offset))];
-      this.#pendingBytes = available - offset;
-      this.#pendingNeeded = needed;
-    }
+    this.#awaitTcpClose();
   }
 
-  #frame(fin: boolean, opcode: number, payload: Buffer): void {
-    switch (opcode) {
-      case Opcode.text:
-      case Opcode.binary:
-        if (this.#fragments) return this.#protocolError();
-        if (fin) return this.events.onMessage(this, payload, opcode === Opcode.binary);
-        this.#fragments = [Buffer.from(payload)];
-        this.#fragmentBinary = opcode === Opcode.binary;
-        return;
-      case Opcode.continuation: {
-        if (!this.#fragments) return this.#protocolError();
-        this.#fragments.push(Buffer.from(payload));
-        if (!fin) return;
-        const whole = Buffer.concat(this.#fragments);
-        this.#fragments = undefined;
-        return this.events.onMessage(this, whole, this.#fragmentBinary);
-      }
-      case Opcode.ping:
-        if (this.state === 'open') this.send(payload, Opcode.pong);
-        return;
-      case Opcode.pong:
-        return;
-      case Opcode.close: {
-        this.#receiving = false;
-        this.#closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
-        if (this.state === 'open') {
-          // The server started closing: answer with its code; it closes TCP first.
-          this.state = 'closing';
-          const body = Buffer.allocUnsafe(2);
-          body.writeUInt16BE(this.#closeCode === 1005 ? 1000 : this.#closeCode, 0);
-          this.send(body, Opcode.close);
-        }
-        // The server closes TCP next; one that does not is cut after a grace period, so the
-        // connection cannot keep the run from ending.
-        this.socket?.end();
-        this.deadline = setTimeout(destroyConnection, CLOSE_TIMEOUT_MS, this);
-        return;
-      }
-      default:
-        return this.#protocolError();
-    }
-  }
-
-  #protocolError(): void {
-    this.#receiving = false;
-    this.#closeCode = 1002;
-    this.socket?.destroy();
+  /**
+   * The server closes TCP next; one that does not is cut after a grace period, so the connection
+   * cannot keep the run from ending.
+   */
+  #awaitTcpClose(): void {
+    this.socket?.end();
+    if (this.deadline) clearTimeout(this.deadline);
+    this.deadline = setTimeout(destroyConnection, CLOSE_TIMEOUT_MS, this);
   }
 }
 
@@ -407,23 +344,33 @@ function onSocketClose(this: SocketWithConnection): void {
   this[kConnection]?.handleClose();
 }
 
-// Masking keys come from a pooled random buffer, refilled 2048 frames at a time (as ws does).
-const maskPool = Buffer.alloc(8192);
-let maskOffset = maskPool.length;
-function takeMask(into: Buffer, at: number): void {
-  if (maskOffset === maskPool.length) {
-    randomFillSync(maskPool);
-    maskOffset = 0;
-  }
-  maskPool.copy(into, at, maskOffset, maskOffset + 4);
-  maskOffset += 4;
-}
-
 /** A Sec-WebSocket-Key: 16 random bytes from the same pool as the masks. */
 function randomKey(): string {
   const key = Buffer.allocUnsafe(16);
-  for (let at = 0; at < 16; at += 4) takeMask(key, at);
+  for (let at = 0; at < 16; at += 4) takeRandom(key, at);
   return key.toString('base64');
+}
+
+const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})(?: |$)/;
+const HTTP_PREFIX = 'HTTP/1.';
+/** Could these first bytes of an answer still become an HTTP/1.x status line? */
+function couldBeStatusLine(head: Buffer): boolean {
+  const prefix = Math.min(head.length, HTTP_PREFIX.length);
+  return head.toString('latin1', 0, prefix) === HTTP_PREFIX.slice(0, prefix);
+}
+
+/** Header fields by lower-case name; a repeated field is joined with ', ' (RFC 9110 5.3). */
+function parseHeaders(lines: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+  }
+  return headers;
 }
 
 /** TLS settings for a wss:// target (SNI only for host names). */
@@ -431,6 +378,13 @@ export function tlsFor(url: URL, insecure: boolean): ConnectTarget['tls'] {
   if (url.protocol !== 'wss:') return undefined;
   const host = url.hostname.replace(/^\[|\]$/g, '');
   return { servername: isIP(host) ? undefined : host, rejectUnauthorized: !insecure };
+}
+
+/** The subprotocols a run asks for, from --subprotocol and any -H Sec-WebSocket-Protocol: a comma-separated list each. */
+export function askedSubprotocols(headers: Readonly<Record<string, string>>, subprotocol?: string): string[] {
+  const lists = Object.entries(headers).flatMap(([name, value]) => (name.toLowerCase() === 'sec-websocket-protocol' ? [value] : []));
+  if (subprotocol) lists.push(subprotocol);
+  return lists.flatMap((list) => list.split(',')).map((name) => name.trim()).filter(Boolean);
 }
 
 /** The request head shared by every connection of a run. */

@@ -9,6 +9,8 @@ export interface LoadGeneratorOptions {
   readonly host: string;
   readonly port: number;
   readonly requestHead: string;
+  /** The subprotocols requestHead asks for: the server's choice must be one of them (none if empty). */
+  readonly subprotocols: readonly string[];
   /** wss://: the server name to verify (undefined for an IP address) and whether to verify. */
   readonly tls?: { readonly servername: string | undefined; readonly rejectUnauthorized: boolean };
   readonly connections: number;

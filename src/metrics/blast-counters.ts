@@ -21,7 +21,10 @@ export interface BlastCounters {
   rampMessagesReceived: number;
   bytesSent: number;
   bytesReceived: number;
-  /** Echoes that did not match what was sent (type or bytes). */
+  /**
+   * Echoes that did not match what was sent (type or bytes), and messages the server sent while
+   * nothing was outstanding on the connection (unsolicited: not counted as received).
+   */
   mismatched: number;
   /** Messages sent that had no echo when the run ended. */
   unanswered: number;

@@ -12,8 +12,8 @@ export interface TestServer {
 
 type Behaviour = (ws: WebSocket, data: RawData, isBinary: boolean) => void;
 
-async function wsServer(behaviour: Behaviour): Promise<TestServer> {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+async function wsServer(behaviour: Behaviour, maxPayload?: number): Promise<TestServer> {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false, maxPayload });
   await once(wss, 'listening');
   wss.on('connection', (ws) => ws.on('message', (data, isBinary) => behaviour(ws, data, isBinary)));
   const port = (wss.address() as { port: number }).port;
@@ -58,6 +58,66 @@ export function blackholeServer(): Promise<TestServer & { connections(): number 
   return countingServer();
 }
 
+/** The Sec-WebSocket-Accept a correct server answers for `key`. */
+export function acceptFor(key: string): string {
+  return createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+}
+
+/** A correct 101 answer for `key`, with extra header lines. */
+export function upgradeAnswer(key: string, extraHeaders: string[] = []): string {
+  return ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${acceptFor(key)}`, ...extraHeaders, '', ''].join('\r\n');
+}
+
+/**
+ * A server that speaks raw bytes over node:net: `onRequest` gets each connection once its request
+ * head has arrived (with the client's Sec-WebSocket-Key), and can answer anything at all. Bytes the
+ * client sends after its head are collected in `received`.
+ */
+export async function rawServer(
+  onRequest: (socket: Socket, key: string, head: string) => void,
+): Promise<TestServer & { readonly connections: { socket: Socket; received: Buffer[] }[] }> {
+  const sockets = new Set<Socket>();
+  const connections: { socket: Socket; received: Buffer[] }[] = [];
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    const connection = { socket, received: [] as Buffer[] };
+    connections.push(connection);
+    let head = Buffer.alloc(0);
+    let answered = false;
+    socket.on('data', (chunk: Buffer) => {
+      if (answered) return void connection.received.push(chunk);
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      answered = true;
+      if (end + 4 < head.length) connection.received.push(head.subarray(end + 4));
+      const text = head.toString('latin1', 0, end);
+      const key = /\r\nsec-websocket-key:\s*([^\r]+)/i.exec(text)?.[1]?.trim() ?? '';
+      onRequest(socket, key, text);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `ws://127.0.0.1:${port}/ws`,
+    port,
+    connections,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A plain ws echo server (the reference): each message back with its type, up to `maxPayload`. */
+export function plainEchoServer(maxPayload = 2 * 1024 * 1024): Promise<TestServer> {
+  return wsServer((ws, data, isBinary) => ws.send(data, { binary: isBinary }), maxPayload);
+}
+
 /**
  * Completes the WebSocket upgrade by hand, then ignores the connection for good: no echo, no close
  * frame, no FIN. A client's closing handshake with it can only end by the client's own deadline.
@@ -70,8 +130,7 @@ export async function upgradeThenIgnoreServer(): Promise<TestServer> {
     socket.on('close', () => sockets.delete(socket));
     socket.once('data', (request) => {
       const key = /sec-websocket-key: *(\S+)/i.exec(request.toString('latin1'))?.[1] ?? '';
-      const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      socket.write(upgradeAnswer(key));
     });
   });
   server.listen(0, '127.0.0.1');
