@@ -27,6 +27,8 @@ export function serveCommand(io: CliIo, setExit: (code: number) => void): Comman
     .option('--handshake-timeout <duration>', `close TCP connections that do not upgrade in time (default ${formatDurationMs(serveDefaults.handshakeTimeoutMs)})`)
     .option('--heartbeat <duration>', `ping interval that finds dead peers, 0 to disable (default ${formatDurationMs(serveDefaults.heartbeatMs)})`)
     .option('--drain-timeout <duration>', `on SIGINT/SIGTERM, time given to close connections (default ${formatDurationMs(serveDefaults.drainTimeoutMs)})`)
+    .option('--tls-cert <file>', 'serve wss://: PEM certificate (chain); with --tls-key')
+    .option('--tls-key <file>', 'serve wss://: PEM private key; with --tls-cert')
     .option('-q, --quiet', 'no status lines on stderr')
     .option('--json', 'print the totals as JSON on stdout (implies --quiet)')
     .addHelpText(

@@ -2,6 +2,9 @@
  * The serve configuration: every option once, with its type, default and meaning. The CLI and the
  * API both go through resolveServeConfig, so they agree on defaults and on what is refused.
  */
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import { ConfigError } from './errors.js';
 import { durationMs, host, integer, oneOf, sizeBytes, urlPath } from './validate.js';
 
 export type Overflow = 'reject' | 'queue';
@@ -29,6 +32,8 @@ export interface ServeConfig {
   readonly heartbeatMs: number;
   /** On SIGINT/SIGTERM: how long closing connections may take before they are cut. Default 5s. */
   readonly drainTimeoutMs: number;
+  /** wss://: the certificate chain and private key (PEM text, read from --tls-cert and --tls-key). */
+  readonly tls: { readonly cert: string; readonly key: string } | undefined;
 }
 
 export interface ServeOptions {
@@ -43,6 +48,9 @@ export interface ServeOptions {
   handshakeTimeout?: string | number;
   heartbeat?: string | number;
   drainTimeout?: string | number;
+  /** PEM files; both or neither. */
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export const serveDefaults = {
@@ -74,5 +82,27 @@ export function resolveServeConfig(options: ServeOptions = {}): ServeConfig {
     handshakeTimeoutMs: durationMs('--handshake-timeout', options.handshakeTimeout, serveDefaults.handshakeTimeoutMs, 10),
     heartbeatMs,
     drainTimeoutMs: durationMs('--drain-timeout', options.drainTimeout, serveDefaults.drainTimeoutMs, 0),
+    tls: tlsFiles(options.tlsCert, options.tlsKey),
   });
+}
+
+/** Both PEM files read and checked as a pair now, so a bad one is refused before anything starts. */
+function tlsFiles(certFile: string | undefined, keyFile: string | undefined): ServeConfig['tls'] {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined) throw new ConfigError('--tls-key', keyFile, 'expected --tls-cert with it');
+  if (keyFile === undefined) throw new ConfigError('--tls-cert', certFile, 'expected --tls-key with it');
+  const read = (option: string, file: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError(option, file, `expected a readable PEM file (${(error as NodeJS.ErrnoException).code})`);
+    }
+  };
+  const tls = { cert: read('--tls-cert', certFile), key: read('--tls-key', keyFile) };
+  try {
+    createSecureContext(tls);
+  } catch (error) {
+    throw new ConfigError('--tls-cert', certFile, `expected a PEM certificate that matches --tls-key (${(error as Error).message})`);
+  }
+  return tls;
 }

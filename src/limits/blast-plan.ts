@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { platform } from 'node:os';
 import { ipv4ToNumber, numberToIpv4, type BlastConfig } from '../config/blast-config.js';
 import { ConfigError } from '../config/errors.js';
 import { connectionsPerProcess, cores, FD_RESERVE, readFdLimit } from './fd-budget.js';
@@ -82,7 +83,8 @@ export function planBlast(config: BlastConfig, url: URL, fdLimit = readFdLimit()
     }
     sourceMode = 'listed';
     sources = spreadListed(config.sourceAddresses, workers);
-  } else if (isLoopback(connectHost) && isIP(connectHost) === 4) {
+  } else if (isLoopback(connectHost) && isIP(connectHost) === 4 && platform() === 'linux') {
+    // Linux routes all of 127.0.0.0/8 to loopback; elsewhere only 127.0.0.1 answers by default.
     sourceMode = 'auto-loopback';
     sources = autoLoopback(perWorker);
   } else {

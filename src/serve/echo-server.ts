@@ -7,6 +7,7 @@
  * clients rather than a timer each.
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
@@ -36,7 +37,8 @@ const BINARY = { binary: true } as const;
 
 export class EchoServer {
   readonly #counters = emptyServeCounters();
-  readonly http: Server;
+  /** Never listens itself: connections come from the process's listeners (accept). */
+  readonly http: Server | HttpsServer;
   readonly wss: WebSocketServer;
   readonly config: ServeConfig;
   readonly #admission: AdmissionClient;
@@ -99,8 +101,13 @@ export class EchoServer {
       counters.rejected['bad-request']++;
       refuse(socket, 400);
     });
-    this.http = createServer((req, res) => this.#onRequest(req, res));
-    this.http.on('connection', (socket: Socket) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res);
+    // wss://: the TLS handshake has its own deadline (handshakeTimeout); the upgrade's deadline
+    // starts once it is done, on the TLS socket that the upgrade will arrive on.
+    this.http = config.tls
+      ? createHttpsServer({ cert: config.tls.cert, key: config.tls.key, handshakeTimeout: config.handshakeTimeoutMs }, onRequest)
+      : createServer(onRequest);
+    this.http.on(config.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
       this.#awaitingUpgrade.add(socket);
       this.#arrivals.push({ socket, at: performance.now() });
     });

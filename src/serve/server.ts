@@ -117,5 +117,5 @@ function listenError(config: ServeConfig, error: NodeJS.ErrnoException): RunErro
 
 function wsUrl(config: ServeConfig, port: number): string {
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  return `ws://${host}:${port}${config.path}`;
+  return `${config.tls ? 'wss' : 'ws'}://${host}:${port}${config.path}`;
 }

@@ -60,7 +60,7 @@ export async function runCliToEnd(args: string[], options: { env?: NodeJS.Proces
 /** Start `wsbench serve` on a free port and wait for its URL. */
 export async function startServeCli(args: string[]): Promise<CliRun & { url: string }> {
   const run = runCli(['serve', '--port', '0', ...args]);
-  const match = await run.waitForStderr(/listening on (ws:\/\/\S+)/);
+  const match = await run.waitForStderr(/listening on (wss?:\/\/\S+)/);
   return Object.assign(run, { url: match[1]! });
 }
 
