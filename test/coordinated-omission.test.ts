@@ -5,34 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LoadGenerator } from '../src/blast/load-generator.js';
-import { buildRequestHead } from '../src/blast/ws-connection.js';
 import { decodeHistogram, summarize } from '../src/metrics/histogram.js';
 import { serve } from '../src/serve/server.js';
+import { generatorFor } from './helpers/generator.js';
 
 describe('coordinated omission', () => {
   it('paced latency counts from the intended send time, so a stall of the sender itself is seen', async () => {
     const server = await serve({ port: 0, max: 10, workers: 1 });
     try {
-      const url = new URL(server.url);
-      const generator = new LoadGenerator({
-        index: 0,
-        host: '127.0.0.1',
-        port: server.port,
-        requestHead: buildRequestHead(url, {}),
-        subprotocols: [],
-        connections: 2,
-        connectRate: 0,
-        maxHandshakes: 10,
-        connectTimeoutMs: 5000,
-        rate: 100,
-        messages: undefined,
-        pipeline: 1,
-        payload: Buffer.from('ping'),
-        binary: false,
-        source: undefined,
-        rampTraffic: false,
-      });
+      const generator = generatorFor(server.url, { maxHandshakes: 10, rate: 100 });
       generator.start();
       while (!generator.rampDone) await new Promise((resolve) => setTimeout(resolve, 10));
       generator.startRun();

@@ -8,35 +8,14 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { WebSocketServer } from 'ws';
-import { LoadGenerator, type LoadGeneratorOptions } from '../src/blast/load-generator.js';
+import type { LoadGenerator } from '../src/blast/load-generator.js';
 import { buildRequestHead, WsConnection, type ConnectionEvents } from '../src/blast/ws-connection.js';
 import { blast } from '../src/index.js';
 import { decodeHistogram } from '../src/metrics/histogram.js';
 import { serve } from '../src/serve/server.js';
+import { generatorFor } from './helpers/generator.js';
 import { blackholeServer, silentServer, upgradeAnswer } from './helpers/servers.js';
 
-function generatorFor(url: string, options: Partial<LoadGeneratorOptions>): LoadGenerator {
-  const target = new URL(url);
-  return new LoadGenerator({
-    index: 0,
-    host: target.hostname,
-    port: Number(target.port),
-    requestHead: buildRequestHead(target, {}),
-    subprotocols: [],
-    connections: 2,
-    connectRate: 0,
-    maxHandshakes: 100,
-    connectTimeoutMs: 5000,
-    rate: undefined,
-    messages: undefined,
-    pipeline: 1,
-    payload: Buffer.from('ping'),
-    binary: false,
-    source: undefined,
-    rampTraffic: false,
-    ...options,
-  });
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function blockFor(ms: number): void {

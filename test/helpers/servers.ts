@@ -69,6 +69,32 @@ export function upgradeAnswer(key: string, extraHeaders: string[] = []): string 
 }
 
 /**
+ * A node:net server on loopback port 0 that tracks its sockets (errors ignored) and destroys them
+ * all on close. `onSocket` gets each connection.
+ */
+async function netServer(onSocket: (socket: Socket) => void, options: { allowHalfOpen?: boolean } = {}): Promise<TestServer> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer(options, (socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    onSocket(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `ws://127.0.0.1:${port}/ws`,
+    port,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
  * A server that speaks raw bytes over node:net: `onRequest` gets each connection once its request
  * head has arrived (with the client's Sec-WebSocket-Key), and can answer anything at all. Bytes the
  * client sends after its head are collected in `received`.
@@ -76,12 +102,8 @@ export function upgradeAnswer(key: string, extraHeaders: string[] = []): string 
 export async function rawServer(
   onRequest: (socket: Socket, key: string, head: string) => void,
 ): Promise<TestServer & { readonly connections: { socket: Socket; received: Buffer[] }[] }> {
-  const sockets = new Set<Socket>();
   const connections: { socket: Socket; received: Buffer[] }[] = [];
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.on('close', () => sockets.delete(socket));
+  const server = await netServer((socket) => {
     const connection = { socket, received: [] as Buffer[] };
     connections.push(connection);
     let head = Buffer.alloc(0);
@@ -98,19 +120,7 @@ export async function rawServer(
       onRequest(socket, key, text);
     });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  return {
-    url: `ws://127.0.0.1:${port}/ws`,
-    port,
-    connections,
-    close: () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...server, connections };
 }
 
 /** A plain ws echo server (the reference): each message back with its type, up to `maxPayload`. */
@@ -120,54 +130,23 @@ export function plainEchoServer(maxPayload = 2 * 1024 * 1024): Promise<TestServe
 
 /**
  * Completes the WebSocket upgrade by hand, then ignores the connection for good: no echo, no close
- * frame, no FIN. A client's closing handshake with it can only end by the client's own deadline.
+ * frame, no FIN (half-open: the client's FIN gets none back). A client's closing handshake with it can
+ * only end by the client's own deadline.
  */
-export async function upgradeThenIgnoreServer(): Promise<TestServer> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer({ allowHalfOpen: true }, (socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.on('close', () => sockets.delete(socket));
-    socket.once('data', (request) => {
-      const key = /sec-websocket-key: *(\S+)/i.exec(request.toString('latin1'))?.[1] ?? '';
-      socket.write(upgradeAnswer(key));
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  return {
-    url: `ws://127.0.0.1:${port}/ws`,
-    port,
-    close: () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
+export function upgradeThenIgnoreServer(): Promise<TestServer> {
+  return netServer(
+    (socket) =>
+      socket.once('data', (request) => {
+        const key = /sec-websocket-key: *(\S+)/i.exec(request.toString('latin1'))?.[1] ?? '';
+        socket.write(upgradeAnswer(key));
       }),
-  };
+    { allowHalfOpen: true },
+  );
 }
 
 /** Accepts TCP connections, holds them, and counts them (to show that a refused command opened none). */
 export async function countingServer(): Promise<TestServer & { connections(): number }> {
   let count = 0;
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    count++;
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.on('close', () => sockets.delete(socket));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  return {
-    url: `ws://127.0.0.1:${port}/ws`,
-    port,
-    connections: () => count,
-    close: () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  const server = await netServer(() => count++);
+  return { ...server, connections: () => count };
 }
