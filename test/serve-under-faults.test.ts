@@ -4,13 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { BlastResult } from '../src/metrics/blast-result.js';
 import type { ServeStats } from '../src/metrics/serve-stats.js';
+import { encodeFrame, Opcode } from '../src/protocol/frame-codec.js';
 import { runCli, runCliToEnd, startServeCli, stop } from './helpers/cli.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -157,3 +159,41 @@ function childrenOf(pid: number): number[] {
     return [];
   }
 }
+
+describe('serve under overload', () => {
+  it('a client that sends and never reads: serve stops reading it (memory bounded), and the heartbeat closes it', async () => {
+    const server = await startServeCli(['--max', '10', '--workers', '1', '--heartbeat', '1s']);
+    const port = Number(new URL(server.url).port);
+    const rssKb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))?.[1]);
+    try {
+      const before = rssKb();
+      const socket = connect({ host: '127.0.0.1', port });
+      socket.on('error', () => {});
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      socket.write(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n\r\n`);
+      await new Promise((resolve) => socket.once('data', resolve));
+      socket.pause(); // never read again: every echo stays queued on the server's side
+      // Send 64 KiB messages while the server takes them; stop when it has not taken any for 1 s.
+      const frame = encodeFrame(Buffer.alloc(64 * 1024, 7), Opcode.binary, true);
+      let sent = 0;
+      for (;;) {
+        if (socket.write(frame)) {
+          sent += frame.length;
+          if (sent > 512 * 1024 * 1024) break;
+          continue;
+        }
+        sent += frame.length;
+        const drained = await Promise.race([new Promise((resolve) => socket.once('drain', () => resolve(true))), sleep(1000).then(() => false)]);
+        if (!drained || socket.destroyed) break;
+      }
+      const peakGrowthMb = (rssKb() - before) / 1024;
+      assert.ok(sent < 256 * 1024 * 1024, `the server kept reading: ${Math.round(sent / 1048576)} MiB taken`);
+      assert.ok(peakGrowthMb < 64, `serve grew by ${peakGrowthMb.toFixed(1)} MB`);
+      await Promise.race([closed, sleep(10_000).then(() => assert.fail('the non-draining connection was not closed'))]);
+      assert.equal((await healthz(server.url)).open, 0);
+      await assertFullCapAdmitted(server.url, 10);
+    } finally {
+      await stop(server);
+    }
+  });
+});

@@ -30,7 +30,12 @@ export interface AdmissionClient {
   stats(): Promise<ServeStats>;
 }
 
-/** Echo stops reading from a peer whose unsent echoes exceed this, until its socket drains. */
+/**
+ * Echo stops reading from a peer whose unsent echoes exceed this, until its socket drains. So a peer
+ * that sends faster than it reads costs at most this plus one message (--max-payload) of queued
+ * echoes, besides the kernel's socket buffers; one that never drains stops answering pings too, and
+ * the heartbeat closes it within two intervals.
+ */
 const ECHO_HIGH_WATER_BYTES = 4 * 1024 * 1024;
 const TEXT = { binary: false } as const;
 const BINARY = { binary: true } as const;
