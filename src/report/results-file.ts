@@ -8,8 +8,13 @@ export function defaultResultsPath(kind: string, at = new Date(), directory = 'r
 }
 
 export function writeJsonAtomic(path: string, value: unknown): void {
+  writeTextAtomic(path, JSON.stringify(value, null, 2) + '\n');
+}
+
+/** A reader never sees half a file: it is written beside the target, then renamed over it. */
+export function writeTextAtomic(path: string, text: string): void {
   mkdirSync(dirname(path), { recursive: true });
   const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, JSON.stringify(value, null, 2) + '\n');
+  writeFileSync(temporary, text);
   renameSync(temporary, path);
 }
