@@ -320,8 +320,9 @@ export class LoadGenerator implements ConnectionEvents {
     this.counters.messagesReceived++;
     this.counters.bytesReceived += payload.length;
     if (sentAt !== undefined) {
-      recordUs(this.#roundTrips, (now - sentAt) * 1000);
-      recordUs(this.#intervalRoundTrips, (now - sentAt) * 1000);
+      const roundTripUs = (now - sentAt) * 1000;
+      recordUs(this.#roundTrips, roundTripUs);
+      recordUs(this.#intervalRoundTrips, roundTripUs);
     }
     if (binary !== this.#options.binary || !payload.equals(this.#options.payload)) this.counters.mismatched++;
     const quota = this.#options.messages;

@@ -14,7 +14,7 @@
  * library's text) to HTML.
  */
 import { PERCENTILES, type LatencySummaryUs } from '../metrics/histogram.js';
-import { formatCount, formatMs } from './format.js';
+import { formatCount, formatMs, formatSeconds } from './format.js';
 import { formatFigure, formatObserved } from './gate-text.js';
 import { formatHgrm, percentilePoints } from './hgrm.js';
 import type { HtmlAssets } from './html-assets.js';
@@ -60,7 +60,7 @@ export function formatHtml(result: ReportInput, assets: HtmlAssets): string {
 <body data-rendered="false">
 <h1>wsbench blast: <span class="${word === 'PASS' ? 'pass' : 'fail'}">${word}</span> <small>(exit ${verdict.exitCode})</small></h1>
 <p class="meta">${escape(result.target.url)}${result.target.ownServer ? ' (its own server)' : ''} · ${formatCount(result.outcomes.attempted)} connections over
-${result.plan.workers} client process${result.plan.workers === 1 ? '' : 'es'} · ramp ${seconds(result.rampMs)}, run ${seconds(result.runMs)} · ended: ${escape(result.endReason)} · started ${escape(result.startedAt)}</p>
+${result.plan.workers} client process${result.plan.workers === 1 ? '' : 'es'} · ramp ${formatSeconds(result.rampMs)}, run ${formatSeconds(result.runMs)} · ended: ${escape(result.endReason)} · started ${escape(result.startedAt)}</p>
 ${verdict.reasons.map((reason) => `<p class="reason">${escape(reason)}</p>`).join('\n')}
 ${thresholdsTable(result)}
 <h2>Connections</h2>
@@ -146,10 +146,6 @@ function table(headings: readonly string[], rows: readonly (readonly string[])[]
   const head = headings.map((h) => `<th>${escape(h)}</th>`).join('');
   const body = rows.map((r) => `<tr>${r.map((c, i) => `<td${firstColumnsText && i < 2 ? ' class="text"' : ''}>${c}</td>`).join('')}</tr>`).join('\n');
   return `<table>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
-}
-
-function seconds(ms: number | null): string {
-  return ms === null ? '–' : `${(ms / 1000).toFixed(1)} s`;
 }
 
 export function escape(text: string): string {

@@ -4,7 +4,7 @@
  * comparison with a baseline when there was one. A pure function from the result to text.
  */
 import { PERCENTILES, type LatencySummaryUs } from '../metrics/histogram.js';
-import { formatCount, formatMs } from './format.js';
+import { formatCount, formatMs, formatSeconds } from './format.js';
 import { formatFigure, formatObserved } from './gate-text.js';
 import { reportVerdict, type ReportInput } from './report-input.js';
 
@@ -23,7 +23,7 @@ export function formatMarkdown(result: ReportInput): string {
   lines.push(
     `Target \`${cell(result.target.url)}\`${result.target.ownServer ? ' (its own server)' : ''}, ` +
       `${formatCount(result.outcomes.attempted)} connections over ${result.plan.workers} client process${result.plan.workers === 1 ? '' : 'es'}; ` +
-      `ramp ${seconds(result.rampMs)}, run ${seconds(result.runMs)}; ended: ${result.endReason}; started ${result.startedAt}.`,
+      `ramp ${formatSeconds(result.rampMs)}, run ${formatSeconds(result.runMs)}; ended: ${result.endReason}; started ${result.startedAt}.`,
   );
   for (const reason of verdict.reasons) lines.push('', `> ${reason}`);
 
@@ -91,10 +91,6 @@ function ladderRow(label: string, summary: LatencySummaryUs): string {
   if (summary.count === 0) return `| ${label} | ${LADDER_HEADINGS.slice(0, -1).map(() => '–').join(' | ')} | 0 |`;
   const values = [...PERCENTILES.map(([key]) => summary[key]), summary.max_us, summary.mean_us].map(formatMs);
   return `| ${label} | ${values.join(' | ')} | ${formatCount(summary.count)} |`;
-}
-
-function seconds(ms: number | null): string {
-  return ms === null ? '–' : `${(ms / 1000).toFixed(1)} s`;
 }
 
 /** Text inside a table cell or code span: a pipe would end the cell, a backtick the span, a newline the row. */
