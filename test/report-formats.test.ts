@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compareResults } from '../src/gate/compare.js';
 import { evaluate } from '../src/gate/evaluate.js';
+import * as api from '../src/index.js';
 import { formatHgrm, formatHgrmSections, percentilePoints } from '../src/report/hgrm.js';
 import { formatHtml } from '../src/report/html.js';
 import { loadHtmlAssets } from '../src/report/html-assets.js';
@@ -99,6 +100,12 @@ describe('report formats', () => {
     assert.equal(html.match(/<script/g)!.length, 3, 'the data, uPlot, the page script: no injected script');
     assert.match(html, /var uPlot=function/);
     assert.match(html, /ws:\/\/x\/&lt;\/script&gt;/);
+  });
+
+  it('the API renders what the CLI writes', () => {
+    const result = gated();
+    assert.deepEqual(api.REPORT_FORMATS, ['html', 'md', 'junit', 'hgrm']);
+    assert.deepEqual(api.renderReport('md', result, api.loadHtmlAssets), [{ suffix: '.md', text: formatMarkdown(result) }]);
   });
 
   it('--report and --format take known formats only, naming the option, the value and what is allowed', () => {
