@@ -177,7 +177,8 @@ describe('engine rules', () => {
     // A server that upgrades, starts the closing handshake, and never closes TCP: the connection
     // arms its close grace while the engine's pace timer is still armed; neither may overwrite the
     // other.
-    // allowHalfOpen: the client's FIN (after the server's close frame) gets no FIN back.
+    // allowHalfOpen: Node would otherwise answer the client's FIN with its own at once, the
+    // connection would close within a millisecond or two, and the check below would race it.
     const server = createServer({ allowHalfOpen: true }, (socket) => {
       socket.on('error', () => {});
       socket.once('data', (request) => {

@@ -15,6 +15,7 @@ import { planBlast, type BlastPlan } from '../limits/blast-plan.js';
 import { planServe } from '../limits/serve-plan.js';
 import { addBlastCounters, emptyBlastCounters, type BlastCounters } from '../metrics/blast-counters.js';
 import { buildBlastResult, type BlastResult, type EndReason } from '../metrics/blast-result.js';
+import { TimelineBuilder } from '../metrics/timeline.js';
 import type { WorkerSnapshot } from '../metrics/worker-snapshot.js';
 import type { RunningServer } from '../serve/server.js';
 import { askedSubprotocols, buildRequestHead, tlsFor } from './ws-connection.js';
@@ -127,15 +128,22 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
     resolve();
   }));
 
+  const timeline = new TimelineBuilder();
+  const settleTimeline = () => timeline.settle(workers.filter((w) => !w.exited).map((w) => w.index));
   const workers: WorkerState[] = plan.shares.map((share, index) => {
     const child = fork(entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json', execArgv: CLIENT_EXEC_ARGV });
     const state: WorkerState = { index, child, counters: emptyBlastCounters(), rampDone: false, idle: false, messagesDone: false, snapshot: undefined, exited: false };
     child.on('message', (message: BlastWorkerToCoordinator) => {
       if (message.t === 'tick') {
         Object.assign(state, { counters: message.counters, rampDone: message.rampDone, idle: message.idle, messagesDone: message.messagesDone });
+        if (message.interval) {
+          timeline.add(index, message.interval);
+          settleTimeline();
+        }
         checkPhase();
       } else if (message.t === 'final') {
         state.snapshot = message.snapshot;
+        timeline.add(index, message.snapshot.lastInterval);
         state.counters = message.snapshot.counters;
       }
     });
@@ -220,6 +228,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
     rampMs: runStartedAt ? runStartedAt - startedAt : null,
     runMs: runStartedAt ? runEndedAt - runStartedAt : null,
     endReason: endReason!,
+    timeline: timeline.finish(),
     config: describeConfig(config),
     plan: {
       workers: plan.workers,

@@ -9,6 +9,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { LoadGeneratorOptions } from '../ipc/blast-messages.js';
 import { bump, emptyBlastCounters } from '../metrics/blast-counters.js';
 import { createHistogram, encodeHistogram, recordUs, type Histogram } from '../metrics/histogram.js';
+import type { IntervalSample } from '../metrics/timeline.js';
 import type { PhaseHealth, WorkerSnapshot } from '../metrics/worker-snapshot.js';
 import { Opcode, WsConnection, type ConnectionEvents, type ConnectTarget } from './ws-connection.js';
 
@@ -44,6 +45,11 @@ export class LoadGenerator implements ConnectionEvents {
   readonly #runRoundTrips = createHistogram();
   /** Where round trips go now: the ramp's histogram until the run starts. */
   #roundTrips: Histogram = this.#rampRoundTrips;
+  /** Round trips since the last interval sample (takeInterval resets it): one second's p99 for the timeline. */
+  readonly #intervalRoundTrips = createHistogram();
+  #intervalSecond = 0;
+  #intervalStartedAt = 0;
+  #intervalReceivedBefore = 0;
   readonly #options: LoadGeneratorOptions;
   readonly #target: ConnectTarget;
   readonly #opcode: number;
@@ -103,6 +109,7 @@ export class LoadGenerator implements ConnectionEvents {
   start(): void {
     this.#loopDelay.enable();
     this.#rampStartedAt = performance.now();
+    this.#intervalStartedAt = this.#rampStartedAt;
     let last = this.#rampStartedAt;
     this.#stallSampler = setInterval(() => {
       const now = performance.now();
@@ -144,6 +151,8 @@ export class LoadGenerator implements ConnectionEvents {
     if (this.#stallSampler) clearInterval(this.#stallSampler);
     for (const connection of this.#open) this.#recordUnanswered(connection, endedAt);
     this.counters.unanswered = this.counters.messagesSent - this.counters.messagesReceived;
+    // The last, partial, second of the timeline: the unanswered messages just recorded are in it.
+    const lastInterval = this.takeInterval();
     const health = this.#phaseHealth();
     // Handshakes still in flight end now, as failed ('aborted'), through their close events.
     for (const connection of this.#connecting) connection.destroy('aborted');
@@ -169,7 +178,28 @@ export class LoadGenerator implements ConnectionEvents {
       endedAt: Date.now(),
       ramp: this.#rampHealth ?? health,
       run: this.#rampHealth ? health : null,
+      lastInterval,
     };
+  }
+
+  /**
+   * The interval since the last call (one second, when the worker's ticker calls it): echoes
+   * received, connections open, and its round trips as a compressed histogram, which is then reset.
+   */
+  takeInterval(): IntervalSample {
+    const now = performance.now();
+    const sample: IntervalSample = {
+      second: this.#intervalSecond++,
+      elapsedMs: now - this.#intervalStartedAt,
+      received: this.counters.messagesReceived - this.#intervalReceivedBefore,
+      open: this.counters.open,
+      roundTrips: encodeHistogram(this.#intervalRoundTrips),
+      phase: this.#running ? 'run' : 'ramp',
+    };
+    this.#intervalRoundTrips.reset();
+    this.#intervalStartedAt = now;
+    this.#intervalReceivedBefore = this.counters.messagesReceived;
+    return sample;
   }
 
   /** CPU and event-loop delay since the current phase began. */
@@ -186,11 +216,16 @@ export class LoadGenerator implements ConnectionEvents {
 
   #recordUnanswered(connection: WsConnection, endedAt: number): void {
     if (connection.intended) {
-      for (const sentAt of connection.intended) recordUs(this.#roundTrips, (endedAt - sentAt) * 1000);
+      for (const sentAt of connection.intended) this.#recordAged(endedAt - sentAt);
       connection.intended.length = 0;
     } else if (connection.sent > connection.received) {
-      recordUs(this.#roundTrips, (endedAt - connection.sentAt) * 1000);
+      this.#recordAged(endedAt - connection.sentAt);
     }
+  }
+
+  #recordAged(ageMs: number): void {
+    recordUs(this.#roundTrips, ageMs * 1000);
+    recordUs(this.#intervalRoundTrips, ageMs * 1000);
   }
 
   // --- the ramp ----------------------------------------------------------------------------------
@@ -291,7 +326,11 @@ export class LoadGenerator implements ConnectionEvents {
     connection.received++;
     this.counters.messagesReceived++;
     this.counters.bytesReceived += payload.length;
-    if (sentAt !== undefined) recordUs(this.#roundTrips, (now - sentAt) * 1000);
+    if (sentAt !== undefined) {
+      const roundTripUs = (now - sentAt) * 1000;
+      recordUs(this.#roundTrips, roundTripUs);
+      recordUs(this.#intervalRoundTrips, roundTripUs);
+    }
     if (binary !== this.#options.binary || !payload.equals(this.#options.payload)) this.counters.mismatched++;
     const quota = this.#options.messages;
     if (quota !== undefined && connection.received === quota) this.#done++;

@@ -11,9 +11,11 @@ const send = (message: BlastWorkerToCoordinator) => {
   if (process.connected) process.send!(message);
 };
 
-function tick(): void {
+/** `withInterval`: the every-second tick, which also carries that second for the timeline. */
+function tick(withInterval = false): void {
   if (!generator) return;
-  send({ t: 'tick', counters: generator.counters, rampDone: generator.rampDone, idle: generator.idle, messagesDone: generator.messagesDone });
+  const interval = withInterval ? generator.takeInterval() : undefined;
+  send({ t: 'tick', counters: generator.counters, rampDone: generator.rampDone, idle: generator.idle, messagesDone: generator.messagesDone, interval });
 }
 
 // Ctrl-C reaches the whole process group; the coordinator decides how the run stops.
@@ -28,7 +30,7 @@ process.on('message', (message: CoordinatorToBlastWorker) => {
     const { payloadBase64, ...options } = message.options;
     generator = new LoadGenerator({ ...options, payload: Buffer.from(payloadBase64, 'base64') });
     generator.start();
-    ticker = setInterval(tick, TICK_MS);
+    ticker = setInterval(tick, TICK_MS, true);
     // A change of phase (ramp done, idle, quota done) is worth telling at once, not at the next tick.
     let lastState = '';
     const watch = setInterval(() => {

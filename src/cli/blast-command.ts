@@ -10,6 +10,7 @@ import { applyGate, resolveGate } from '../gate/gate-plan.js';
 import { runVerdict } from '../gate/verdict.js';
 import { addGateOptions, formatGated, GATE_HELP, reportVerdict, type GateFlags } from './gate-options.js';
 import { onceInterrupted, type CliIo } from './io.js';
+import { addReportOption, appendStepSummary, resolveReportFormats, writeReports } from './report-options.js';
 import { createProgress } from './progress.js';
 
 interface BlastFlags extends Omit<BlastOptions, 'url'>, GateFlags {
@@ -17,6 +18,7 @@ interface BlastFlags extends Omit<BlastOptions, 'url'>, GateFlags {
   json?: boolean;
   out?: string;
   save?: boolean;
+  report?: string;
 }
 
 export function blastCommand(io: CliIo, setExit: (code: number) => void): Command {
@@ -55,19 +57,27 @@ Examples:
   $ wsbench blast ws://127.0.0.1:8000/ws -c 1000 --rate 10 -d 1m   # paced, coordinated omission corrected
   $ wsbench blast ws://127.0.0.1:8000/ws -c 10k --rate 0 --json > run.json   # idle connections only
   $ wsbench blast ws://127.0.0.1:8000/ws --threshold 'rtt:p(99)<50ms' --threshold 'failed:count==0'
+  $ wsbench blast ws://127.0.0.1:8000/ws --report html,junit   # results/blast-<time>.html and .junit.xml too
 ${GATE_HELP}
+
+Reports (--report): html (one self-contained page with charts), md (Markdown summary), junit (JUnit
+XML: run verdict, thresholds, regressions), hgrm (HdrHistogram percentile distribution per histogram,
+in ms); written next to the results file. With $GITHUB_STEP_SUMMARY set, the Markdown summary is
+appended there.
 
 Exit codes: 0 ok; 1 nothing measured (no connection accepted, or messages sent and none echoed),
 the server went away before --duration, or a client process was lost; 2 invalid usage or config;
 99 a threshold crossed or a regression past --max-regression; 130 interrupted.`,
     );
-  return addGateOptions(command)
+  return addReportOption(addGateOptions(command))
     .action(async (url: string | undefined, flags: BlastFlags) => {
       const config = resolveBlastConfig({ ...flags, url });
       const gate = resolveGate(flags);
-      // Where the result goes is settled before the run: a path that cannot be written fails now.
-      const resultsPath = flags.save === false ? undefined : flags.out ?? defaultResultsPath('blast');
-      if (resultsPath) checkWritable(resultsPath, flags.out ? '-o, --out' : 'results folder');
+      const reports = resolveReportFormats(flags.report);
+      // Where the result and its reports go is settled before the run: a path that cannot be
+      // written fails now. (With --no-save, reports still go where the results file would have been.)
+      const path = flags.out ?? defaultResultsPath('blast');
+      if (flags.save !== false || reports.length > 0) checkWritable(path, flags.out ? '-o, --out' : 'results folder');
       const quiet = Boolean(flags.quiet || flags.json);
       const abort = new AbortController();
       const interrupted = onceInterrupted(() =>
@@ -84,10 +94,13 @@ the server went away before --duration, or a client process was lost; 2 invalid 
         }), gate);
         progress?.stop();
         io.stdout.write(flags.json ? JSON.stringify(result, null, 2) + '\n' : formatGated(result, formatBlastSummary(result)));
-        if (resultsPath) {
-          writeJsonAtomic(resultsPath, result);
-          if (!quiet) io.stderr.write(`wsbench blast: results written to ${resultsPath}\n`);
+        if (flags.save !== false) {
+          writeJsonAtomic(path, result);
+          if (!quiet) io.stderr.write(`wsbench blast: results written to ${path}\n`);
         }
+        const written = writeReports(result, path, reports);
+        if (written.length && !quiet) io.stderr.write(`wsbench blast: reports written to ${written.join(', ')}\n`);
+        appendStepSummary(io, result);
         setExit(reportVerdict(io, runVerdict(result, result.thresholds, result.comparison)));
       } finally {
         progress?.stop();

@@ -9,6 +9,7 @@ import { processIo, type CliIo } from './io.js';
 import { blastCommand } from './blast-command.js';
 import { compareCommand } from './compare-command.js';
 import { mergeCommand } from './merge-command.js';
+import { reportCommand } from './report-command.js';
 import { serveCommand } from './serve-command.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -34,7 +35,7 @@ Exit codes: 0 ok, 1 run failed, 2 invalid usage or config, 99 thresholds crossed
 1 includes "nothing was measured" and "the server went away"; 99 includes regressions against
 --baseline; see wsbench blast --help.`,
     );
-  for (const command of [serveCommand(io, setExit), blastCommand(io, setExit), compareCommand(io, setExit), mergeCommand(io, setExit)]) {
+  for (const command of [serveCommand(io, setExit), blastCommand(io, setExit), compareCommand(io, setExit), mergeCommand(io, setExit), reportCommand(io, setExit)]) {
     program.addCommand(command.exitOverride().configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),

@@ -5,15 +5,17 @@ import { applyGate, resolveGate } from '../gate/gate-plan.js';
 import { mergeResults, type MergedResult } from '../gate/merge.js';
 import { gateVerdict } from '../gate/verdict.js';
 import { formatBlastSummary } from '../report/blast-text.js';
-import { checkWritable, writeJsonAtomic } from '../report/results-file.js';
+import { checkWritable, defaultResultsPath, writeJsonAtomic } from '../report/results-file.js';
 import { addGateOptions, formatGated, GATE_HELP, reportVerdict, type GateFlags } from './gate-options.js';
 import type { CliIo } from './io.js';
+import { addReportOption, appendStepSummary, resolveReportFormats, writeReports } from './report-options.js';
 
 interface MergeFlags extends GateFlags {
   out?: string;
   force?: boolean;
   json?: boolean;
   quiet?: boolean;
+  report?: string;
 }
 
 export function mergeCommand(io: CliIo, setExit: (code: number) => void): Command {
@@ -30,13 +32,17 @@ export function mergeCommand(io: CliIo, setExit: (code: number) => void): Comman
 Examples:
   $ wsbench blast ws://10.0.0.5:8000/ws -c 100k --shard 1/2 -o a.json   # on one machine
   $ wsbench blast ws://10.0.0.5:8000/ws -c 100k --shard 2/2 -o b.json   # on another
-  $ wsbench merge a.json b.json -o all.json --threshold 'failed:count==0'
+  $ wsbench merge a.json b.json -o all.json --threshold 'failed:count==0' --report html,junit   # all.html, all.junit.xml
 ${GATE_HELP}
+
+Reports (--report html,md,junit,hgrm) go next to -o (or results/merge-<time>.*); with $GITHUB_STEP_SUMMARY
+set, the Markdown summary is appended there.
 
 Exit codes: 0 ok, 2 bad input or results that cannot be merged, 99 a threshold crossed or a regression.`,
     );
-  return addGateOptions(command).action((files: string[], flags: MergeFlags) => {
+  return addReportOption(addGateOptions(command)).action((files: string[], flags: MergeFlags) => {
     const gate = resolveGate(flags);
+    const reports = resolveReportFormats(flags.report);
     if (flags.out !== undefined) checkWritable(flags.out, '-o, --out');
     const sources = files.map((path) => ({ path, result: readResultFile('merge', path) }));
     const result = applyGate<MergedResult>(mergeResults(sources, { force: flags.force }), gate);
@@ -48,6 +54,9 @@ Exit codes: 0 ok, 2 bad input or results that cannot be merged, 99 a threshold c
       writeJsonAtomic(flags.out, result);
       if (!flags.quiet && !flags.json) io.stderr.write(`wsbench merge: merged result written to ${flags.out}\n`);
     }
+    const written = writeReports(result, flags.out ?? defaultResultsPath('merge'), reports);
+    if (written.length && !flags.quiet && !flags.json) io.stderr.write(`wsbench merge: reports written to ${written.join(', ')}\n`);
+    appendStepSummary(io, result);
     setExit(reportVerdict(io, gateVerdict(result.thresholds, result.comparison)));
   });
 }

@@ -8,12 +8,13 @@
  *
  * Rates add up (the shards ran at the same time): messages.perSecond is the sum of the shards'.
  * rampMs runs from the first start to the last ramp's end; runMs from the first run phase's start
- * to the last one's end.
+ * to the last one's end. Timelines add up per second (see mergeTimelines).
  */
 import { ConfigError } from '../config/errors.js';
 import type { Shard } from '../config/shard.js';
 import { SCHEMA_VERSION, type BlastResult, type EndReason } from '../metrics/blast-result.js';
 import { encodeHistogram, mergeEncoded, summarize } from '../metrics/histogram.js';
+import { mergeTimelines } from '../metrics/timeline.js';
 
 /** Config fields that differ between the shards of one load by design. */
 export const SHARD_FIELDS = ['connections', 'connectRate', 'maxHandshakes', 'shard'] as const;
@@ -84,6 +85,7 @@ export function mergeResults(sources: readonly MergeSource[], options: { force?:
       phases: { ramp: { roundTrip: summarize(roundTripRamp) }, run: { roundTrip: summarize(roundTrip) } },
     },
     histograms: { connect_us: encodeHistogram(connect), roundTrip_us: encodeHistogram(roundTrip), roundTripRamp_us: encodeHistogram(roundTripRamp) },
+    timeline: mergeTimelines(results.map((r) => r.timeline)),
     generator: {
       // Numbered across the merged results, in file order, so that each client process has its own.
       workers: results.flatMap((r) => r.generator.workers).map((worker, index) => ({ ...worker, index })),

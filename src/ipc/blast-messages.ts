@@ -1,6 +1,7 @@
 /** The typed messages between the blast coordinator and its client processes. */
 import type { SourcePairs } from '../limits/blast-plan.js';
 import type { BlastCounters } from '../metrics/blast-counters.js';
+import type { IntervalSample } from '../metrics/timeline.js';
 import type { WorkerSnapshot } from '../metrics/worker-snapshot.js';
 
 /** What one client process is to do: its exact share of the run. */
@@ -38,5 +39,9 @@ export type CoordinatorToBlastWorker =
   | { t: 'stop' };
 
 export type BlastWorkerToCoordinator =
-  | { t: 'tick'; counters: BlastCounters; rampDone: boolean; idle: boolean; messagesDone: boolean }
+  /**
+   * Counters, every second and at once on a change of state; `interval` only on the every-second
+   * tick: that second's figures for the timeline.
+   */
+  | { t: 'tick'; counters: BlastCounters; rampDone: boolean; idle: boolean; messagesDone: boolean; interval?: IntervalSample }
   | { t: 'final'; snapshot: WorkerSnapshot };

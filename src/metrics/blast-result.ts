@@ -5,6 +5,7 @@
 import { addBlastCounters, emptyBlastCounters, GENERATOR_LIMIT_REASONS, sum, type BlastCounters } from './blast-counters.js';
 import { encodeHistogram, HISTOGRAM_RANGE, mergeEncoded, summarize, type LatencySummaryUs } from './histogram.js';
 import { redactHeaders } from '../config/redact-headers.js';
+import type { TimelineEntry } from './timeline.js';
 import type { PhaseHealth, WorkerSnapshot } from './worker-snapshot.js';
 
 /**
@@ -98,6 +99,11 @@ export interface BlastResult {
     phases: { ramp: { roundTrip: LatencySummaryUs }; run: { roundTrip: LatencySummaryUs } };
   };
   readonly histograms: { connect_us: string; roundTrip_us: string; roundTripRamp_us: string };
+  /**
+   * One entry per second of the ramp and the run (the last one partial): echoes per second, open
+   * connections and that second's round-trip p99. Absent from results written before it existed.
+   */
+  readonly timeline?: readonly TimelineEntry[];
   readonly generator: GeneratorHealth;
   readonly environment: Record<string, unknown>;
 }
@@ -114,6 +120,7 @@ export interface ResultContext {
   readonly rampMs: number | null;
   readonly runMs: number | null;
   readonly endReason: EndReason;
+  readonly timeline: readonly TimelineEntry[];
   readonly config: Record<string, unknown>;
   readonly plan: BlastResult['plan'];
   readonly environment: Record<string, unknown>;
@@ -166,6 +173,7 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
       phases: { ramp: { roundTrip: summarize(rampRoundTrip) }, run: { roundTrip: runSummary } },
     },
     histograms: { connect_us: encodeHistogram(connect), roundTrip_us: encodeHistogram(runRoundTrip), roundTripRamp_us: encodeHistogram(rampRoundTrip) },
+    timeline: context.timeline,
     generator: generatorHealth(snapshots),
     environment: context.environment,
   };

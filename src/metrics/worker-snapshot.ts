@@ -3,6 +3,7 @@
  * compressed snapshots), its phase times and its own load. The coordinator merges these.
  */
 import type { BlastCounters } from './blast-counters.js';
+import type { IntervalSample } from './timeline.js';
 
 /** A client process's own load over one phase. */
 export interface PhaseHealth {
@@ -25,4 +26,6 @@ export interface WorkerSnapshot {
   /** The process's own load while opening connections, and during the run (null: no run). */
   readonly ramp: PhaseHealth;
   readonly run: PhaseHealth | null;
+  /** The timeline's last, partial, second: from the last tick to the end of the run. */
+  readonly lastInterval: IntervalSample;
 }

@@ -19,3 +19,8 @@ export function formatBytes(bytes: number): string {
 export function formatMs(microseconds: number): string {
   return (microseconds / 1000).toFixed(2);
 }
+
+/** A duration in ms as seconds with one decimal (`2.0 s`), or a dash when there was none. */
+export function formatSeconds(ms: number | null): string {
+  return ms === null ? '–' : `${(ms / 1000).toFixed(1)} s`;
+}

@@ -52,7 +52,7 @@ export function formatComparison(comparison: Comparison): string {
   ].join('\n') + '\n\n';
 }
 
-function formatFigure(value: number | null, unit: 'us' | 'count' | 'per_second'): string {
+export function formatFigure(value: number | null, unit: 'us' | 'count' | 'per_second'): string {
   if (value === null) return 'none';
   return unit === 'us' ? `${formatMs(value)} ms` : unit === 'per_second' ? `${formatCount(value)}/s` : formatCount(value);
 }

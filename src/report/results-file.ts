@@ -36,10 +36,15 @@ export function checkWritable(path: string, option: string): void {
 }
 
 export function writeJsonAtomic(path: string, value: unknown): void {
+  writeTextAtomic(path, JSON.stringify(value, null, 2) + '\n');
+}
+
+/** A reader never sees half a file: it is written beside the target, then renamed over it. */
+export function writeTextAtomic(path: string, text: string): void {
   makeDirectories(dirname(path), (why) => new ConfigError('results file', path, why));
   const temporary = temporaryPath(path);
   try {
-    writeFileSync(temporary, JSON.stringify(value, null, 2) + '\n');
+    writeFileSync(temporary, text);
     renameSync(temporary, path);
   } catch (error) {
     removeQuietly(temporary);
