@@ -19,6 +19,7 @@ describe('wsbench serve (CLI)', () => {
     assert.match(server.stdout, /connections {2}accepted 4 {2}closed 4 {2}open 0/);
     assert.match(server.stdout, /rejected {5}2 {2}\(503 full: 2\)/);
     assert.match(server.stderr, /SIGTERM, closing connections/);
+    assert.match(server.stdout, /stopped after [\d.]+s \(max 4, 2 workers\)/, 'the totals name the workers that served');
   });
 
   it('--json prints the totals as JSON on SIGINT', async () => {

@@ -132,8 +132,9 @@ export class ServePrimary implements WorkerPoolEvents {
   snapshot(): ServeStats {
     const total = structuredClone(this.#retired);
     for (const counters of this.#counters) addServeCounters(total, counters);
-    const running = this.#workers.filter((w) => w.alive).length;
-    return serveStats(total, this.control.state, running, this.#workerExits, Date.now() - this.#startedAt);
+    // Once closing, the totals speak of the server that ran, not of the workers left running.
+    const workers = this.#closing ? this.#plan.workers : this.#workers.filter((w) => w.alive).length;
+    return serveStats(total, this.control.state, workers, this.#workerExits, Date.now() - this.#startedAt);
   }
 
   /** Stop admitting and let go of the listening socket (the workers close their descriptors). */
