@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -83,8 +83,9 @@ describe('serve: its own processes failing', () => {
   it('a worker that fails at start: serve exits 1 with one line, and leaves no worker running', async () => {
     // A preload that makes the first serve worker to start exit at once.
     const mark = `WSBENCH_TEST_MARK_${randomUUID()}`;
-    const flag = join(tmpdir(), `${mark}.flag`);
-    const preload = join(tmpdir(), `${mark}.mjs`);
+    const folder = mkdtempSync(join(tmpdir(), 'wsbench-faults-'));
+    const flag = join(folder, 'flag');
+    const preload = join(folder, 'preload.mjs');
     writeFileSync(
       preload,
       `import { openSync } from 'node:fs';\n` +
@@ -97,6 +98,7 @@ describe('serve: its own processes failing', () => {
     assert.equal(run.code, 1, run.stderr);
     assert.match(run.stderr, /^wsbench: a server worker exited with code 3 during start\n$/);
     await until('no marked process left', async () => processesMarked(mark), (pids) => pids.length === 0, 5000);
+    rmSync(folder, { recursive: true, force: true });
   });
 
   it('the primary killed with SIGKILL: the workers exit quietly', async () => {
