@@ -89,14 +89,16 @@ describe('wsbench blast (CLI)', () => {
     }
   });
 
-  it('known latency: a server that delays each echo by 20 ms gives p50 within 20-22 ms', async () => {
+  // Never below the server's 20 ms; above it by the timer and scheduling lateness of the test process
+  // that runs the server (up to a few ms on a busy 2-core machine).
+  it('known latency: a server that delays each echo by 20 ms gives p50 within 20-25 ms', async () => {
     const server = await delayedEchoServer(20);
     try {
       const run = await runCliToEnd(['blast', server.url, '-c', '10', '-d', '2s', '--json', '--no-save']);
       assert.equal(run.code, 0, run.stderr);
       const result = JSON.parse(run.stdout) as BlastResult;
       const p50Ms = result.latency.roundTrip.p50_us / 1000;
-      assert.ok(p50Ms >= 20 && p50Ms <= 22, `p50 ${p50Ms} ms`);
+      assert.ok(p50Ms >= 20 && p50Ms <= 25, `p50 ${p50Ms} ms`);
     } finally {
       await server.close();
     }

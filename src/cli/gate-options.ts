@@ -14,7 +14,7 @@ export function addGateOptions(command: Command): Command {
       "pass/fail criterion, e.g. 'rtt:p(99)<50ms' or 'failed:count==0' (repeatable); a crossed one exits 99",
       (value: string, all: string[] = []) => [...all, value],
     )
-    .option('--thresholds <file>', 'JSON file of thresholds: {"thresholds": ["rtt:p(99)<50ms", ...]} or an array')
+    .option('--thresholds <file>', 'thresholds from a JSON or YAML (.yaml/.yml) file: {"thresholds": ["rtt:p(99)<50ms", ...]} or a list')
     .option('--baseline <file>', 'compare with this result file; a gated figure worse by more than --max-regression exits 99')
     .option('--max-regression <percent>', 'tolerance for --baseline (default 10%)');
 }

@@ -4,21 +4,36 @@
  * and the file: exit 2, before any connection opens.
  */
 import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../config/errors.js';
 import type { BlastResult } from '../metrics/blast-result.js';
 import { parseThreshold, type Threshold } from './thresholds.js';
 
-function readJson(option: string, path: string): unknown {
-  let text: string;
+function readText(option: string, path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (error) {
     throw new ConfigError(option, path, `expected a readable file (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`);
   }
+}
+
+function readJson(option: string, path: string): unknown {
+  const text = readText(option, path);
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
     throw new ConfigError(option, path, `expected JSON (${(error as Error).message})`);
+  }
+}
+
+/** A .yaml or .yml file as YAML (a team's gate kept in the repository), anything else as JSON. */
+function readJsonOrYaml(option: string, path: string): unknown {
+  if (!/\.ya?ml$/i.test(path)) return readJson(option, path);
+  const text = readText(option, path);
+  try {
+    return parseYaml(text) as unknown;
+  } catch (error) {
+    throw new ConfigError(option, path, `expected YAML (${(error as Error).message.split('\n')[0]})`);
   }
 }
 
@@ -38,14 +53,15 @@ export function readResultFile(option: string, path: string): BlastResult {
 }
 
 /**
- * A thresholds file: JSON, either `{"thresholds": ["rtt:p(99)<50ms", ...]}` or a plain array of
- * expressions. Each entry is parsed here, so errors name the file and the entry.
+ * A thresholds file: JSON or YAML (by its .yaml/.yml name), either `{"thresholds": ["rtt:p(99)<50ms", ...]}`
+ * (YAML: a `thresholds:` list) or a plain list of expressions. Each entry is parsed here, so errors
+ * name the file and the entry.
  */
 export function readThresholdsFile(path: string, option = '--thresholds'): Threshold[] {
-  const value = readJson(option, path);
+  const value = readJsonOrYaml(option, path);
   const list = Array.isArray(value) ? value : (value as { thresholds?: unknown } | null)?.thresholds;
   if (!Array.isArray(list) || list.some((entry) => typeof entry !== 'string')) {
-    throw new ConfigError(option, path, 'expected JSON {"thresholds": ["rtt:p(99)<50ms", ...]} or an array of threshold strings');
+    throw new ConfigError(option, path, 'expected {"thresholds": ["rtt:p(99)<50ms", ...]} (JSON, or YAML with a thresholds: list) or a list of threshold strings');
   }
   return (list as string[]).map((expression, index) => parseThreshold(expression, `${option} ${path} [${index}]`));
 }
