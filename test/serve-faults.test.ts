@@ -113,3 +113,27 @@ describe('serve: its own processes failing', () => {
     assert.doesNotMatch(server.stderr, /EPIPE|Error|at /, server.stderr);
   });
 });
+
+describe('serve: its status line under load', () => {
+  it('agrees with /healthz while connections are held and echo (accepted, open, msgs/s measured per second)', async () => {
+    const server = await startServeCli(['--max', '2000', '--workers', '2']);
+    const load = runCli(['blast', server.url, '-c', '600', '-d', '15s', '--no-save', '--quiet']);
+    try {
+      await until('600 open', () => healthz(server.url), (s) => s.open === 600, 20_000);
+      // Status lines come every 5 s off a TTY: wait for one printed after everything was open.
+      const before = server.stderr.length;
+      await until('a fresh status line', async () => server.stderr.slice(before), (text) => /open [\d,]+\/2,000  accepted [\d,]+/.test(text), 15_000);
+      const line = /open ([\d,]+)\/2,000 {2}accepted ([\d,]+) {2}rejected \d+ {2}msgs\/s ([\d,]+)/.exec(server.stderr.slice(before))!;
+      const number = (text: string) => Number(text.replace(/,/g, ''));
+      const stats = await healthz(server.url);
+      assert.equal(number(line[1]!), 600, line[0]);
+      assert.equal(number(line[2]!), stats.accepted, `status ${line[0]} vs /healthz accepted ${stats.accepted}`);
+      assert.equal(stats.closed, stats.accepted - stats.open);
+      assert.ok(number(line[3]!) > 0, `the echoes are counted per second: ${line[0]}`);
+    } finally {
+      load.child.kill('SIGINT');
+      await load.exited;
+      await stop(server);
+    }
+  });
+});
