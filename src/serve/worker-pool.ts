@@ -71,10 +71,6 @@ export class WorkerPool {
     return this.#workers;
   }
 
-  get alive(): number {
-    return this.#workers.filter((w) => w.alive).length;
-  }
-
   /** Send each worker its start message and wait until all are ready. */
   async start(config: ServeConfig, socketBudget: number): Promise<void> {
     this.#start = { config, socketBudget };
