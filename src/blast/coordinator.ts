@@ -14,7 +14,7 @@ import type { BlastWorkerToCoordinator, CoordinatorToBlastWorker } from '../ipc/
 import { planBlast, type BlastPlan } from '../limits/blast-plan.js';
 import { planServe } from '../limits/serve-plan.js';
 import { addBlastCounters, emptyBlastCounters, type BlastCounters } from '../metrics/blast-counters.js';
-import { buildBlastResult, type BlastResult, type EndReason } from '../metrics/blast-result.js';
+import { buildBlastResult, type BlastResult, type EndReason, type LatencyKind } from '../metrics/blast-result.js';
 import { TimelineBuilder } from '../metrics/timeline.js';
 import type { WorkerSnapshot } from '../metrics/worker-snapshot.js';
 import type { RunningServer } from '../serve/server.js';
@@ -130,6 +130,8 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
 
   const timeline = new TimelineBuilder();
   const settleTimeline = () => timeline.settle(workers.filter((w) => !w.exited).map((w) => w.index));
+  // {{conn}} numbers run on from one process to the next; the run's first --publishers connections publish.
+  const firstConnection = plan.shares.map((_, index) => plan.shares.slice(0, index).reduce((total, share) => total + share.connections, 0));
   const workers: WorkerState[] = plan.shares.map((share, index) => {
     const child = fork(entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json', execArgv: CLIENT_EXEC_ARGV });
     const state: WorkerState = { index, child, counters: emptyBlastCounters(), rampDone: false, idle: false, messagesDone: false, snapshot: undefined, exited: false };
@@ -171,6 +173,13 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
         binary: config.binary,
         source: share.source,
         rampTraffic: config.rampTraffic,
+        pattern: config.pattern,
+        message: config.message,
+        replyId: config.replyId,
+        subscribe: config.subscribe,
+        publishers: Math.max(0, Math.min(config.publishers - firstConnection[index]!, share.connections)),
+        flood: config.flood,
+        firstConnection: firstConnection[index]!,
         payloadBase64: config.payload.toString('base64'),
       },
     };
@@ -216,7 +225,10 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
   await Promise.all(workers.map((w) => collectFinal(w)));
   const endedAt = Date.now();
   const snapshots = workers.flatMap((w) => (w.snapshot ? [w.snapshot] : []));
+  const accepted = snapshots.reduce((total, s) => total + s.counters.accepted, 0);
   return buildBlastResult(snapshots, {
+    measures: latencyKind(config),
+    expectedFanout: config.pattern === 'subscribe' && config.publishers > 0 ? (config.expectFanout ?? Math.max(0, accepted - 1)) : undefined,
     version: packageVersion,
     url: target.href,
     ownServer,
@@ -246,6 +258,20 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
       command: run.command ?? null,
     },
   });
+}
+
+function latencyKind(config: BlastConfig): LatencyKind {
+  switch (config.pattern) {
+    case 'echo':
+      return 'echo';
+    case 'reply':
+    case 'scenario':
+      return 'reply';
+    case 'subscribe':
+      return 'delivery';
+    case 'fire':
+      return config.flood ? 'echo' : 'none';
+  }
 }
 
 function collectFinal(worker: WorkerState): Promise<void> {

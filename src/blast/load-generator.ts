@@ -11,6 +11,9 @@ import { bump, emptyBlastCounters } from '../metrics/blast-counters.js';
 import { createHistogram, encodeHistogram, recordUs, type Histogram } from '../metrics/histogram.js';
 import type { IntervalSample } from '../metrics/timeline.js';
 import type { PhaseHealth, WorkerSnapshot } from '../metrics/worker-snapshot.js';
+import { findTimestampUs, MessageTemplate, monotonicNowUs } from '../message/template.js';
+import { compileIdExtractor, type IdExtractor } from '../message/reply-id.js';
+import type { ScenarioHost, ScenarioRunner } from '../scenario/types.js';
 import { Opcode, WsConnection, type ConnectionEvents, type ConnectTarget } from './ws-connection.js';
 
 export type { LoadGeneratorOptions };
@@ -37,6 +40,15 @@ const STALL_SAMPLE_MS = 20;
  * is one the client may explain, not the server: it is counted apart as well.
  */
 export const STALL_EXPLAINS_TIMEOUT = 0.1;
+/** Subscribe: a delivery whose timestamp is one of the connection's last this many is a duplicate. */
+const RECENT_DELIVERIES = 16;
+/** Flood: messages a connection sends per turn of the event loop at most. */
+const FLOOD_BURST = 64;
+/**
+ * Subscribe: at the end, publishers stop first, and deliveries still count for this long, so that
+ * messages in flight when the run ends are not counted as missed.
+ */
+export const DELIVERY_DRAIN_MS = 1000;
 
 export class LoadGenerator implements ConnectionEvents {
   readonly counters = emptyBlastCounters();
@@ -58,6 +70,16 @@ export class LoadGenerator implements ConnectionEvents {
   readonly #connecting = new Set<WsConnection>();
   readonly #intervalMs: number;
   readonly #paced: boolean;
+  /** --message, compiled; undefined sends options.payload. */
+  readonly #template: MessageTemplate | undefined;
+  readonly #subscribeTemplate: MessageTemplate | undefined;
+  readonly #extractId: IdExtractor | undefined;
+  /** Where a message's {{now_us}} is (subscribe, flood): see MessageTemplate.timestampAnchor. */
+  readonly #timestampAnchor: string | undefined;
+  /** Subscribe, at the end: publishers have stopped; deliveries still count. */
+  #quiescing = false;
+  /** --scenario: runs each connection's steps (scenario/runner.ts). */
+  #scenario: ScenarioRunner | undefined;
   #started = 0;
   #rampStartedAt = 0;
   /** The ramp's pacing timer (--connect-rate): the engine's own, never a connection's. */
@@ -90,6 +112,10 @@ export class LoadGenerator implements ConnectionEvents {
     this.#paced = options.rate !== undefined && options.rate > 0;
     this.#opcode = options.binary ? Opcode.binary : Opcode.text;
     this.#intervalMs = options.rate ? 1000 / options.rate : 0;
+    this.#template = options.message === undefined ? undefined : new MessageTemplate(options.message, '--message');
+    this.#subscribeTemplate = options.subscribe === undefined ? undefined : new MessageTemplate(options.subscribe, '--subscribe');
+    this.#extractId = options.replyId === undefined ? undefined : compileIdExtractor(options.replyId);
+    this.#timestampAnchor = this.#template?.timestampAnchor;
   }
 
   get rampDone(): boolean {
@@ -101,9 +127,19 @@ export class LoadGenerator implements ConnectionEvents {
     return this.rampDone && this.#open.size === 0;
   }
 
-  /** --messages: every open connection has sent and got back its quota. */
+  /**
+   * --messages: every open connection has sent and got back its quota (echo, reply), or has sent it
+   * (fire-and-forget, and the publishers when subscribing).
+   */
   get messagesDone(): boolean {
-    return this.rampDone && this.#options.messages !== undefined && this.#done >= this.#open.size;
+    const quota = this.#options.messages;
+    if (!this.rampDone || quota === undefined) return false;
+    const pattern = this.#options.pattern;
+    if (pattern === 'fire' || pattern === 'subscribe') {
+      for (const connection of this.#open) if ((pattern === 'fire' || connection.publisher) && connection.sent < quota) return false;
+      return true;
+    }
+    return this.#done >= this.#open.size;
   }
 
   start(): void {
@@ -145,12 +181,27 @@ export class LoadGenerator implements ConnectionEvents {
    * arrives while they do is no longer counted.
    */
   async stop(): Promise<WorkerSnapshot> {
+    if (this.#options.pattern === 'subscribe' && this.#running && !this.#stopping) {
+      // Publishers stop; what they sent still arrives, and counts, for a moment.
+      this.#quiescing = true;
+      for (const connection of this.#open) {
+        if (connection.paceTimer) clearTimeout(connection.paceTimer);
+        connection.paceTimer = undefined;
+      }
+      await new Promise((resolve) => setTimeout(resolve, DELIVERY_DRAIN_MS));
+    }
     this.#stopping = true;
     const endedAt = performance.now();
     if (this.#rampTimer) clearTimeout(this.#rampTimer);
     if (this.#stallSampler) clearInterval(this.#stallSampler);
-    for (const connection of this.#open) this.#recordUnanswered(connection, endedAt);
-    this.counters.unanswered = this.counters.messagesSent - this.counters.messagesReceived;
+    const pattern = this.#options.pattern;
+    if (pattern === 'echo' || pattern === 'reply') {
+      for (const connection of this.#open) this.#recordUnanswered(connection, endedAt);
+      this.counters.unanswered = this.counters.messagesSent - this.counters.messagesReceived;
+    } else if (this.#options.flood) {
+      // Echoes expected, but not paired with sends: the shortfall is what went unanswered.
+      this.counters.unanswered = Math.max(0, this.counters.messagesSent - this.counters.messagesReceived);
+    }
     // The last, partial, second of the timeline: the unanswered messages just recorded are in it.
     const lastInterval = this.takeInterval();
     const health = this.#phaseHealth();
@@ -159,6 +210,7 @@ export class LoadGenerator implements ConnectionEvents {
     for (const connection of this.#open) {
       if (connection.paceTimer) clearTimeout(connection.paceTimer);
       connection.paceTimer = undefined;
+      this.#scenarioStopped(connection);
       connection.close(1000);
     }
     const deadline = performance.now() + CLOSE_GRACE_MS;
@@ -215,12 +267,55 @@ export class LoadGenerator implements ConnectionEvents {
   }
 
   #recordUnanswered(connection: WsConnection, endedAt: number): void {
-    if (connection.intended) {
+    if (connection.pending) {
+      for (const sentAt of connection.pending.values()) this.#recordAged(endedAt - sentAt);
+      connection.pending.clear();
+    } else if (connection.intended) {
       for (const sentAt of connection.intended) this.#recordAged(endedAt - sentAt);
       connection.intended.length = 0;
     } else if (connection.sent > connection.received) {
       this.#recordAged(endedAt - connection.sentAt);
     }
+  }
+
+  /** A scenario connection ends: an expect still waiting is unanswered, recorded at its age. */
+  #scenarioStopped(connection: WsConnection): void {
+    if (!this.#scenario) return;
+    const waitedUs = this.#scenario.stop(connection);
+    if (waitedUs === undefined) return;
+    this.counters.unanswered++;
+    this.#recordAged(waitedUs / 1000);
+  }
+
+  /** What a scenario runner may do on a connection; the engine counts and records. */
+  protected scenarioHost(): ScenarioHost {
+    return {
+      workerIndex: this.#options.index,
+      send: (connection, message, binary) => {
+        if (this.#stopping || connection.state !== 'open') return;
+        connection.sent++;
+        this.counters.messagesSent++;
+        this.counters.bytesSent += message.length;
+        connection.send(message, binary ? Opcode.binary : Opcode.text);
+      },
+      matched: (connection, message, latencyUs) => {
+        connection.received++;
+        this.counters.messagesReceived++;
+        this.counters.bytesReceived += message.length;
+        this.#recordLatencyUs(latencyUs);
+      },
+      unmatched: (_connection, message) => {
+        this.counters.unmatched++;
+        this.counters.bytesReceived += message.length;
+      },
+      expectTimedOut: (_connection, waitedUs) => {
+        this.counters.unanswered++;
+        this.#recordLatencyUs(waitedUs);
+      },
+      completed: () => {
+        this.counters.completed++;
+      },
+    };
   }
 
   #recordAged(ageMs: number): void {
@@ -258,6 +353,8 @@ export class LoadGenerator implements ConnectionEvents {
       this.#started++;
       this.counters.attempted++;
       const connection = new WsConnection(this);
+      connection.index = this.#options.firstConnection + this.#started - 1;
+      connection.publisher = this.#started <= this.#options.publishers;
       connection.stalledAtStart = this.#stalledMs;
       this.#connecting.add(connection);
       this.#connect(connection);
@@ -287,6 +384,13 @@ export class LoadGenerator implements ConnectionEvents {
     this.#open.add(connection);
     this.#settled(connection);
     if (this.#stopping) return connection.close(1000);
+    if (this.#options.pattern === 'reply') connection.pending = new Map();
+    if (this.#subscribeTemplate) {
+      const message = this.#subscribeTemplate.render({ seq: 0, conn: connection.index, worker: this.#options.index });
+      this.counters.subscribed++;
+      connection.send(message, this.#opcode);
+    }
+    if (this.#options.pattern === 'scenario') return this.#scenario!.start(connection);
     if (this.#running || this.#options.rampTraffic) this.#startTraffic(connection);
   }
 
@@ -315,30 +419,94 @@ export class LoadGenerator implements ConnectionEvents {
   onMessage(connection: WsConnection, payload: Buffer, binary: boolean): void {
     // After the end of the run nothing more is counted: what was outstanding is already recorded.
     if (this.#stopping) return;
+    switch (this.#options.pattern) {
+      case 'echo':
+        return this.#onEcho(connection, payload, binary);
+      case 'reply':
+        return this.#onReply(connection, payload);
+      case 'subscribe':
+        return this.#onDelivery(connection, payload);
+      case 'fire':
+        return this.#onFireAnswer(payload);
+      case 'scenario':
+        return this.#scenario!.message(connection, payload, binary);
+    }
+  }
+
+  #onEcho(connection: WsConnection, payload: Buffer, binary: boolean): void {
     // Nothing outstanding on this connection: the server sent it unasked. It is counted as a
     // mismatch (what came back is not what was sent), not as an echo, and sends nothing more.
     if (connection.received >= connection.sent) {
       this.counters.mismatched++;
       return;
     }
-    const now = performance.now();
     const sentAt = connection.intended ? connection.intended.shift() : connection.sentAt;
+    this.#received(connection, payload, sentAt);
+    const expected = connection.expected ? connection.expected.shift() : this.#options.payload;
+    if (binary !== this.#options.binary || !payload.equals(expected!)) this.counters.mismatched++;
+    if (!this.#paced) this.#sendClosedLoop(connection);
+  }
+
+  /** --reply-id: a reply counts when its id matches a request outstanding on its connection. */
+  #onReply(connection: WsConnection, payload: Buffer): void {
+    const id = this.#extractId!(payload);
+    const sentAt = id === undefined ? undefined : connection.pending!.get(id);
+    if (sentAt === undefined) {
+      this.counters.unmatched++;
+      return;
+    }
+    connection.pending!.delete(id!);
+    this.#received(connection, payload, sentAt);
+    if (!this.#paced) this.#sendClosedLoop(connection);
+  }
+
+  /** Subscribe: every message is a delivery, timed from the {{now_us}} its publisher put in it. */
+  #onDelivery(connection: WsConnection, payload: Buffer): void {
     connection.received++;
     this.counters.messagesReceived++;
     this.counters.bytesReceived += payload.length;
-    if (sentAt !== undefined) {
-      const roundTripUs = (now - sentAt) * 1000;
-      recordUs(this.#roundTrips, roundTripUs);
-      recordUs(this.#intervalRoundTrips, roundTripUs);
+    const anchor = this.#timestampAnchor;
+    if (anchor === undefined) return;
+    const sentUs = findTimestampUs(payload, anchor);
+    if (sentUs === undefined) return;
+    const recent = (connection.recent ??= new Float64Array(RECENT_DELIVERIES));
+    if (recent.includes(sentUs)) {
+      this.counters.duplicates++;
+      return;
     }
-    if (binary !== this.#options.binary || !payload.equals(this.#options.payload)) this.counters.mismatched++;
+    this.counters.delivered++;
+    recent[connection.recentAt] = sentUs;
+    connection.recentAt = (connection.recentAt + 1) % RECENT_DELIVERIES;
+    this.#recordLatencyUs(monotonicNowUs() - sentUs);
+  }
+
+  /** Fire-and-forget: whatever comes back is counted; with --flood, an echo is timed from its {{now_us}}. */
+  #onFireAnswer(payload: Buffer): void {
+    this.counters.messagesReceived++;
+    this.counters.bytesReceived += payload.length;
+    if (!this.#options.flood) return;
+    const sentUs = findTimestampUs(payload, this.#timestampAnchor!);
+    if (sentUs !== undefined) this.#recordLatencyUs(monotonicNowUs() - sentUs);
+  }
+
+  /** An answer to an outstanding message: counted, and its round trip recorded from `sentAt`. */
+  #received(connection: WsConnection, payload: Buffer, sentAt: number | undefined): void {
+    connection.received++;
+    this.counters.messagesReceived++;
+    this.counters.bytesReceived += payload.length;
+    if (sentAt !== undefined) this.#recordLatencyUs((performance.now() - sentAt) * 1000);
     const quota = this.#options.messages;
     if (quota !== undefined && connection.received === quota) this.#done++;
-    if (!this.#paced) this.#sendClosedLoop(connection);
+  }
+
+  #recordLatencyUs(us: number): void {
+    recordUs(this.#roundTrips, us);
+    recordUs(this.#intervalRoundTrips, us);
   }
 
   onClosed(connection: WsConnection, code: number, closedByUs: boolean): void {
     this.#open.delete(connection);
+    this.#scenarioStopped(connection);
     this.counters.open--;
     if (connection.paceTimer) clearTimeout(connection.paceTimer);
     connection.paceTimer = undefined;
@@ -352,12 +520,19 @@ export class LoadGenerator implements ConnectionEvents {
   // --- messages ----------------------------------------------------------------------------------
 
   #startTraffic(connection: WsConnection): void {
-    const { rate, pipeline } = this.#options;
+    const { rate, pipeline, pattern } = this.#options;
+    if (pattern === 'scenario') return;
+    if (pattern === 'subscribe') {
+      // Only publishers send; at --rate, or one message a second when no rate is given.
+      if (connection.publisher) this.#startPaced(connection, rate || 1);
+      return;
+    }
+    if (pattern === 'fire' && rate === undefined) return this.#flood(connection);
     if (rate === undefined) {
       if (pipeline > 1) connection.intended = [];
       for (let i = 0; i < pipeline; i++) this.#sendClosedLoop(connection);
     } else if (rate > 0) {
-      this.#startPaced(connection);
+      this.#startPaced(connection, rate);
     }
   }
 
@@ -365,17 +540,45 @@ export class LoadGenerator implements ConnectionEvents {
     if (this.#stopping || connection.state !== 'open') return;
     const quota = this.#options.messages;
     if (quota !== undefined && connection.sent >= quota) return;
-    const now = performance.now();
-    if (connection.intended) connection.intended.push(now);
-    else connection.sentAt = now;
-    this.#write(connection);
+    this.#write(connection, performance.now());
   }
 
-  #write(connection: WsConnection): void {
+  /**
+   * Send the connection's next message, due at `dueAt` (performance.now() time): an echo's or a
+   * request's round trip counts from there. Fire-and-forget and publishers wait for nothing.
+   */
+  #write(connection: WsConnection, dueAt: number): void {
+    const message = this.#template ? this.#template.render({ seq: connection.sent + 1, conn: connection.index, worker: this.#options.index }) : this.#options.payload;
+    switch (this.#options.pattern) {
+      case 'echo':
+        if (connection.intended) connection.intended.push(dueAt);
+        else connection.sentAt = dueAt;
+        if (this.#template && !this.#template.constant) (connection.expected ??= []).push(message);
+        break;
+      case 'reply':
+        // An id the extractor cannot find (checked on the first message before the run) still
+        // gets an entry, under the message number, so the request counts as unanswered.
+        connection.pending!.set(this.#extractId!(message) ?? `#${connection.sent + 1}`, dueAt);
+        break;
+      default:
+        break;
+    }
     connection.sent++;
     this.counters.messagesSent++;
-    this.counters.bytesSent += this.#options.payload.length;
-    connection.send(this.#options.payload, this.#opcode);
+    this.counters.bytesSent += message.length;
+    connection.send(message, this.#opcode);
+  }
+
+  /** Messages sent and not yet answered on the connection (for the open loop's bound). */
+  #outstanding(connection: WsConnection): number {
+    switch (this.#options.pattern) {
+      case 'echo':
+        return connection.intended!.length;
+      case 'reply':
+        return connection.pending!.size;
+      default:
+        return 0;
+    }
   }
 
   /**
@@ -383,30 +586,58 @@ export class LoadGenerator implements ConnectionEvents {
    * first send of each connection falls at a random point of its first interval, so that
    * connections that start together (at the start of the run) do not send in lockstep.
    */
-  #startPaced(connection: WsConnection): void {
-    connection.intended = [];
-    connection.sentAt = performance.now() + Math.random() * this.#intervalMs;
+  #startPaced(connection: WsConnection, rate: number): void {
+    if (this.#options.pattern === 'echo') connection.intended = [];
+    connection.sentAt = performance.now() + Math.random() * (1000 / rate);
     this.#paceTick(connection);
   }
 
   #paceTick(connection: WsConnection): void {
     connection.paceTimer = undefined;
-    if (this.#stopping || connection.state !== 'open') return;
+    if (this.#stopping || this.#quiescing || connection.state !== 'open') return;
     const quota = this.#options.messages;
-    const intended = connection.intended!;
+    const intervalMs = this.#options.pattern === 'subscribe' ? 1000 / (this.#options.rate || 1) : this.#intervalMs;
     const now = performance.now();
-    while (connection.sentAt <= now && intended.length < MAX_OUTSTANDING && connection.writableLength <= WRITE_HIGH_WATER_BYTES) {
+    while (connection.sentAt <= now && this.#outstanding(connection) < MAX_OUTSTANDING && connection.writableLength <= WRITE_HIGH_WATER_BYTES) {
       if (quota !== undefined && connection.sent >= quota) return;
-      intended.push(connection.sentAt);
-      this.#write(connection);
-      connection.sentAt += this.#intervalMs;
+      this.#write(connection, connection.sentAt);
+      connection.sentAt += intervalMs;
     }
     // Held back (too many outstanding, or the socket not draining): sends that fall due wait, as
     // wrk2's do, and go out later, still timed from when they were due, so a long stall stays in
     // the percentiles instead of being skipped.
     const late = connection.sentAt <= now;
     if (late) this.counters.delayedSends++;
-    connection.paceTimer = setTimeout(this.#onPaceTimer, late ? Math.max(1, this.#intervalMs) : connection.sentAt - now, connection);
+    connection.paceTimer = setTimeout(this.#onPaceTimer, late ? Math.max(1, intervalMs) : connection.sentAt - now, connection);
+  }
+
+  /**
+   * Flood (fire-and-forget without --rate): keep the socket full. A connection sends up to
+   * FLOOD_BURST messages a turn while its socket holds under WRITE_HIGH_WATER_BYTES unsent; the
+   * socket's drain, or the next turn, refills it. So it queues at most that plus one message.
+   */
+  #flood(connection: WsConnection): void {
+    connection.floodQueued = false;
+    if (this.#stopping || connection.state !== 'open') return;
+    const quota = this.#options.messages;
+    for (let i = 0; i < FLOOD_BURST; i++) {
+      if (connection.writableLength > WRITE_HIGH_WATER_BYTES) return; // 'drain' calls back
+      if (quota !== undefined && connection.sent >= quota) return;
+      this.#write(connection, 0);
+    }
+    connection.floodQueued = true;
+    this.#floodQueue.push(connection);
+    if (this.#floodQueue.length === 1) setImmediate(this.#onFloodTurn);
+  }
+
+  readonly #floodQueue: WsConnection[] = [];
+  readonly #onFloodTurn = () => {
+    const queue = this.#floodQueue.splice(0);
+    for (const connection of queue) this.#flood(connection);
+  };
+
+  onDrain(connection: WsConnection): void {
+    if (this.#options.pattern === 'fire' && this.#options.rate === undefined && !connection.floodQueued && (this.#running || this.#options.rampTraffic)) this.#flood(connection);
   }
 
   /** One callback for every connection's pace timer (no closure per connection or per send). */

@@ -39,6 +39,8 @@ export interface ConnectionEvents {
   onMessage(connection: WsConnection, payload: Buffer, binary: boolean): void;
   /** Closed after it was open. `code` is the close code (1006 when the TCP connection just ended). */
   onClosed(connection: WsConnection, code: number, closedByUs: boolean): void;
+  /** The socket's buffer drained after a write that filled it (flood refills it). */
+  onDrain?(connection: WsConnection): void;
 }
 
 export interface ConnectTarget {
@@ -87,6 +89,21 @@ export class WsConnection extends FrameParser {
   retries = 0;
   /** The engine's stall clock when the attempt began. */
   stalledAtStart = 0;
+  /** The connection's number in the whole run ({{conn}}). */
+  index = 0;
+  /** --reply-id: send times of the requests not yet answered, by id. */
+  pending: Map<string, number> | undefined;
+  /** Echo of a templated message: the messages not yet echoed, oldest first, to check echoes against. */
+  expected: Buffer[] | undefined;
+  /** Subscribe: the timestamps of the last messages received, to find duplicates; `recentAt` is the next slot. */
+  recent: Float64Array | undefined;
+  recentAt = 0;
+  /** Subscribe: this connection publishes. */
+  publisher = false;
+  /** Flood: a refill is scheduled. */
+  floodQueued = false;
+  /** --scenario: the runner's state for this connection. */
+  scenario: unknown;
   #key = '';
   #head: Buffer | undefined;
   #subprotocols: readonly string[] = NO_SUBPROTOCOLS;
@@ -136,6 +153,7 @@ export class WsConnection extends FrameParser {
     this.deadline = setTimeout(onConnectTimeout, Math.max(1, this.startedAt + target.connectTimeoutMs - now), this, this.startedAt + target.connectTimeoutMs);
     socket.on('error', onSocketError);
     socket.on('close', onSocketClose);
+    if (this.events.onDrain) socket.on('drain', onSocketDrain);
     socket.write(`${target.requestHead}Sec-WebSocket-Key: ${this.#key}\r\n\r\n`);
   }
 
@@ -339,6 +357,10 @@ function onConnectTimeout(connection: WsConnection, dueAt: number): void {
 }
 function timeOutIfStillConnecting(connection: WsConnection): void {
   if (connection.state === 'connecting' && connection.deadline === undefined) connection.destroy('ETIMEDOUT');
+}
+function onSocketDrain(this: SocketWithConnection): void {
+  const connection = this[kConnection];
+  if (connection?.state === 'open') connection.events.onDrain?.(connection);
 }
 function onSocketClose(this: SocketWithConnection): void {
   this[kConnection]?.handleClose();

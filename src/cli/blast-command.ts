@@ -1,7 +1,7 @@
 /** `wsbench blast`: options → config → blast() with progress → summary, JSON and results file. */
 import { Command } from 'commander';
 import { blast, type BlastProgress, type BlastStart } from '../blast/coordinator.js';
-import { blastDefaults, resolveBlastConfig, type BlastOptions } from '../config/blast-config.js';
+import { blastDefaults, resolveBlastConfig, type BlastConfig, type BlastOptions } from '../config/blast-config.js';
 import { redactHeaderArgs } from '../config/redact-headers.js';
 import { formatDurationMs } from '../config/units.js';
 import { describeSources, formatBlastHeader, formatBlastSummary } from '../report/blast-text.js';
@@ -37,6 +37,13 @@ export function blastCommand(io: CliIo, setExit: (code: number) => void): Comman
     .option('-s, --size <size>', `message payload size, e.g. 64 or 4kb (default ${blastDefaults.sizeBytes})`)
     .option('--payload <file>', 'send this file as every message instead of a generated payload')
     .option('--binary', 'send binary frames (default text)')
+    .option('--message <text|@file>', 'send this message template instead of a payload; placeholders {{seq}} {{conn}} {{worker}} {{now_us}} {{uuid}} {{random:N}}')
+    .option('--reply-id <path>', "request/response: pair each reply with its request by this id (a JSON field such as id or result.id, or /regex/ with one group); needs --message")
+    .option('--subscribe <text|@file>', 'send this once on each connection after the upgrade, then listen: every message received is a delivery')
+    .option('--publishers <count>', 'of the connections, this many publish --message at --rate (default 1/s) and the rest listen; delivery latency from its {{now_us}}')
+    .option('--expect-fanout <count>', 'deliveries expected per published message (default: every other connection)')
+    .option('--fire-and-forget', 'send at --rate (or as fast as each socket drains) and wait for nothing: counts and bytes both ways, no latency')
+    .option('--flood', 'keep every socket full, and time each echo from the {{now_us}} it carries (tcpkali-style latency markers)')
     .option('-w, --workers <count>', 'client processes (default: from the open-file limit and cores)')
     .option('--source-ip <list>', 'source addresses: a,b,c or a range a.b.c.d-a.b.c.e (default: picked in 127.0.0.0/8 for loopback targets)')
     .option('-H, --header <header>', "extra upgrade header 'name: value' (repeatable)", (value: string, all: string[] = []) => [...all, value])
@@ -57,6 +64,9 @@ Examples:
   $ wsbench blast ws://127.0.0.1:8000/ws -c 1000 --rate 10 -d 1m   # paced, coordinated omission corrected
   $ wsbench blast ws://127.0.0.1:8000/ws -c 10k --rate 0 --json > run.json   # idle connections only
   $ wsbench blast ws://127.0.0.1:8000/ws --threshold 'rtt:p(99)<50ms' --threshold 'failed:count==0'
+  $ wsbench blast ws://127.0.0.1:8000/ws --message '{"id":{{seq}},"method":"ping"}' --reply-id id -p 8
+  $ wsbench blast ws://127.0.0.1:8000/ws -c 10k --publishers 1 --rate 10   # against serve --mode broadcast
+  $ wsbench blast ws://127.0.0.1:8000/ws -c 100 --flood -d 10s   # socket full, echoes timed from the payload
   $ wsbench blast ws://127.0.0.1:8000/ws --report html,junit   # results/blast-<time>.html and .junit.xml too
 ${GATE_HELP}
 
@@ -111,9 +121,23 @@ the server went away before --duration, or a client process was lost; 2 invalid 
 
 function header(start: BlastStart): string {
   const { plan, config } = start;
-  const load =
-    config.rate === undefined ? `closed loop${config.pipeline > 1 ? `, ${config.pipeline} in flight` : ''}` : config.rate === 0 ? 'idle (no messages)' : `${config.rate} msg/s per connection`;
+  const load = describeLoad(config);
   const length = config.messages !== undefined ? `${config.messages} messages each` : `${formatDurationMs(config.durationMs)} run`;
   const when = config.rate === 0 ? '' : config.rampTraffic ? ', traffic from each open' : ', traffic after the ramp';
-  return formatBlastHeader(start.url, start.ownServer, config.connections, plan.workers, describeSources(plan), `${load}${when}, ${length}, ${config.payload.length} B payload`);
+  return formatBlastHeader(start.url, start.ownServer, config.connections, plan.workers, describeSources(plan), `${load}${when}, ${length}, ${config.message !== undefined ? 'templated message' : `${config.payload.length} B payload`}`);
+}
+
+function describeLoad(config: BlastConfig): string {
+  switch (config.pattern) {
+    case 'reply':
+      return `request/response by ${config.replyId}, ${config.rate === undefined ? `closed loop${config.pipeline > 1 ? `, ${config.pipeline} in flight` : ''}` : `${config.rate} req/s per connection`}`;
+    case 'subscribe':
+      return config.publishers > 0 ? `${config.publishers} publishers at ${config.rate || 1} msg/s, the rest listen` : 'subscribe and listen';
+    case 'fire':
+      return config.flood ? 'flood (socket kept full), echoes timed from the payload' : `fire-and-forget, ${config.rate === undefined ? 'as fast as each socket drains' : `${config.rate} msg/s per connection`}`;
+    case 'scenario':
+      return 'scenario';
+    default:
+      return config.rate === undefined ? `closed loop${config.pipeline > 1 ? `, ${config.pipeline} in flight` : ''}` : config.rate === 0 ? 'idle (no messages)' : `${config.rate} msg/s per connection`;
+  }
 }

@@ -7,6 +7,20 @@ import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
 import { shardLoad, type Shard } from './shard.js';
 import { durationMs, integer, rate, sizeBytes } from './validate.js';
+import { MessageTemplate } from '../message/template.js';
+import { compileIdExtractor } from '../message/reply-id.js';
+
+/**
+ * What the connections do once open:
+ * - echo: send, and time the server's echo of each message (the default);
+ * - reply: send requests, and pair each reply with its request by id (--reply-id);
+ * - subscribe: send --subscribe once, then listen; --publishers of them publish at --rate, and
+ *   every message received is timed from the {{now_us}} its publisher put in it (delivery);
+ * - fire: send at --rate, or as fast as the socket drains, and wait for nothing (--fire-and-forget);
+ *   --flood is fire with each echo timed from the {{now_us}} it carries;
+ * - scenario: each connection follows the steps of --scenario.
+ */
+export type BlastPattern = 'echo' | 'reply' | 'subscribe' | 'fire' | 'scenario';
 
 export interface BlastConfig {
   /** Target ws:// URL; undefined starts wsbench's own server on a free loopback port. */
@@ -47,6 +61,20 @@ export interface BlastConfig {
   readonly shard: Shard | undefined;
   /** Keep header values in the result's config; by default they are "<redacted>". */
   readonly recordHeaders: boolean;
+  /** What the connections do: see BlastPattern. */
+  readonly pattern: BlastPattern;
+  /** --message: a template (message-template.ts) sent instead of the payload; undefined sends the payload. */
+  readonly message: string | undefined;
+  /** --reply-id: where a request's and a reply's id are (reply-id.ts). */
+  readonly replyId: string | undefined;
+  /** --subscribe: a template sent once on each connection after the upgrade. */
+  readonly subscribe: string | undefined;
+  /** --publishers: of the connections, this many publish (at --rate); the others only listen. */
+  readonly publishers: number;
+  /** --expect-fanout: deliveries expected per published message; undefined is every other connection. */
+  readonly expectFanout: number | undefined;
+  /** --flood: keep every socket full, and time each echo from the {{now_us}} it carries. */
+  readonly flood: boolean;
 }
 
 export interface BlastOptions {
@@ -70,6 +98,13 @@ export interface BlastOptions {
   rampTraffic?: boolean;
   shard?: string;
   recordHeaders?: boolean;
+  message?: string;
+  replyId?: string;
+  subscribe?: string;
+  publishers?: string | number;
+  expectFanout?: string | number;
+  fireAndForget?: boolean;
+  flood?: boolean;
 }
 
 export const blastDefaults = {
@@ -84,14 +119,14 @@ export const blastDefaults = {
 export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
   const url = options.url === undefined ? undefined : wsUrl(options.url);
   const binary = Boolean(options.binary);
-  const payload =
-    options.payload !== undefined
-      ? readPayload(options.payload)
-      : makePayload(sizeBytes('--size', options.size, blastDefaults.sizeBytes, 0, 64 * 1024 * 1024), binary);
+  const size = sizeBytes('--size', options.size, blastDefaults.sizeBytes, 0, 64 * 1024 * 1024);
+  const payload = options.payload !== undefined ? readPayload(options.payload) : makePayload(size, binary);
   if (options.pipeline !== undefined && options.rate !== undefined && Number(options.pipeline) !== 1) {
     throw new ConfigError('-p, --pipeline', options.pipeline, 'pipelining is for the closed loop; with --rate every due message is sent anyway');
   }
+  const traffic = resolvePattern(options, size);
   return Object.freeze(shardLoad(options.shard, {
+    ...traffic,
     url,
     connections: integer('-c, --connections', options.connections, blastDefaults.connections, 1, 10_000_000),
     durationMs: durationMs('-d, --duration', options.duration, blastDefaults.durationMs, 0),
@@ -111,6 +146,81 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
     rampTraffic: Boolean(options.rampTraffic),
     recordHeaders: Boolean(options.recordHeaders),
   }));
+}
+
+/** The traffic pattern and its options, checked together: each conflict is named. */
+function resolvePattern(options: BlastOptions, size: number): Pick<BlastConfig, 'pattern' | 'message' | 'replyId' | 'subscribe' | 'publishers' | 'expectFanout' | 'flood'> {
+  const chosen = [
+    options.replyId !== undefined && '--reply-id',
+    (options.subscribe !== undefined || options.publishers !== undefined) && (options.subscribe !== undefined ? '--subscribe' : '--publishers'),
+    options.fireAndForget && '--fire-and-forget',
+    options.flood && '--flood',
+  ].filter((name): name is string => Boolean(name));
+  if (chosen.length > 1) throw new ConfigError(chosen[1]!, true, `it cannot be combined with ${chosen[0]}: choose one traffic pattern`);
+  if (options.message !== undefined && options.payload !== undefined) throw new ConfigError('--message', options.message, 'it cannot be combined with --payload: choose one');
+  const closedLoopOnly = (option: string) => {
+    if (options.pipeline !== undefined && Number(options.pipeline) !== 1) throw new ConfigError('-p, --pipeline', options.pipeline, `pipelining is for echo and --reply-id, not ${option}`);
+  };
+  let message = options.message === undefined ? undefined : readTemplate('--message', options.message);
+  if (message !== undefined) new MessageTemplate(message, '--message');
+  const flood = Boolean(options.flood);
+  if (flood) {
+    closedLoopOnly('--flood');
+    if (options.rate !== undefined) throw new ConfigError('--rate', options.rate, '--flood sends as fast as each socket drains; use --fire-and-forget for a paced send');
+    message ??= timestampedMessage(size);
+    if (!new MessageTemplate(message, '--message').carriesTimestamp) throw new ConfigError('--message', message, 'with --flood the message must carry {{now_us}}: each echo is timed from it');
+    return { pattern: 'fire', message, replyId: undefined, subscribe: undefined, publishers: 0, expectFanout: undefined, flood };
+  }
+  if (options.fireAndForget) {
+    closedLoopOnly('--fire-and-forget');
+    return { pattern: 'fire', message, replyId: undefined, subscribe: undefined, publishers: 0, expectFanout: undefined, flood };
+  }
+  if (options.replyId !== undefined) {
+    const extract = compileIdExtractor(options.replyId);
+    if (message === undefined) throw new ConfigError('--reply-id', options.replyId, 'expected --message too: the request to send, with its id (e.g. {"id":{{seq}},"method":"ping"})');
+    const template = new MessageTemplate(message, '--message');
+    const first = extract(template.render({ seq: 1, conn: 0, worker: 0 }));
+    if (first === undefined) throw new ConfigError('--reply-id', options.replyId, `expected it to find an id in the --message request (${JSON.stringify(message)})`);
+    if (first === extract(template.render({ seq: 2, conn: 0, worker: 0 })) && (Number(options.pipeline ?? 1) > 1 || options.rate !== undefined)) {
+      throw new ConfigError('--message', message, 'with -p or --rate each request needs an id of its own: put {{seq}} or {{uuid}} in it');
+    }
+    return { pattern: 'reply', message, replyId: options.replyId, subscribe: undefined, publishers: 0, expectFanout: undefined, flood };
+  }
+  if (options.subscribe !== undefined || options.publishers !== undefined) {
+    closedLoopOnly('--subscribe and --publishers');
+    const subscribe = options.subscribe === undefined ? undefined : readTemplate('--subscribe', options.subscribe);
+    if (subscribe !== undefined) new MessageTemplate(subscribe, '--subscribe');
+    const publishers = integer('--publishers', options.publishers, 0, 0, 10_000_000);
+    if (publishers > 0) message ??= timestampedMessage(size);
+    const connections = Number(options.connections ?? blastDefaults.connections);
+    if (publishers > connections) throw new ConfigError('--publishers', options.publishers, `expected at most -c (${connections}) publishers`);
+    const expectFanout = options.expectFanout === undefined ? undefined : integer('--expect-fanout', options.expectFanout, 0, 0, 10_000_000);
+    return { pattern: 'subscribe', message, replyId: undefined, subscribe, publishers, expectFanout, flood };
+  }
+  if (options.expectFanout !== undefined) throw new ConfigError('--expect-fanout', options.expectFanout, 'it is for --subscribe or --publishers');
+  return { pattern: 'echo', message, replyId: undefined, subscribe: undefined, publishers: 0, expectFanout: undefined, flood };
+}
+
+/** `@file` reads the template from a file; anything else is the template itself. */
+function readTemplate(option: string, value: string): string {
+  if (!value.startsWith('@')) return value;
+  try {
+    return readFileSync(value.slice(1), 'utf8');
+  } catch (error) {
+    throw new ConfigError(option, value, `expected text or @file with a readable file (${(error as NodeJS.ErrnoException).code})`);
+  }
+}
+
+/**
+ * The default message when latency travels in the payload: JSON with the send time, the sender and
+ * its sequence number, padded with letters to --size bytes when that is larger.
+ */
+function timestampedMessage(size: number): string {
+  const core = '{"ts":{{now_us}},"conn":{{conn}},"seq":{{seq}},"pad":""}';
+  // A 16-digit timestamp and up to 8 digits each for conn and seq: the rendered size is near this.
+  const rendered = core.length - '{{now_us}}{{conn}}{{seq}}'.length + 16 + 4 + 4;
+  const pad = Math.max(0, size - rendered);
+  return core.replace('"pad":""', `"pad":"${'x'.repeat(pad)}"`);
 }
 
 function wsUrl(text: string): string {

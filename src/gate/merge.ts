@@ -76,7 +76,9 @@ export function mergeResults(sources: readonly MergeSource[], options: { force?:
     },
     outcomes,
     messages,
+    fanout: mergedFanout(results),
     latency: {
+      measures: first.latency.measures ?? 'echo',
       roundTripMeasuredFrom: first.latency.roundTripMeasuredFrom,
       coordinatedOmissionCorrected: first.latency.coordinatedOmissionCorrected,
       range: first.latency.range,
@@ -104,6 +106,26 @@ export function mergeResults(sources: readonly MergeSource[], options: { force?:
         environment: s.result.environment,
       })),
     },
+  };
+}
+
+/**
+ * Shards of one pub/sub run: what was published and delivered adds up. Each shard expected its own
+ * fan-out; the merged run expects the largest of them (a message reaches every subscriber, in
+ * whichever shard it is).
+ */
+function mergedFanout(results: readonly BlastResult[]): BlastResult['fanout'] {
+  const parts = results.flatMap((r) => (r.fanout ? [r.fanout] : []));
+  if (parts.length === 0) return null;
+  const published = parts.reduce((n, f) => n + f.published, 0);
+  const delivered = parts.reduce((n, f) => n + f.delivered, 0);
+  const expected = Math.max(...parts.map((f) => f.expected));
+  return {
+    published,
+    delivered,
+    expected,
+    observed: published > 0 ? Math.round((delivered / published) * 1000) / 1000 : 0,
+    missed: Math.max(0, expected * published - delivered),
   };
 }
 

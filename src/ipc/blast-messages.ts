@@ -1,4 +1,5 @@
 /** The typed messages between the blast coordinator and its client processes. */
+import type { BlastPattern } from '../config/blast-config.js';
 import type { SourcePairs } from '../limits/blast-plan.js';
 import type { BlastCounters } from '../metrics/blast-counters.js';
 import type { IntervalSample } from '../metrics/timeline.js';
@@ -29,6 +30,20 @@ export interface LoadGeneratorOptions {
   readonly source: SourcePairs | undefined;
   /** Send from the moment each connection opens, instead of from the start of the run. */
   readonly rampTraffic: boolean;
+  /** What the connections do (config/blast-config.ts). */
+  readonly pattern: BlastPattern;
+  /** A message template (message/template.ts) to send instead of `payload`. */
+  readonly message: string | undefined;
+  /** reply: where the id of a request and of a reply is (message/reply-id.ts). */
+  readonly replyId: string | undefined;
+  /** subscribe: a template sent once on each connection after its upgrade. */
+  readonly subscribe: string | undefined;
+  /** subscribe: this process's publishers are its first `publishers` connections. */
+  readonly publishers: number;
+  /** fire: keep every socket full, and time each echo from the {{now_us}} it carries. */
+  readonly flood: boolean;
+  /** The run-wide number of this process's first connection ({{conn}}). */
+  readonly firstConnection: number;
 }
 
 export type CoordinatorToBlastWorker =

@@ -32,6 +32,16 @@ export interface BlastCounters {
   delayedSends: number;
   /** Source (address, port) pairs found taken and skipped; not failures. */
   addressRetries: number;
+  /** --reply-id: messages received whose id matched no request outstanding on the connection. */
+  unmatched: number;
+  /** Subscribe: messages received again on a connection (the same {{now_us}} as one of its last 16). */
+  duplicates: number;
+  /** Subscribe: --subscribe messages sent (one per connection; not in messagesSent). */
+  subscribed: number;
+  /** Subscribe: messages received that carried a publisher's {{now_us}}, duplicates excepted (timed deliveries). */
+  delivered: number;
+  /** --scenario: connections that ran every step. */
+  completed: number;
   /**
    * Of the ETIMEDOUT failures, those during which the client process itself stalled for 10% of the
    * connect timeout or more: the generator, not the server, may explain them.
@@ -65,14 +75,21 @@ export function emptyBlastCounters(): BlastCounters {
     delayedSends: 0,
     addressRetries: 0,
     timeoutsWhileStalled: 0,
+    unmatched: 0,
+    duplicates: 0,
+    subscribed: 0,
+    delivered: 0,
+    completed: 0,
   };
 }
 
 export function addBlastCounters(into: BlastCounters, from: BlastCounters): BlastCounters {
   for (const key of [
     'attempted', 'accepted', 'open', 'messagesSent', 'messagesReceived', 'rampMessagesReceived', 'bytesSent', 'bytesReceived',
-    'mismatched', 'unanswered', 'delayedSends', 'addressRetries', 'timeoutsWhileStalled',
+    'mismatched', 'unanswered', 'delayedSends', 'addressRetries', 'timeoutsWhileStalled', 'unmatched', 'duplicates', 'subscribed', 'delivered', 'completed',
   ] as const) {
+    // Results from before a counter existed lack it.
+    if (from[key] === undefined) continue;
     into[key] += from[key];
   }
   for (const key of ['rejected', 'failed', 'dropped'] as const) {

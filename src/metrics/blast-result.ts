@@ -86,8 +86,30 @@ export interface BlastResult {
     /** Echoes per second of the run phase. */
     perSecond: number;
     bytesPerSecond: number;
+    /** --reply-id: messages received whose id matched no outstanding request (not in received). */
+    unmatched: number;
+    /** Subscribe: deliveries seen twice on one connection (not in delivered). */
+    duplicates: number;
+    /** Subscribe: --subscribe messages sent, one per connection (not in sent). */
+    subscribed: number;
+    /** Subscribe: messages received that carried a publisher's timestamp, duplicates excepted. */
+    delivered: number;
+    /** --scenario: connections that ran every step. */
+    completed: number;
   };
+  /**
+   * Subscribe with publishers: deliveries per published message. `expected` is --expect-fanout,
+   * or every other accepted connection; `missed` is what fell short of expected × published.
+   * null for other patterns.
+   */
+  readonly fanout: { published: number; delivered: number; expected: number; observed: number; missed: number } | null;
   readonly latency: {
+    /**
+     * What the round-trip histograms hold: echo round trips, reply round trips (--reply-id and
+     * scenario expects), delivery latency (subscribe: publisher's {{now_us}} to arrival), or none
+     * (fire-and-forget).
+     */
+    measures: LatencyKind;
     /** How the round trip was timed: from the actual send (closed loop) or the intended one (paced). */
     roundTripMeasuredFrom: 'actual-send' | 'intended-send';
     coordinatedOmissionCorrected: boolean;
@@ -108,7 +130,12 @@ export interface BlastResult {
   readonly environment: Record<string, unknown>;
 }
 
+export type LatencyKind = 'echo' | 'reply' | 'delivery' | 'none';
+
 export interface ResultContext {
+  readonly measures: LatencyKind;
+  /** Subscribe with publishers: deliveries expected per published message; undefined otherwise. */
+  readonly expectedFanout: number | undefined;
   readonly version: string;
   readonly url: string;
   readonly ownServer: boolean;
@@ -163,8 +190,15 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
       bytesReceived: counters.bytesReceived,
       perSecond: runSeconds > 0 ? Math.round(runEchoes / runSeconds) : 0,
       bytesPerSecond: runSeconds > 0 && counters.messagesReceived > 0 ? Math.round(((counters.bytesReceived / counters.messagesReceived) * runEchoes) / runSeconds) : 0,
+      unmatched: counters.unmatched,
+      duplicates: counters.duplicates,
+      subscribed: counters.subscribed,
+      delivered: counters.delivered,
+      completed: counters.completed,
     },
+    fanout: fanoutOf(counters, context.expectedFanout),
     latency: {
+      measures: context.measures,
       roundTripMeasuredFrom: context.paced ? 'intended-send' : 'actual-send',
       coordinatedOmissionCorrected: context.paced,
       range: HISTOGRAM_RANGE,
@@ -179,6 +213,19 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
   };
 }
 
+
+function fanoutOf(counters: BlastCounters, expectedFanout: number | undefined): BlastResult['fanout'] {
+  if (expectedFanout === undefined) return null;
+  const published = counters.messagesSent;
+  const expected = expectedFanout;
+  return {
+    published,
+    delivered: counters.delivered,
+    expected,
+    observed: published > 0 ? Math.round((counters.delivered / published) * 1000) / 1000 : 0,
+    missed: Math.max(0, expected * published - counters.delivered),
+  };
+}
 
 export function outcomesOf(counters: BlastCounters): BlastResult['outcomes'] {
   const generatorLimits: Record<string, number> = {};

@@ -21,6 +21,13 @@ export function generatorFor(url: string, options: Partial<LoadGeneratorOptions>
     binary: false,
     source: undefined,
     rampTraffic: false,
+    pattern: 'echo',
+    message: undefined,
+    replyId: undefined,
+    subscribe: undefined,
+    publishers: 0,
+    flood: false,
+    firstConnection: 0,
     ...options,
   });
 }
