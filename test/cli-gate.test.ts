@@ -88,7 +88,7 @@ describe('wsbench blast --threshold (CLI)', () => {
     writeFileSync(notJson, 'thresholds: [rtt]');
     try {
       for (const [args, pattern] of [
-        [['--threshold', 'latency:p(99)<5ms'], /^wsbench: --threshold: "latency:p\(99\)<5ms" is not valid; unknown metric "latency"; valid metrics: rtt, connect, /],
+        [['--threshold', 'latency:p(99)<5ms'], /^wsbench: --threshold: "latency:p\(99\)<5ms" is not valid; unknown metric "latency"; valid metrics: rtt, reply, delivery, connect, /],
         [['--threshold', 'rtt:p99<5ms'], /^wsbench: --threshold: "rtt:p99<5ms" is not valid; rtt takes min, max, avg, med, stdev, p\(N\), not "p99"/],
         [['--threshold', 'failed:count<5ms'], /unknown unit "ms" for failed:count/],
         [['--threshold', 'rtt{phase:hold}:max<1s'], /unknown phase "hold"; valid phases: ramp, run/],

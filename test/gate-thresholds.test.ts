@@ -45,7 +45,7 @@ describe('threshold grammar', () => {
     ['', /expected metric\[\{phase:ramp\|run\}\]:aggregation op value/],
     ['rtt:p(99)', /expected metric\[\{phase:ramp\|run\}\]:aggregation op value/],
     ['rtt p(99)<50ms', /expected metric/],
-    ['latency:p(99)<50ms', /unknown metric "latency"; valid metrics: rtt, connect, attempted, accepted, rejected, failed, dropped, messages, sent, unanswered, mismatched/],
+    ['latency:p(99)<50ms', /unknown metric "latency"; valid metrics: rtt, reply, delivery, connect, attempted, accepted, rejected, failed, dropped, messages, sent, unanswered, mismatched, unmatched, duplicates, fanout/],
     ['rtt:p99<50ms', /rtt takes min, max, avg, med, stdev, p\(N\), not "p99"/],
     ['rtt:count<5', /rtt takes min, max, avg, med, stdev, p\(N\), not "count"/],
     ['rtt:p(101)<5ms', /p\(N\) takes a percentile N from 0 to 100/],
@@ -62,8 +62,8 @@ describe('threshold grammar', () => {
     ['rtt:p(99)=<5ms', /after the operator, not "<5ms"|expected metric/],
     ['rtt{phase:hold}:p(99)<1s', /unknown phase "hold"; valid phases: ramp, run/],
     ['rtt{stage:ramp}:p(99)<1s', /unknown tag \{stage:ramp\}; the only tag is \{phase:ramp\} or \{phase:run\}/],
-    ['connect{phase:ramp}:p(99)<1s', /\{phase:...\} applies to rtt only; connect has no phases/],
-    ['failed{phase:run}:count==0', /\{phase:...\} applies to rtt only; failed has no phases/],
+    ['connect{phase:ramp}:p(99)<1s', /\{phase:...\} applies to rtt, reply and delivery only; connect has no phases/],
+    ['failed{phase:run}:count==0', /\{phase:...\} applies to rtt, reply and delivery only; failed has no phases/],
   ];
   for (const [expression, pattern] of bad) {
     it(`refuses ${JSON.stringify(expression)}`, () => {

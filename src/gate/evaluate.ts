@@ -21,7 +21,11 @@ export interface ThresholdOutcome {
 }
 
 /** The parts of a result that thresholds read (a BlastResult has them all; older or merged ones may lack a few). */
-export type GateInput = Pick<BlastResult, 'outcomes' | 'messages' | 'histograms'> & { runMs?: number | null };
+export type GateInput = Pick<BlastResult, 'outcomes' | 'messages' | 'histograms'> & {
+  runMs?: number | null;
+  latency?: { measures?: BlastResult['latency']['measures'] };
+  fanout?: BlastResult['fanout'];
+};
 
 const compare: Record<Operator, (observed: number, limit: number) => boolean> = {
   '<': (a, b) => a < b,
@@ -60,12 +64,17 @@ function observe(
 ): { observed: number | null; unit: ThresholdOutcome['unit']; note?: string } {
   const { metric, aggregation } = threshold;
   if (isLatencyMetric(metric)) {
+    // Results from before latency.measures were echo runs.
+    const measures = result.latency?.measures ?? 'echo';
+    const measured = metric === 'connect' || (metric === 'rtt' ? measures === 'echo' || measures === 'reply' : measures === metric);
+    if (!measured) return { observed: null, unit: 'us', note: `no samples: this run measured ${measures === 'none' ? 'no latency' : `${measures} latency`}` };
     const key = metric === 'connect' ? 'connect_us' : threshold.phase === 'ramp' ? 'roundTripRamp_us' : 'roundTrip_us';
     const source = histogram(key);
     if (!source) return { observed: null, unit: 'us', note: `the result has no ${key} histogram` };
     if (source.totalCount === 0) return { observed: null, unit: 'us', note: 'no samples' };
     return { observed: latencyOf(source, aggregation), unit: 'us' };
   }
+  if (metric === 'fanout') return observeFanout(result, aggregation.kind as 'count' | 'rate' | 'ratio');
   const count = counterOf(result, metric);
   if (aggregation.kind === 'count') return { observed: count, unit: 'count' };
   if (aggregation.kind === 'rate') {
@@ -77,6 +86,21 @@ function observe(
   const of = isMessageCounter(metric) ? result.messages.sent : result.outcomes.attempted;
   if (of === 0) return { observed: null, unit: 'ratio', note: `no samples (0 ${isMessageCounter(metric) ? 'messages sent' : 'connections attempted'})` };
   return { observed: count / of, unit: 'ratio' };
+}
+
+function observeFanout(result: GateInput, kind: 'count' | 'rate' | 'ratio'): { observed: number | null; unit: ThresholdOutcome['unit']; note?: string } {
+  const fanout = result.fanout;
+  const unit = kind === 'count' ? 'count' : kind === 'rate' ? 'per_second' : 'ratio';
+  if (!fanout) return { observed: null, unit, note: 'no samples: fan-out is measured with --publishers' };
+  if (fanout.published === 0) return { observed: null, unit, note: 'no samples (0 messages published)' };
+  if (kind === 'count') return { observed: fanout.delivered / fanout.published, unit };
+  if (kind === 'ratio') {
+    if (fanout.expected === 0) return { observed: null, unit, note: 'no expected fan-out to divide by' };
+    return { observed: fanout.delivered / (fanout.published * fanout.expected), unit };
+  }
+  const runMs = result.runMs ?? null;
+  if (runMs === null || runMs <= 0) return { observed: null, unit, note: 'no run phase to divide by' };
+  return { observed: (fanout.delivered * 1000) / runMs, unit };
 }
 
 function latencyOf(histogram: Histogram, aggregation: Threshold['aggregation']): number {
@@ -118,5 +142,11 @@ export function counterOf(result: GateInput, metric: CounterMetric): number {
       return result.messages.unanswered;
     case 'mismatched':
       return result.messages.mismatched;
+    case 'unmatched':
+      return result.messages.unmatched ?? 0;
+    case 'duplicates':
+      return result.messages.duplicates ?? 0;
+    case 'fanout':
+      return result.fanout?.delivered ?? 0;
   }
 }

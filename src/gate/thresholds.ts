@@ -7,9 +7,10 @@
  *
  *   threshold   = metric [ "{phase:" ( "ramp" | "run" ) "}" ] ":" aggregation op value
  *   metric      = latency-metric | counter-metric
- *   latency     = "rtt" | "connect"
+ *   latency     = "rtt" | "reply" | "delivery" | "connect"
  *   counter     = "attempted" | "accepted" | "rejected" | "failed" | "dropped"          (connections)
  *               | "messages" | "sent" | "unanswered" | "mismatched"                    (messages; "messages" = echoes received)
+ *               | "unmatched" | "duplicates" | "fanout"                                (patterns)
  *   aggregation = for latency: "min" | "max" | "avg" | "med" | "stdev" | "p(" N ")"   with 0 <= N <= 100
  *                 for counters: "count" | "rate" | "ratio"
  *   op          = "<" | "<=" | ">" | ">=" | "==" | "!="
@@ -17,7 +18,13 @@
  *   unit        = latency: "us" | "ms" | "s"; a bare number is ms
  *                 count and rate: "k" (×1,000) | "m" (×1,000,000); ratio: a bare fraction or "%"
  *
- * `{phase:...}` applies to rtt only: round trips during the ramp (connections still opening) or
+ * rtt is the run's round trip, echo or reply; reply only a --reply-id (or scenario) round trip; delivery
+ * a subscriber's delivery latency (publisher's {{now_us}} to arrival). A latency metric the run did
+ * not measure has no samples, and fails. unmatched (replies matching no request) and duplicates
+ * take their ratio of messages sent. fanout: count is the observed deliveries per published
+ * message, ratio is that over the expected fan-out, rate is deliveries per second of the run.
+ *
+ * `{phase:...}` applies to rtt, reply and delivery only: round trips during the ramp (connections still opening) or
  * during the run (the default). connect is the ramp by nature; counters are whole-run totals.
  * rate is per second of the run phase (`messages:rate` is the result's echoes per second of the run
  * phase); ratio is of attempted connections for connection counters and of messages sent for
@@ -25,9 +32,9 @@
  */
 import { ConfigError } from '../config/errors.js';
 
-export const LATENCY_METRICS = ['rtt', 'connect'] as const;
+export const LATENCY_METRICS = ['rtt', 'reply', 'delivery', 'connect'] as const;
 export const CONNECTION_COUNTERS = ['attempted', 'accepted', 'rejected', 'failed', 'dropped'] as const;
-export const MESSAGE_COUNTERS = ['messages', 'sent', 'unanswered', 'mismatched'] as const;
+export const MESSAGE_COUNTERS = ['messages', 'sent', 'unanswered', 'mismatched', 'unmatched', 'duplicates', 'fanout'] as const;
 export const METRICS = [...LATENCY_METRICS, ...CONNECTION_COUNTERS, ...MESSAGE_COUNTERS] as const;
 export const LATENCY_AGGREGATIONS = ['min', 'max', 'avg', 'med', 'stdev', 'p(N)'] as const;
 export const COUNTER_AGGREGATIONS = ['count', 'rate', 'ratio'] as const;
@@ -97,7 +104,7 @@ function parsePhase(tagsText: string | undefined, metric: Metric, fail: (allowed
   const tag = /^\s*(\w+)\s*:\s*(\w+)\s*$/.exec(tagsText);
   if (!tag || tag[1] !== 'phase') fail(`unknown tag {${tagsText}}; the only tag is {phase:ramp} or {phase:run}`);
   if (!(PHASES as readonly string[]).includes(tag![2]!)) fail(`unknown phase "${tag![2]}"; valid phases: ${PHASES.join(', ')}`);
-  if (metric !== 'rtt') fail(`{phase:...} applies to rtt only; ${metric} has no phases`);
+  if (metric !== 'rtt' && metric !== 'reply' && metric !== 'delivery') fail(`{phase:...} applies to rtt, reply and delivery only; ${metric} has no phases`);
   return tag![2] as Phase;
 }
 
