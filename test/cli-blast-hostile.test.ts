@@ -5,15 +5,14 @@
  * when nothing was measured or the server went away, which covers the other cases here.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import type { BlastResult } from '../src/metrics/blast-result.js';
 import { runCli, runCliToEnd, startServeCli } from './helpers/cli.js';
-import { acceptFor, blackholeServer, rawServer, silentServer, type TestServer } from './helpers/servers.js';
+import { acceptFor, blackholeServer, rawServer, silentServer, wsServerWith, type TestServer } from './helpers/servers.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'wsbench-hostile-'));
 let fileCount = 0;
@@ -25,26 +24,6 @@ async function blastAgainst(url: string, args: string[]): Promise<{ code: number
   const { outcomes } = result;
   assert.equal(outcomes.attempted, outcomes.accepted + outcomes.rejected.total + outcomes.failed.total, 'attempted = accepted + rejected + failed');
   return { code: run.code, result, stderr: run.stderr };
-}
-
-/** A ws server whose connections get `onConnection`; messages go to `onMessage`. */
-async function wsServerWith(onConnection: (ws: WebSocket) => void, onMessage?: (ws: WebSocket, data: Buffer, binary: boolean) => void): Promise<TestServer> {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
-  await once(wss, 'listening');
-  wss.on('connection', (ws) => {
-    ws.on('error', () => {});
-    if (onMessage) ws.on('message', (data: Buffer, binary: boolean) => onMessage(ws, data, binary));
-    onConnection(ws);
-  });
-  const port = (wss.address() as { port: number }).port;
-  return {
-    url: `ws://127.0.0.1:${port}/ws`,
-    port,
-    close: () => new Promise((resolve) => {
-      for (const ws of wss.clients) ws.terminate();
-      wss.close(() => resolve());
-    }),
-  };
 }
 
 async function withServer<T>(server: TestServer, body: (server: TestServer) => Promise<T>): Promise<T> {

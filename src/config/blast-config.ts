@@ -213,12 +213,11 @@ function readTemplate(option: string, value: string): string {
 
 /**
  * The default message when latency travels in the payload: JSON with the send time, the sender and
- * its sequence number, padded with letters to --size bytes when that is larger.
+ * its sequence number, padded to about --size bytes when that is larger (the numbers' digits vary).
  */
 function timestampedMessage(size: number): string {
   const core = '{"ts":{{now_us}},"conn":{{conn}},"seq":{{seq}},"pad":""}';
-  // A 16-digit timestamp and up to 8 digits each for conn and seq: the rendered size is near this.
-  const rendered = core.length - '{{now_us}}{{conn}}{{seq}}'.length + 16 + 4 + 4;
+  const rendered = new MessageTemplate(core, '--message').render({ seq: 1, conn: 0, worker: 0 }).length;
   const pad = Math.max(0, size - rendered);
   return core.replace('"pad":""', `"pad":"${'x'.repeat(pad)}"`);
 }

@@ -38,20 +38,43 @@ export function formatBlastSummary(result: BlastResult): string {
   breakdown('dropped', outcomes.dropped.byCloseCode);
   lines.push('', `Latency (ms)     ${['p50', 'p75', 'p90', 'p99', 'p99.9', 'p99.99', 'max', 'mean', 'stdev'].map((h) => h.padStart(8)).join('')}       count`);
   lines.push(latencyRow('connect', latency.connect));
-  lines.push(latencyRow('round trip', latency.roundTrip));
-  if (latency.phases.ramp.roundTrip.count > 0) lines.push(latencyRow('  during ramp', latency.phases.ramp.roundTrip));
-  lines.push(
-    `  connect: ramp phase; round trip: run phase${latency.phases.ramp.roundTrip.count > 0 ? ' (the ramp, with --ramp-traffic, shown apart)' : ''}`,
-  );
-  if (latency.coordinatedOmissionCorrected) lines.push('  round trip counted from the intended send time (paced; coordinated omission corrected)');
+  const measures = latency.measures ?? 'echo';
+  const name = { echo: 'round trip', reply: 'reply', delivery: 'delivery', none: 'round trip' }[measures];
+  if (measures !== 'none') {
+    lines.push(latencyRow(name, latency.roundTrip));
+    if (latency.phases.ramp.roundTrip.count > 0) lines.push(latencyRow('  during ramp', latency.phases.ramp.roundTrip));
+    lines.push(`  connect: ramp phase; ${name}: run phase${latency.phases.ramp.roundTrip.count > 0 ? ' (the ramp, with --ramp-traffic, shown apart)' : ''}`);
+  } else {
+    lines.push('  connect: ramp phase; fire-and-forget measures no message latency');
+  }
+  if (measures === 'reply') lines.push('  reply: from each request to the reply with its id');
+  if (measures === 'delivery') {
+    lines.push("  delivery: from the publisher's {{now_us}} to arrival, on this host's monotonic clock (every process here shares it)");
+  }
+  if (result.config.flood) lines.push('  round trip: from the {{now_us}} each echo carries (flood: every echo timed)');
+  if (latency.coordinatedOmissionCorrected) lines.push(`  ${name} counted from the intended send time (paced; coordinated omission corrected)`);
+  const answered = { echo: 'echoed', reply: 'replies', delivery: 'received', none: 'received' }[measures];
   lines.push(
     '',
     'Messages',
-    `  sent ${formatCount(messages.sent)}  echoed ${formatCount(messages.received)}  ` +
-      `${formatCount(messages.perSecond)} msg/s  ${formatBytes(messages.bytesPerSecond)}/s (run phase)`,
+    `  sent ${formatCount(messages.sent)}  ${answered} ${formatCount(messages.received)}  ` +
+      `${formatCount(messages.perSecond)} msg/s  ${formatBytes(messages.bytesPerSecond)}/s received (run phase)`,
   );
-  if (messages.unanswered) lines.push(`  unanswered when the run ended: ${formatCount(messages.unanswered)} (recorded as round trips of at least their age then)`);
+  if (messages.unanswered) {
+    lines.push(`  unanswered when the run ended: ${formatCount(messages.unanswered)}${result.config.flood ? '' : ` (recorded as ${name}s of at least their age then)`}`);
+  }
   if (messages.mismatched) lines.push(`  echoes that did not match: ${formatCount(messages.mismatched)}`);
+  if (messages.unmatched) lines.push(`  replies that matched no request: ${formatCount(messages.unmatched)}`);
+  if (messages.subscribed) lines.push(`  subscribe messages sent: ${formatCount(messages.subscribed)}`);
+  if (messages.duplicates) lines.push(`  duplicate deliveries: ${formatCount(messages.duplicates)}`);
+  if (messages.completed) lines.push(`  connections that ran every scenario step: ${formatCount(messages.completed)}`);
+  const fanout = result.fanout;
+  if (fanout) {
+    lines.push(
+      `  fan-out: ${formatCount(fanout.published)} published, ${formatCount(fanout.delivered)} delivered: ${fanout.observed} per message, ` +
+        `expected ${formatCount(fanout.expected)}; missed ${formatCount(fanout.missed)}`,
+    );
+  }
   if (messages.delayedSends) lines.push(`  sends held back (4096 echoes outstanding, or 16 KiB unsent, on the connection): ${formatCount(messages.delayedSends)}`);
   lines.push('', 'Generator (each client process: CPU and event-loop delay during the run; during the ramp)');
   for (const w of result.generator.workers) {

@@ -28,6 +28,33 @@ async function wsServer(behaviour: Behaviour, maxPayload?: number): Promise<Test
   };
 }
 
+/**
+ * A ws server whose connections get `onConnection`; messages go to `onMessage`. `clients` is the
+ * set of open connections, for servers that push or broadcast.
+ */
+export async function wsServerWith(
+  onConnection: (ws: WebSocket) => void,
+  onMessage?: (ws: WebSocket, data: Buffer, binary: boolean) => void,
+): Promise<TestServer & { clients: Set<WebSocket> }> {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+  await once(wss, 'listening');
+  wss.on('connection', (ws) => {
+    ws.on('error', () => {});
+    if (onMessage) ws.on('message', (data: Buffer, binary: boolean) => onMessage(ws, data, binary));
+    onConnection(ws);
+  });
+  const port = (wss.address() as { port: number }).port;
+  return {
+    url: `ws://127.0.0.1:${port}/ws`,
+    port,
+    clients: wss.clients,
+    close: () => new Promise((resolve) => {
+      for (const ws of wss.clients) ws.terminate();
+      wss.close(() => resolve());
+    }),
+  };
+}
+
 /** Echoes each message after `delayMs`. */
 export function delayedEchoServer(delayMs: number): Promise<TestServer> {
   return wsServer((ws, data, isBinary) => setTimeout(() => ws.send(data, { binary: isBinary }), delayMs));
