@@ -161,7 +161,8 @@ describe('wsbench blast (CLI)', () => {
   it('SIGINT: stops, prints and writes the partial result, exit 130', async () => {
     const out = outFile();
     const run = runCli(['blast', '-c', '20', '-d', '60s', '--json', '--out', out]);
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    // Long enough for its own server, the ramp and some echoes, on a loaded machine too.
+    await new Promise((resolve) => setTimeout(resolve, 4000));
     run.child.kill('SIGINT');
     const { code } = await run.exited;
     assert.equal(code, 130);
