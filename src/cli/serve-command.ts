@@ -1,7 +1,7 @@
 /** `wsbench serve`: options → config → serve() → status lines → totals on SIGINT/SIGTERM. */
 import { Command } from 'commander';
 import { ExitCode, RunError } from '../config/errors.js';
-import { resolveServeConfig, serveDefaults, type ServeOptions } from '../config/serve-config.js';
+import { resolveServeConfig, serveDefaults, type ServeConfig, type ServeOptions } from '../config/serve-config.js';
 import { formatDurationMs } from '../config/units.js';
 import { formatBytes } from '../report/format.js';
 import { formatServeStatus, formatServeTotals } from '../report/serve-text.js';
@@ -15,7 +15,7 @@ interface ServeFlags extends ServeOptions {
 
 export function serveCommand(io: CliIo, setExit: (code: number) => void): Command {
   return new Command('serve')
-    .description('run a WebSocket echo server that holds at most --max connections and refuses the rest with HTTP 503')
+    .description('run a WebSocket echo (or reply, or broadcast) server that holds at most --max connections and refuses the rest with HTTP 503')
     .option('--host <address>', `address to listen on (default ${serveDefaults.host})`)
     .option('-p, --port <port>', `TCP port, 0 for any free one (default ${serveDefaults.port})`)
     .option('--path <path>', `WebSocket endpoint; other paths get 404 (default ${serveDefaults.path})`)
@@ -27,6 +27,9 @@ export function serveCommand(io: CliIo, setExit: (code: number) => void): Comman
     .option('--handshake-timeout <duration>', `close TCP connections that do not upgrade in time (default ${formatDurationMs(serveDefaults.handshakeTimeoutMs)})`)
     .option('--heartbeat <duration>', `ping interval that finds dead peers, 0 to disable (default ${formatDurationMs(serveDefaults.heartbeatMs)})`)
     .option('--drain-timeout <duration>', `on SIGINT/SIGTERM, time given to close connections (default ${formatDurationMs(serveDefaults.drainTimeoutMs)})`)
+    .option('--mode <mode>', `echo (each message back), reply (JSON answer with the request's id) or broadcast (to the rest of its room) (default ${serveDefaults.mode})`)
+    .option('--rooms <count>', `broadcast: rooms; a connection joins by ?room=<r> on its URL, a {"room":r} message, or else round robin (default ${serveDefaults.rooms})`)
+    .option('--subscriber-buffer <size>', `broadcast: a subscriber with more unsent is closed with 1008 (default ${formatBytes(serveDefaults.subscriberBufferBytes)})`)
     .option('--tls-cert <file>', 'serve wss://: PEM certificate (chain); with --tls-key')
     .option('--tls-key <file>', 'serve wss://: PEM private key; with --tls-cert')
     .option('-q, --quiet', 'no status lines on stderr')
@@ -38,6 +41,8 @@ Examples:
   $ wsbench serve --max 10000                    # 10k connections, 503 beyond
   $ wsbench serve --max 50k --port 9000          # more than one process can hold: workers are sized for it
   $ wsbench serve --overflow queue --queue-timeout 2s
+  $ wsbench serve --mode reply                   # {"id":7,...} is answered {"jsonrpc":"2.0","id":7,"result":...}
+  $ wsbench serve --mode broadcast --rooms 10    # a message reaches every other connection in its room
   $ curl localhost:8000/metrics                  # Prometheus text; /healthz gives JSON`,
     )
     .action(async (flags: ServeFlags) => {
@@ -59,7 +64,7 @@ Examples:
       const workers = `${server.plan.workers} worker${server.plan.workers === 1 ? '' : 's'}`;
       if (!quiet) {
         io.stderr.write(
-          `wsbench serve: listening on ${server.url}  max ${config.max}  ${workers}  overflow ${config.overflow}\n`,
+          `wsbench serve: listening on ${server.url}  max ${config.max}  ${workers}  overflow ${config.overflow}${modeText(config)}\n`,
         );
       }
       const status = quiet ? undefined : startStatus(io, server.stats);
@@ -75,6 +80,13 @@ Examples:
       io.stdout.write(flags.json ? JSON.stringify({ schemaVersion: 1, ...totals }, null, 2) + '\n' : formatServeTotals(totals));
       setExit(ExitCode.ok);
     });
+}
+
+/** The mode, when it is not echo: what a client of this server should expect. */
+function modeText(config: ServeConfig): string {
+  if (config.mode === 'echo') return '';
+  if (config.mode === 'reply') return '  mode reply';
+  return `  mode broadcast (${config.rooms} room${config.rooms === 1 ? '' : 's'}, subscriber buffer ${formatBytes(config.subscriberBufferBytes)})`;
 }
 
 /** A status line: redrawn each second on a TTY, a plain line every 5 s otherwise (CI logs). */

@@ -8,6 +8,9 @@ import { ConfigError } from './errors.js';
 import { durationMs, host, integer, oneOf, sizeBytes, urlPath } from './validate.js';
 
 export type Overflow = 'reject' | 'queue';
+/** What serve does with a message: echo it, answer it by id (JSON), or send it to its room. */
+export type ServeMode = 'echo' | 'reply' | 'broadcast';
+export const SERVE_MODES: readonly ServeMode[] = ['echo', 'reply', 'broadcast'];
 
 export interface ServeConfig {
   /** Address to listen on. Default 127.0.0.1. */
@@ -32,6 +35,12 @@ export interface ServeConfig {
   readonly heartbeatMs: number;
   /** On SIGINT/SIGTERM: how long closing connections may take before they are cut. Default 5s. */
   readonly drainTimeoutMs: number;
+  /** echo: each message back to its sender; reply: a JSON answer with the request's id; broadcast: to every other member of its room. Default echo. */
+  readonly mode: ServeMode;
+  /** Broadcast: rooms 0..rooms-1; a connection is in one at a time. 1 unless mode is broadcast. Default 1. */
+  readonly rooms: number;
+  /** Broadcast: unsent bytes a subscriber may have queued before it is closed with 1008. Default 1 MiB. */
+  readonly subscriberBufferBytes: number;
   /** wss://: the certificate chain and private key (PEM text, read from --tls-cert and --tls-key). */
   readonly tls: { readonly cert: string; readonly key: string } | undefined;
 }
@@ -48,6 +57,9 @@ export interface ServeOptions {
   handshakeTimeout?: string | number;
   heartbeat?: string | number;
   drainTimeout?: string | number;
+  mode?: string;
+  rooms?: string | number;
+  subscriberBuffer?: string | number;
   /** PEM files; both or neither. */
   tlsCert?: string;
   tlsKey?: string;
@@ -64,6 +76,9 @@ export const serveDefaults = {
   handshakeTimeoutMs: 5000,
   heartbeatMs: 30_000,
   drainTimeoutMs: 5000,
+  mode: 'echo',
+  rooms: 1,
+  subscriberBufferBytes: 1024 * 1024,
 } as const;
 
 export function resolveServeConfig(options: ServeOptions = {}): ServeConfig {
@@ -82,8 +97,23 @@ export function resolveServeConfig(options: ServeOptions = {}): ServeConfig {
     handshakeTimeoutMs: durationMs('--handshake-timeout', options.handshakeTimeout, serveDefaults.handshakeTimeoutMs, 10),
     heartbeatMs,
     drainTimeoutMs: durationMs('--drain-timeout', options.drainTimeout, serveDefaults.drainTimeoutMs, 0),
+    ...modeOptions(options),
     tls: tlsFiles(options.tlsCert, options.tlsKey),
   });
+}
+
+/** Rooms and the subscriber bound mean something only to broadcast: asking for them elsewhere is a mistake. */
+function modeOptions(options: ServeOptions): Pick<ServeConfig, 'mode' | 'rooms' | 'subscriberBufferBytes'> {
+  const mode = oneOf<ServeMode>('--mode', options.mode, serveDefaults.mode, SERVE_MODES);
+  const rooms = integer('--rooms', options.rooms, serveDefaults.rooms, 1, 100_000);
+  const subscriberBufferBytes = sizeBytes('--subscriber-buffer', options.subscriberBuffer, serveDefaults.subscriberBufferBytes, 1024, 1024 ** 3);
+  if (mode !== 'broadcast') {
+    if (rooms !== 1) throw new ConfigError('--rooms', options.rooms, `expected 1 with --mode ${mode}; rooms need --mode broadcast`);
+    if (options.subscriberBuffer !== undefined) {
+      throw new ConfigError('--subscriber-buffer', options.subscriberBuffer, `expected only with --mode broadcast (the mode is ${mode})`);
+    }
+  }
+  return { mode, rooms, subscriberBufferBytes };
 }
 
 /** Both PEM files read and checked as a pair now, so a bad one is refused before anything starts. */

@@ -5,6 +5,23 @@ import type { ServeCounters, ServeStats } from '../metrics/serve-stats.js';
 /** The admission point's answer to a request for a slot. */
 export type AdmissionOutcome = 'admitted' | 'full' | 'queue-timeout' | 'worker-full' | 'shutting-down';
 
+/**
+ * Broadcast: a message published in one server process, for the members of `room` in the others.
+ * `data` is the payload as text (a text message) or base64 (a binary one): the channel carries JSON.
+ */
+export interface RelayedBroadcast {
+  t: 'broadcast';
+  room: number;
+  binary: boolean;
+  data: string;
+}
+
+/**
+ * Relay text waiting to leave a process, past which it takes no more: a worker pauses its
+ * publishers until its backlog halves; the primary drops relays to a worker that far behind.
+ */
+export const RELAY_BACKLOG_BYTES = 16 * 1024 * 1024;
+
 export type PrimaryToServeWorker =
   /** `socketBudget`: sockets the worker may have open at once before it stops accepting. */
   | { t: 'start'; config: ServeConfig; index: number; socketBudget: number }
@@ -15,7 +32,8 @@ export type PrimaryToServeWorker =
   | { t: 'admit'; id: number; outcome: AdmissionOutcome }
   | { t: 'counters-request'; id: number }
   | { t: 'stats-reply'; id: number; stats: ServeStats }
-  | { t: 'shutdown' };
+  | { t: 'shutdown' }
+  | RelayedBroadcast;
 
 export type ServeWorkerToPrimary =
   | { t: 'ready' }
@@ -30,4 +48,5 @@ export type ServeWorkerToPrimary =
   | { t: 'counters'; id: number; counters: ServeCounters }
   /** A worker answering /metrics or /healthz wants the global figures. */
   | { t: 'stats-request'; id: number }
-  | { t: 'final'; counters: ServeCounters };
+  | { t: 'final'; counters: ServeCounters }
+  | RelayedBroadcast;

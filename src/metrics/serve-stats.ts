@@ -21,12 +21,25 @@ export interface ServeCounters {
   rejected: Record<RejectReason, number>;
   /** TCP connections closed because they did not finish an upgrade in time; they never held a slot. */
   handshakeTimeouts: number;
+  /** Messages received from clients (in broadcast: published). */
   messagesIn: number;
+  /** Messages sent to clients: echoes, replies, or broadcast deliveries (one per subscriber reached). */
   messagesOut: number;
   bytesIn: number;
   bytesOut: number;
   /** Messages in over the last whole second, as each process measured it (summed over processes). */
   messagesPerSecond: number;
+  /** Reply mode: requests answered with an error (not JSON, no id). Broadcast: messages dropped for a bad room field. */
+  badMessages: number;
+  /** Broadcast: subscribers closed (1008) because their unsent bytes passed --subscriber-buffer. */
+  slowSubscribersDropped: number;
+  /** Broadcast: messages published in another server process and fanned out by this one. */
+  relayedIn: number;
+  /**
+   * Broadcast: relays the primary did not pass to a worker whose backlog of relays passed its bound
+   * (that worker's subscribers missed those messages). Counted by the primary only.
+   */
+  relaysDropped: number;
 }
 
 export interface ServeStats extends ServeCounters {
@@ -76,6 +89,10 @@ export function emptyServeCounters(): ServeCounters {
     bytesIn: 0,
     bytesOut: 0,
     messagesPerSecond: 0,
+    badMessages: 0,
+    slowSubscribersDropped: 0,
+    relayedIn: 0,
+    relaysDropped: 0,
   };
 }
 
@@ -89,6 +106,10 @@ export function addServeCounters(into: ServeCounters, from: ServeCounters): Serv
   into.bytesIn += from.bytesIn;
   into.bytesOut += from.bytesOut;
   into.messagesPerSecond += from.messagesPerSecond;
+  into.badMessages += from.badMessages;
+  into.slowSubscribersDropped += from.slowSubscribersDropped;
+  into.relayedIn += from.relayedIn;
+  into.relaysDropped += from.relaysDropped;
   return into;
 }
 

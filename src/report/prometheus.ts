@@ -32,6 +32,16 @@ export function formatPrometheus(stats: ServeStats): string {
     ['{direction="in"}', stats.bytesIn],
     ['{direction="out"}', stats.bytesOut],
   ]);
+  metric('wsbench_bad_messages_total', 'counter', 'Reply mode: requests answered with an error; broadcast: messages with a bad room field.', [
+    ['', stats.badMessages],
+  ]);
+  metric('wsbench_slow_subscribers_dropped_total', 'counter', 'Broadcast: subscribers closed (1008) for unsent bytes past --subscriber-buffer.', [
+    ['', stats.slowSubscribersDropped],
+  ]);
+  metric('wsbench_relayed_messages_total', 'counter', 'Broadcast: messages fanned out by a server process other than the publisher\'s, by outcome.', [
+    ['{outcome="delivered"}', stats.relayedIn],
+    ['{outcome="dropped"}', stats.relaysDropped],
+  ]);
   metric('wsbench_messages_per_second', 'gauge', 'Messages in over the last whole second.', [['', stats.messagesPerSecond]]);
   metric('wsbench_workers', 'gauge', 'Server worker processes running.', [['', stats.workers]]);
   metric('wsbench_worker_exits_total', 'counter', 'Worker processes that ended without being asked to.', [['', stats.workerExits]]);

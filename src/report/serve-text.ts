@@ -7,7 +7,7 @@ export function formatServeStatus(stats: ServeStats): string {
   return (
     `open ${formatCount(stats.open)}/${formatCount(stats.max)}  accepted ${formatCount(stats.accepted)}  ` +
     `rejected ${formatCount(totalRejected(stats))}${stats.queued > 0 ? `  queued ${formatCount(stats.queued)}` : ''}  ` +
-    `msgs/s ${formatCount(stats.messagesPerSecond)}`
+    `msgs/s ${formatCount(stats.messagesPerSecond)}${modeCounts(stats)}`
   );
 }
 
@@ -23,5 +23,18 @@ export function formatServeTotals(stats: ServeStats): string {
     `  bytes        in ${formatBytes(stats.bytesIn)}  out ${formatBytes(stats.bytesOut)}`,
   ];
   if (stats.handshakeTimeouts > 0) lines.push(`  handshake timeouts ${formatCount(stats.handshakeTimeouts)}`);
+  const modes = modeCounts(stats);
+  if (modes) lines.push(`  modes      ${modes}`);
   return lines.join('\n') + '\n';
+}
+
+/** reply and broadcast figures that are not zero, so an echo server's lines stay as they were. */
+function modeCounts(stats: ServeStats): string {
+  const counts: [string, number][] = [
+    ['bad messages', stats.badMessages],
+    ['relayed in', stats.relayedIn],
+    ['slow subscribers dropped', stats.slowSubscribersDropped],
+    ['relays dropped', stats.relaysDropped],
+  ];
+  return counts.filter(([, count]) => count > 0).map(([name, count]) => `  ${name} ${formatCount(count)}`).join('');
 }

@@ -16,7 +16,9 @@ import type { ServeConfig } from '../config/serve-config.js';
 import { emptyServeCounters, type RejectReason, type ServeCounters, type ServeStats } from '../metrics/serve-stats.js';
 import { formatPrometheus } from '../report/prometheus.js';
 import { encodeFrame, Opcode } from '../protocol/frame-codec.js';
+import type { RelayedBroadcast } from '../ipc/serve-messages.js';
 import type { AdmissionOutcome } from './admission.js';
+import { modeHandler, type ModeHandler, type RelayOut } from './modes.js';
 
 const OPEN = WebSocket.OPEN;
 
@@ -36,7 +38,7 @@ export interface AdmissionClient {
  * echoes, besides the kernel's socket buffers; one that never drains stops answering pings too, and
  * the heartbeat closes it within two intervals.
  */
-const ECHO_HIGH_WATER_BYTES = 4 * 1024 * 1024;
+export const ECHO_HIGH_WATER_BYTES = 4 * 1024 * 1024;
 const TEXT = { binary: false } as const;
 const BINARY = { binary: true } as const;
 
@@ -47,6 +49,8 @@ export class EchoServer {
   readonly wss: WebSocketServer;
   readonly config: ServeConfig;
   readonly #admission: AdmissionClient;
+  /** --mode reply or broadcast (modes.ts); undefined for echo, which stays on the path below. */
+  readonly #mode: ModeHandler | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #handshakeSweep: NodeJS.Timeout;
   /** Measures messagesPerSecond once a second, here, where the messages are counted. */
@@ -67,7 +71,8 @@ export class EchoServer {
   #arrivals: { socket: Socket; at: number }[] = [];
   #arrivalsHead = 0;
 
-  constructor(config: ServeConfig, admission: AdmissionClient) {
+  /** `relay`: with worker processes, how a broadcast reaches the others (through the primary). */
+  constructor(config: ServeConfig, admission: AdmissionClient, relay?: RelayOut) {
     this.config = config;
     this.#admission = admission;
     const counters = this.#counters;
@@ -76,7 +81,8 @@ export class EchoServer {
     this.#onPong = function (this: WebSocket) {
       unanswered().delete(this);
     };
-    this.#onMessage = function echo(this: WebSocket, data: RawData, isBinary: boolean) {
+    this.#mode = modeHandler(config, counters, relay);
+    this.#onMessage = this.#mode?.onMessage ?? function echo(this: WebSocket, data: RawData, isBinary: boolean) {
       const bytes = (data as Buffer).length;
       counters.messagesIn++;
       counters.bytesIn += bytes;
@@ -167,7 +173,7 @@ export class EchoServer {
     if (pathOf(req.url) !== this.config.path) return this.#reject(socket, 'not-found');
     if (this.#shuttingDown) return this.#reject(socket, 'shutting-down');
     // A malformed upgrade is answered 400 before it can take (or queue for) a slot.
-    if (!isWebSocketUpgrade(req)) return this.#reject(socket, 'bad-request');
+    if (!isWebSocketUpgrade(req) || this.#mode?.refusesUpgrade(req)) return this.#reject(socket, 'bad-request');
     let settled = false;
     let requestId = -1;
     const onCloseWhileWaiting = () => {
@@ -187,12 +193,18 @@ export class EchoServer {
       // The slot is tied to the socket: whatever ends it (close, reset, failed handshake, heartbeat
       // termination, a killed peer) fires 'close' once, and that gives the slot back.
       socket.on('close', this.#releaseSlot);
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.#onOpen(ws));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.#onOpen(ws, req));
     });
   }
 
-  #onOpen(ws: WebSocket): void {
+  /** Broadcast: a message published in another server process, for this one's room members. */
+  deliverRelayed(message: RelayedBroadcast): void {
+    this.#mode?.deliverRelayed(message);
+  }
+
+  #onOpen(ws: WebSocket, req: IncomingMessage): void {
     this.#counters.accepted++;
+    this.#mode?.onOpen(ws, req);
     ws.on('message', this.#onMessage);
     ws.on('error', ignoreError);
     if (this.#heartbeat) ws.on('pong', this.#onPong);
@@ -249,7 +261,7 @@ export class EchoServer {
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(formatPrometheus(stats));
         } else {
           const status = this.#shuttingDown ? 'draining' : 'ok';
-          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status, ...stats }) + '\n');
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status, mode: this.config.mode, ...stats }) + '\n');
         }
       },
       (error: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${error.message}\n`),
@@ -305,7 +317,7 @@ export function privateSocketOf(ws: WebSocket): Socket | undefined {
   return (ws as unknown as { _socket?: Socket })._socket;
 }
 
-function pauseUntilDrained(ws: WebSocket): void {
+export function pauseUntilDrained(ws: WebSocket): void {
   const socket = privateSocketOf(ws);
   if (!socket || ws.isPaused) return;
   ws.pause();

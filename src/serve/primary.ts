@@ -6,7 +6,7 @@
  * It talks to workers through WorkerLink, so tests drive it with plain objects, without forking.
  */
 import type { ServeConfig } from '../config/serve-config.js';
-import type { ServeWorkerToPrimary } from '../ipc/serve-messages.js';
+import { RELAY_BACKLOG_BYTES, type RelayedBroadcast, type ServeWorkerToPrimary } from '../ipc/serve-messages.js';
 import { LISTENERS_PER_PROCESS, type ServePlan } from '../limits/serve-plan.js';
 import { addServeCounters, emptyServeCounters, serveStats, type ServeCounters, type ServeStats } from '../metrics/serve-stats.js';
 import { AdmissionControl } from './admission.js';
@@ -39,6 +39,9 @@ export class ServePrimary implements WorkerPoolEvents {
   #listening: ListeningHandle | undefined;
   #nextRequestId = 1;
   #closing = false;
+  /** Broadcast: relay text sent to each worker and not yet out of this process. */
+  readonly #relayBacklog = new WeakMap<WorkerLink, number>();
+  #relaysDropped = 0;
 
   constructor(
     config: ServeConfig,
@@ -95,6 +98,9 @@ export class ServePrimary implements WorkerPoolEvents {
       case 'final':
         this.#counters[worker.index] = message.counters;
         break;
+      case 'broadcast':
+        this.#relay(worker, message);
+        break;
       case 'bound':
       case 'bind-failed':
       case 'ready':
@@ -132,6 +138,7 @@ export class ServePrimary implements WorkerPoolEvents {
   snapshot(): ServeStats {
     const total = structuredClone(this.#retired);
     for (const counters of this.#counters) addServeCounters(total, counters);
+    total.relaysDropped += this.#relaysDropped;
     // Once closing, the totals speak of the server that ran, not of the workers left running.
     const workers = this.#closing ? this.#plan.workers : this.#workers.filter((w) => w.alive).length;
     return serveStats(total, this.control.state, workers, this.#workerExits, Date.now() - this.#startedAt);
@@ -143,6 +150,25 @@ export class ServePrimary implements WorkerPoolEvents {
     this.control.close();
     this.#listening?.close();
     this.#listening = undefined;
+  }
+
+  /**
+   * A broadcast from one worker, to every other: their room members are theirs to reach. A worker
+   * that has not taken in RELAY_BACKLOG_BYTES of relays misses the next ones (counted) rather than
+   * grow this process without bound or hold back the room everywhere else.
+   */
+  #relay(from: WorkerLink, message: RelayedBroadcast): void {
+    const bytes = message.data.length;
+    for (const to of this.#workers) {
+      if (to === from || !to.alive) continue;
+      const backlog = this.#relayBacklog.get(to) ?? 0;
+      if (backlog > RELAY_BACKLOG_BYTES) {
+        this.#relaysDropped++;
+        continue;
+      }
+      this.#relayBacklog.set(to, backlog + bytes);
+      to.send(message, undefined, () => this.#relayBacklog.set(to, this.#relayBacklog.get(to)! - bytes));
+    }
   }
 
   #giveListeners(worker: WorkerLink, count: number): void {

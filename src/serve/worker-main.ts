@@ -3,7 +3,7 @@
  * socket (the primary hands them out and never accepts), and every upgrade asks the primary's
  * admission point for a slot.
  */
-import type { PrimaryToServeWorker, ServeWorkerToPrimary } from '../ipc/serve-messages.js';
+import type { PrimaryToServeWorker, RelayedBroadcast, ServeWorkerToPrimary } from '../ipc/serve-messages.js';
 import { EchoServer } from './echo-server.js';
 import { LISTENERS_PER_PROCESS } from '../limits/serve-plan.js';
 import { ListenerSet, type ListeningHandle } from './listener-set.js';
@@ -13,6 +13,11 @@ const send = (message: ServeWorkerToPrimary, handle?: ListeningHandle) => {
   if (process.connected) process.send!(message, handle as never);
 };
 const admission = new RemoteAdmission(send);
+/** Broadcast: to the primary, which passes it to the other workers; `sent` once it has left. */
+const relay = (message: RelayedBroadcast, sent: () => void) => {
+  if (process.connected) process.send!(message, undefined, undefined, sent);
+  else sent();
+};
 let server: EchoServer | undefined;
 let listeners: ListenerSet | undefined;
 let drainTimeoutMs = 5000;
@@ -26,7 +31,7 @@ process.on('disconnect', () => process.exit(0));
 process.on('message', (message: PrimaryToServeWorker, handle?: ListeningHandle) => {
   switch (message.t) {
     case 'start': {
-      const echo = new EchoServer(message.config, admission);
+      const echo = new EchoServer(message.config, admission, relay);
       server = echo;
       listeners = new ListenerSet((socket) => echo.accept(socket), {
         max: message.socketBudget,
@@ -58,6 +63,9 @@ process.on('message', (message: PrimaryToServeWorker, handle?: ListeningHandle) 
       break;
     case 'shutdown':
       void shutdown();
+      break;
+    case 'broadcast':
+      server?.deliverRelayed(message);
       break;
   }
 });

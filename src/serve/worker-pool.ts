@@ -22,7 +22,8 @@ const WORKER_EXEC_ARGV = ['--max-semi-space-size=1'];
 export interface WorkerLink {
   readonly index: number;
   readonly alive: boolean;
-  send(message: PrimaryToServeWorker, handle?: ListeningHandle): void;
+  /** `sent`: called once the message has left this process (or could not be sent). */
+  send(message: PrimaryToServeWorker, handle?: ListeningHandle, sent?: () => void): void;
 }
 
 export interface WorkerPoolEvents {
@@ -47,9 +48,9 @@ class ForkedWorker implements WorkerLink {
     readonly child: ChildProcess,
   ) {}
 
-  send(message: PrimaryToServeWorker, handle?: ListeningHandle): void {
-    if (!this.alive || !this.child.connected) return;
-    this.child.send(message, handle as never, ignoreError);
+  send(message: PrimaryToServeWorker, handle?: ListeningHandle, sent?: () => void): void {
+    if (!this.alive || !this.child.connected) return sent?.();
+    this.child.send(message, handle as never, sent ?? ignoreError);
   }
 }
 
