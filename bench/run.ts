@@ -15,9 +15,10 @@ import { blastOpen50k } from './blast-open-50k.js';
 import { serveScale } from './serve-scale.js';
 import { rampUnderLoad } from './ramp-under-load.js';
 import { fiftyKDefault } from './fifty-k-default.js';
+import { broadcastFanout, replyVsEcho } from './patterns.js';
 
 /** In run order: the heaviest (50,000 connections) last. */
-const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveMemory, serveAccept, rampUnderLoad, blastCpu, blastMemory, blastOpen50k, serveScale, fiftyKDefault];
+const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveMemory, serveAccept, rampUnderLoad, blastCpu, blastMemory, replyVsEcho, broadcastFanout, blastOpen50k, serveScale, fiftyKDefault];
 
 process.on('exit', cleanupAll);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -15,7 +15,7 @@ import { compileIdExtractor } from '../src/message/reply-id.js';
 import { findTimestampUs, MessageTemplate, monotonicUs } from '../src/message/template.js';
 import type { BlastResult } from '../src/metrics/blast-result.js';
 import { evaluate } from '../src/gate/evaluate.js';
-import { runCliToEnd } from './helpers/cli.js';
+import { runCliToEnd, startServeCli, stop } from './helpers/cli.js';
 import { wsServerWith, type TestServer } from './helpers/servers.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'wsbench-patterns-'));
@@ -271,6 +271,43 @@ describe('blast patterns end to end (the wsbench binary against ws servers)', { 
       assert.equal(result.latency.roundTrip.count, result.messages.received);
       assert.ok(result.messages.bytesSent / result.messages.sent >= 95, 'the message is padded to about --size');
     });
+  });
+
+  it("against serve's matching modes: reply pairs by id; broadcast over two workers delivers to everyone else", async () => {
+    const reply = await startServeCli(['--mode', 'reply', '--workers', '1']);
+    try {
+      const { code, result } = await blastJson(reply.url, ['-c', '20', '-p', '4', '--messages', '50', '-d', '30s', '--message', '{"jsonrpc":"2.0","id":{{seq}},"method":"add","params":[{{conn}},1]}', '--reply-id', 'id']);
+      assert.equal(code, 0);
+      assert.equal(result.endReason, 'messages');
+      assert.equal(result.messages.sent, 1000);
+      assert.equal(result.messages.received, 1000);
+      assert.equal(result.messages.unmatched, 0);
+      assert.equal(result.latency.roundTrip.count, 1000);
+    } finally {
+      await stop(reply);
+    }
+    const broadcast = await startServeCli(['--mode', 'broadcast', '--workers', '2']);
+    try {
+      const { code, result } = await blastJson(broadcast.url, ['-c', '30', '--publishers', '3', '--rate', '10', '-d', '2s', '--workers', '2']);
+      assert.equal(code, 0);
+      const fanout = result.fanout!;
+      assert.equal(fanout.expected, 29);
+      assert.ok(fanout.published >= 45, `published ${fanout.published}`);
+      assert.equal(fanout.delivered, fanout.published * 29, 'every message reached every other connection, across both serve workers');
+      assert.equal(result.messages.duplicates, 0);
+      assert.equal(result.latency.roundTrip.count, fanout.delivered);
+    } finally {
+      await stop(broadcast);
+    }
+    const echo = await startServeCli(['--workers', '1']);
+    try {
+      const { code, result } = await blastJson(echo.url, ['-c', '10', '--fire-and-forget', '--rate', '20', '--messages', '10', '-d', '10s']);
+      assert.equal(code, 0);
+      assert.equal(result.messages.sent, 100);
+      assert.equal(result.messages.received, 100, 'serve echoed every message');
+    } finally {
+      await stop(echo);
+    }
   });
 
   it('bad pattern options: one line, exit 2', async () => {

@@ -61,7 +61,8 @@ export function formatBlastSummary(result: BlastResult): string {
       `${formatCount(messages.perSecond)} msg/s  ${formatBytes(messages.bytesPerSecond)}/s received (run phase)`,
   );
   if (messages.unanswered) {
-    lines.push(`  unanswered when the run ended: ${formatCount(messages.unanswered)}${result.config.flood ? '' : ` (recorded as ${name}s of at least their age then)`}`);
+    const plural = { echo: 'round trips', reply: 'replies', delivery: 'deliveries', none: 'round trips' }[measures];
+    lines.push(`  unanswered when the run ended: ${formatCount(messages.unanswered)}${result.config.flood ? '' : ` (recorded as ${plural} of at least their age then)`}`);
   }
   if (messages.mismatched) lines.push(`  echoes that did not match: ${formatCount(messages.mismatched)}`);
   if (messages.unmatched) lines.push(`  replies that matched no request: ${formatCount(messages.unmatched)}`);
