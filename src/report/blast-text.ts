@@ -50,7 +50,18 @@ export function formatBlastSummary(result: BlastResult): string {
     `  sent ${formatCount(messages.sent)}  echoed ${formatCount(messages.received)}  ` +
       `${formatCount(messages.perSecond)} msg/s  ${formatBytes(messages.bytesPerSecond)}/s (run phase)`,
   );
-  if (messages.unanswered) lines.push(`  unanswered when the run ended: ${formatCount(messages.unanswered)} (recorded as round trips of at least their age then)`);
+  if (result.config.pattern === 'scenario') {
+    // Every message received is either taken by an expect (received) or unmatched; every expect
+    // that started is matched, unanswered (timed out, or still waiting at the end) or neither yet.
+    lines.push(
+      `  scenario ${String(result.config.scenario)} (steps from ${result.config.rampTraffic ? 'each open' : 'the start of the run'}): ` +
+        `${formatCount(messages.completed)} connections ran every step`,
+      `  expects matched ${formatCount(messages.received)}  unanswered ${formatCount(messages.unanswered)} (timed out, or waiting when the run ended; ` +
+        `recorded as round trips of their wait)  unmatched ${formatCount(messages.unmatched)} (messages no expect took)`,
+    );
+  } else if (messages.unanswered) {
+    lines.push(`  unanswered when the run ended: ${formatCount(messages.unanswered)} (recorded as round trips of at least their age then)`);
+  }
   if (messages.mismatched) lines.push(`  echoes that did not match: ${formatCount(messages.mismatched)}`);
   if (messages.delayedSends) lines.push(`  sends held back (4096 echoes outstanding, or 16 KiB unsent, on the connection): ${formatCount(messages.delayedSends)}`);
   lines.push('', 'Generator (each client process: CPU and event-loop delay during the run; during the ramp)');
