@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -244,6 +245,44 @@ steps:
       assert.ok(fromOpen.latency.phases.ramp.roundTrip.count > 0, 'the first connections ran steps while the others opened');
       assert.equal(fromOpen.latency.phases.ramp.roundTrip.count + fromOpen.latency.phases.run.roundTrip.count, 16);
       assert.equal(fromOpen.messages.receivedDuringRamp, fromOpen.latency.phases.ramp.roundTrip.count);
+    } finally {
+      await served.close();
+    }
+  });
+
+  it('a long loop of sends waits for its socket to drain and yields to other connections: every message arrives, in order', async () => {
+    const seqs = new Map<string, number[]>();
+    const served = await server((ws, text) => {
+      if (text === 'last') return ws.send('done');
+      const [conn, seq] = text.split(' ', 2);
+      if (seq === '1') {
+        // Stop reading for a while: the client's socket fills, and it must wait for the drain.
+        const socket = (ws as unknown as { _socket: Socket })._socket;
+        socket.pause();
+        setTimeout(() => socket.resume(), 500);
+      }
+      seqs.set(conn!, [...(seqs.get(conn!) ?? []), Number(seq)]);
+    });
+    try {
+      // 3,000 messages of ~1.4 KB per connection, with nothing to wait for in between: megabytes
+      // that only the socket's drain and the per-turn step budget keep bounded.
+      const file = scenarioFile(`
+steps:
+  - loop:
+      count: 3000
+      steps:
+        - send: '{{conn}} {{seq}} {{random:1024}}'
+  - send: last
+  - expect: { match: done, timeout: 10s }
+`);
+      const { code, result } = await blastJson([served.url, '-c', '2', '-d', '30s', '--scenario', file]);
+      assert.equal(code, 0);
+      assert.deepEqual(
+        { sent: result.messages.sent, received: result.messages.received, completed: result.messages.completed, unmatched: result.messages.unmatched },
+        { sent: 2 * 3001, received: 2, completed: 2, unmatched: 0 },
+      );
+      assert.deepEqual([...seqs.keys()].sort(), ['0', '1']);
+      for (const list of seqs.values()) assert.deepEqual(list, Array.from({ length: 3000 }, (_, i) => i + 1));
     } finally {
       await served.close();
     }
