@@ -114,7 +114,7 @@ class ScenarioParser {
   }
 
   #list(path: string, value: unknown, depth: number): ScenarioStep[] {
-    if (!Array.isArray(value) || value.length === 0) this.#fail(path || 'steps', value ?? null, 'expected a list of one or more steps (send, expect, sleep, loop)');
+    if (!Array.isArray(value) || value.length === 0) this.#fail(path, value ?? null, 'expected a list of one or more steps (send, expect, sleep, loop)');
     const steps = value.map((step, index) => this.#step(`${path}[${index}]`, step, depth));
     steps.forEach((step, index) => {
       if (step.kind === 'loop' && step.count === null && index < steps.length - 1) {
