@@ -3,17 +3,18 @@
  * server in the background, blasts it with thresholds, a baseline and an HTML report, uploads
  * results/ even on failure and lets exit 99 fail the job; the Indexed Job runs N shards numbered
  * 1..N into a shared volume and a gate merges exactly N with thresholds. Their wsbench arguments are
- * checked with wsbench's own parsers.
+ * checked with wsbench's own parsers, and every scenario in examples/ (*.yaml) with --scenario's.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
 import { shardLoad } from '../src/config/shard.js';
 import { parseMaxRegression } from '../src/gate/compare.js';
 import { parseThreshold } from '../src/gate/thresholds.js';
 import { parseReportFormats } from '../src/report/report-formats.js';
+import { countSteps, readScenarioFile } from '../src/scenario/parse.js';
 
 const root = new URL('../../', import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, root), 'utf8');
@@ -132,4 +133,24 @@ describe('deploy/k8s/blast-indexed-job.yaml', () => {
     const total = Number(/ -c (\d+)/.exec(script(shards.spec.template.spec.containers[0]))![1]);
     assert.ok(thresholds.includes(`accepted:count==${total}`), 'the merged load is the whole load');
   });
+});
+
+describe('examples/*.yaml scenarios', () => {
+  const scenarios = readdirSync(new URL('examples/', root)).filter((name) => name.endsWith('.yaml'));
+
+  it('the three the issue asks for are there: JSON-RPC, chat and ticker', () => {
+    for (const name of ['jsonrpc.yaml', 'chat.yaml', 'ticker.yaml']) assert.ok(scenarios.includes(name), name);
+  });
+
+  for (const name of scenarios) {
+    it(`${name} is a valid scenario that sends and expects, and says how to run it`, () => {
+      const path = new URL(`examples/${name}`, root).pathname;
+      const { scenario } = readScenarioFile(path);
+      assert.ok(countSteps(scenario.steps) >= 3);
+      const kinds = JSON.stringify(scenario.steps);
+      assert.match(kinds, /"kind":"send"/);
+      assert.match(kinds, /"kind":"expect"/);
+      assert.match(read(`examples/${name}`), new RegExp(`wsbench blast \\S+ .*--scenario examples/${name}`));
+    });
+  }
 });

@@ -179,6 +179,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
         subscribe: config.subscribe,
         publishers: Math.max(0, Math.min(config.publishers - firstConnection[index]!, share.connections)),
         flood: config.flood,
+        scenario: config.scenario,
         firstConnection: firstConnection[index]!,
         payloadBase64: config.payload.toString('base64'),
       },
@@ -203,6 +204,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
     if (phase !== 'run') return;
     if (live.every((w) => w.idle)) finish('idle');
     else if (config.messages !== undefined && live.every((w) => w.messagesDone)) finish('messages');
+    else if (config.scenario !== undefined && live.every((w) => w.messagesDone)) finish('completed');
   }
 
   const progressTimer = setInterval(() => run.onProgress?.(progress()), 250);
@@ -289,10 +291,13 @@ function collectFinal(worker: WorkerState): Promise<void> {
   });
 }
 
-/** The config as it goes into results: the payload by size, unset options as null (as JSON keeps them). */
+/**
+ * The config as it goes into results: the payload by size, the scenario by its file (its steps may
+ * hold tokens, as headers do), unset options as null (as JSON keeps them).
+ */
 function describeConfig(config: BlastConfig): Record<string, unknown> {
-  const { payload, ...rest } = config;
-  const described: Record<string, unknown> = { payloadBytes: payload.length };
+  const { payload, scenario, ...rest } = config;
+  const described: Record<string, unknown> = { payloadBytes: payload.length, scenario: scenario?.file ?? null };
   for (const [key, value] of Object.entries(rest)) described[key] = value ?? null;
   return described;
 }

@@ -13,6 +13,7 @@ import type { IntervalSample } from '../metrics/timeline.js';
 import type { PhaseHealth, WorkerSnapshot } from '../metrics/worker-snapshot.js';
 import { findTimestampUs, MessageTemplate, monotonicNowUs } from '../message/template.js';
 import { compileIdExtractor, type IdExtractor } from '../message/reply-id.js';
+import { StepRunner } from '../scenario/runner.js';
 import type { ScenarioHost, ScenarioRunner } from '../scenario/types.js';
 import { Opcode, WsConnection, type ConnectionEvents, type ConnectTarget } from './ws-connection.js';
 
@@ -79,7 +80,7 @@ export class LoadGenerator implements ConnectionEvents {
   /** Subscribe, at the end: publishers have stopped; deliveries still count. */
   #quiescing = false;
   /** --scenario: runs each connection's steps (scenario/runner.ts). */
-  #scenario: ScenarioRunner | undefined;
+  readonly #scenario: ScenarioRunner | undefined;
   #started = 0;
   #rampStartedAt = 0;
   /** The ramp's pacing timer (--connect-rate): the engine's own, never a connection's. */
@@ -116,6 +117,7 @@ export class LoadGenerator implements ConnectionEvents {
     this.#subscribeTemplate = options.subscribe === undefined ? undefined : new MessageTemplate(options.subscribe, '--subscribe');
     this.#extractId = options.replyId === undefined ? undefined : compileIdExtractor(options.replyId);
     this.#timestampAnchor = this.#template?.timestampAnchor;
+    this.#scenario = options.scenario === undefined ? undefined : new StepRunner(options.scenario, this.scenarioHost(), options.binary);
   }
 
   get rampDone(): boolean {
@@ -129,13 +131,14 @@ export class LoadGenerator implements ConnectionEvents {
 
   /**
    * --messages: every open connection has sent and got back its quota (echo, reply), or has sent it
-   * (fire-and-forget, and the publishers when subscribing).
+   * (fire-and-forget, and the publishers when subscribing). --scenario: every open connection has
+   * run its last step or stopped at an expect that timed out.
    */
   get messagesDone(): boolean {
     const quota = this.#options.messages;
-    if (!this.rampDone || quota === undefined) return false;
     const pattern = this.#options.pattern;
-    if (pattern === 'fire' || pattern === 'subscribe') {
+    if (!this.rampDone || (quota === undefined && pattern !== 'scenario')) return false;
+    if (quota !== undefined && (pattern === 'fire' || pattern === 'subscribe')) {
       for (const connection of this.#open) if ((pattern === 'fire' || connection.publisher) && connection.sent < quota) return false;
       return true;
     }
@@ -201,6 +204,9 @@ export class LoadGenerator implements ConnectionEvents {
     } else if (this.#options.flood) {
       // Echoes expected, but not paired with sends: the shortfall is what went unanswered.
       this.counters.unanswered = Math.max(0, this.counters.messagesSent - this.counters.messagesReceived);
+    } else if (this.#scenario) {
+      // Expects still waiting are unanswered, recorded at their wait (in the last interval too).
+      for (const connection of this.#open) this.#scenarioStopped(connection);
     }
     // The last, partial, second of the timeline: the unanswered messages just recorded are in it.
     const lastInterval = this.takeInterval();
@@ -292,11 +298,12 @@ export class LoadGenerator implements ConnectionEvents {
     return {
       workerIndex: this.#options.index,
       send: (connection, message, binary) => {
-        if (this.#stopping || connection.state !== 'open') return;
+        if (this.#stopping || connection.state !== 'open') return false;
         connection.sent++;
         this.counters.messagesSent++;
         this.counters.bytesSent += message.length;
         connection.send(message, binary ? Opcode.binary : Opcode.text);
+        return connection.writableLength <= WRITE_HIGH_WATER_BYTES;
       },
       matched: (connection, message, latencyUs) => {
         connection.received++;
@@ -311,9 +318,11 @@ export class LoadGenerator implements ConnectionEvents {
       expectTimedOut: (_connection, waitedUs) => {
         this.counters.unanswered++;
         this.#recordLatencyUs(waitedUs);
+        this.#done++;
       },
       completed: () => {
         this.counters.completed++;
+        this.#done++;
       },
     };
   }
@@ -390,7 +399,6 @@ export class LoadGenerator implements ConnectionEvents {
       this.counters.subscribed++;
       connection.send(message, this.#opcode);
     }
-    if (this.#options.pattern === 'scenario') return this.#scenario!.start(connection);
     if (this.#running || this.#options.rampTraffic) this.#startTraffic(connection);
   }
 
@@ -513,7 +521,7 @@ export class LoadGenerator implements ConnectionEvents {
     if (!closedByUs && !this.#stopping) {
       bump(this.counters.dropped, code);
       const quota = this.#options.messages;
-      if (quota !== undefined && connection.received >= quota) this.#done--;
+      if ((quota !== undefined && connection.received >= quota) || this.#scenario?.finished(connection)) this.#done--;
     }
   }
 
@@ -521,7 +529,7 @@ export class LoadGenerator implements ConnectionEvents {
 
   #startTraffic(connection: WsConnection): void {
     const { rate, pipeline, pattern } = this.#options;
-    if (pattern === 'scenario') return;
+    if (pattern === 'scenario') return this.#scenario!.start(connection);
     if (pattern === 'subscribe') {
       // Only publishers send; at --rate, or one message a second when no rate is given.
       if (connection.publisher) this.#startPaced(connection, rate || 1);
@@ -637,6 +645,7 @@ export class LoadGenerator implements ConnectionEvents {
   };
 
   onDrain(connection: WsConnection): void {
+    if (this.#scenario) return this.#scenario.drained(connection);
     if (this.#options.pattern === 'fire' && this.#options.rate === undefined && !connection.floodQueued && (this.#running || this.#options.rampTraffic)) this.#flood(connection);
   }
 

@@ -4,6 +4,7 @@ import { blast, type BlastProgress, type BlastStart } from '../blast/coordinator
 import { blastDefaults, resolveBlastConfig, type BlastConfig, type BlastOptions } from '../config/blast-config.js';
 import { redactHeaderArgs } from '../config/redact-headers.js';
 import { formatDurationMs } from '../config/units.js';
+import { countSteps } from '../scenario/parse.js';
 import { describeSources, formatBlastHeader, formatBlastSummary } from '../report/blast-text.js';
 import { checkWritable, defaultResultsPath, writeJsonAtomic } from '../report/results-file.js';
 import { applyGate, resolveGate } from '../gate/gate-plan.js';
@@ -44,6 +45,7 @@ export function blastCommand(io: CliIo, setExit: (code: number) => void): Comman
     .option('--expect-fanout <count>', 'deliveries expected per published message (default: every other connection)')
     .option('--fire-and-forget', 'send at --rate (or as fast as each socket drains) and wait for nothing: counts and bytes both ways, no latency')
     .option('--flood', 'keep every socket full, and time each echo from the {{now_us}} it carries (tcpkali-style latency markers)')
+    .option('--scenario <file>', 'each connection runs the steps of this YAML or JSON file: send, expect (match, timeout), sleep, loop; see examples/')
     .option('-w, --workers <count>', 'client processes (default: from the open-file limit and cores)')
     .option('--source-ip <list>', 'source addresses: a,b,c or a range a.b.c.d-a.b.c.e (default: picked in 127.0.0.0/8 for loopback targets)')
     .option('-H, --header <header>', "extra upgrade header 'name: value' (repeatable)", (value: string, all: string[] = []) => [...all, value])
@@ -67,6 +69,7 @@ Examples:
   $ wsbench blast ws://127.0.0.1:8000/ws --message '{"id":{{seq}},"method":"ping"}' --reply-id id -p 8
   $ wsbench blast ws://127.0.0.1:8000/ws -c 10k --publishers 1 --rate 10   # against serve --mode broadcast
   $ wsbench blast ws://127.0.0.1:8000/ws -c 100 --flood -d 10s   # socket full, echoes timed from the payload
+  $ wsbench blast ws://127.0.0.1:8000/ws -c 100 --scenario examples/jsonrpc.yaml   # against serve --mode reply
   $ wsbench blast ws://127.0.0.1:8000/ws --report html,junit   # results/blast-<time>.html and .junit.xml too
 ${GATE_HELP}
 
@@ -122,9 +125,10 @@ the server went away before --duration, or a client process was lost; 2 invalid 
 function header(start: BlastStart): string {
   const { plan, config } = start;
   const load = describeLoad(config);
-  const length = config.messages !== undefined ? `${config.messages} messages each` : `${formatDurationMs(config.durationMs)} run`;
+  const length = config.messages !== undefined ? `${config.messages} messages each` : `${formatDurationMs(config.durationMs)} run${config.scenario ? ' at most' : ''}`;
+  const what = config.scenario ? `${countSteps(config.scenario.steps)} steps` : config.message !== undefined ? 'templated message' : `${config.payload.length} B payload`;
   const when = config.rate === 0 ? '' : config.rampTraffic ? ', traffic from each open' : ', traffic after the ramp';
-  return formatBlastHeader(start.url, start.ownServer, config.connections, plan.workers, describeSources(plan), `${load}${when}, ${length}, ${config.message !== undefined ? 'templated message' : `${config.payload.length} B payload`}`);
+  return formatBlastHeader(start.url, start.ownServer, config.connections, plan.workers, describeSources(plan), `${load}${when}, ${length}, ${what}`);
 }
 
 function describeLoad(config: BlastConfig): string {
@@ -136,7 +140,7 @@ function describeLoad(config: BlastConfig): string {
     case 'fire':
       return config.flood ? 'flood (socket kept full), echoes timed from the payload' : `fire-and-forget, ${config.rate === undefined ? 'as fast as each socket drains' : `${config.rate} msg/s per connection`}`;
     case 'scenario':
-      return 'scenario';
+      return `scenario ${config.scenario!.file}`;
     default:
       return config.rate === undefined ? `closed loop${config.pipeline > 1 ? `, ${config.pipeline} in flight` : ''}` : config.rate === 0 ? 'idle (no messages)' : `${config.rate} msg/s per connection`;
   }

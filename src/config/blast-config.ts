@@ -9,6 +9,7 @@ import { shardLoad, type Shard } from './shard.js';
 import { durationMs, integer, rate, sizeBytes } from './validate.js';
 import { MessageTemplate } from '../message/template.js';
 import { compileIdExtractor } from '../message/reply-id.js';
+import { readScenarioFile, type Scenario, type ScenarioConnect } from '../scenario/parse.js';
 
 /**
  * What the connections do once open:
@@ -75,6 +76,11 @@ export interface BlastConfig {
   readonly expectFanout: number | undefined;
   /** --flood: keep every socket full, and time each echo from the {{now_us}} it carries. */
   readonly flood: boolean;
+  /**
+   * --scenario: the steps every connection runs (scenario/parse.ts). Its connect section is already
+   * in `headers` and `subprotocol`.
+   */
+  readonly scenario: Scenario | undefined;
 }
 
 export interface BlastOptions {
@@ -105,6 +111,8 @@ export interface BlastOptions {
   expectFanout?: string | number;
   fireAndForget?: boolean;
   flood?: boolean;
+  /** A scenario file (YAML or JSON): see scenario/parse.ts. */
+  scenario?: string;
 }
 
 export const blastDefaults = {
@@ -118,15 +126,19 @@ export const blastDefaults = {
 
 export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
   const url = options.url === undefined ? undefined : wsUrl(options.url);
+  // First: with a scenario, the options below that it decides (payload, size, rate, …) are refused.
+  const scenario = options.scenario === undefined ? undefined : resolveScenario(options, options.scenario);
   const binary = Boolean(options.binary);
   const size = sizeBytes('--size', options.size, blastDefaults.sizeBytes, 0, 64 * 1024 * 1024);
   const payload = options.payload !== undefined ? readPayload(options.payload) : makePayload(size, binary);
   if (options.pipeline !== undefined && options.rate !== undefined && Number(options.pipeline) !== 1) {
     throw new ConfigError('-p, --pipeline', options.pipeline, 'pipelining is for the closed loop; with --rate every due message is sent anyway');
   }
-  const traffic = resolvePattern(options, size);
+  const traffic = scenario ? scenario.traffic : resolvePattern(options, size);
+  const cliHeaders = parseHeaders(options.header ?? []);
   return Object.freeze(shardLoad(options.shard, {
     ...traffic,
+    scenario: scenario?.scenario,
     url,
     connections: integer('-c, --connections', options.connections, blastDefaults.connections, 1, 10_000_000),
     durationMs: durationMs('-d, --duration', options.duration, blastDefaults.durationMs, 0),
@@ -140,16 +152,57 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
     binary,
     workers: options.workers === undefined ? undefined : integer('--workers', options.workers, 1, 1, 256),
     sourceAddresses: options.sourceIp === undefined ? undefined : parseSourceAddresses(options.sourceIp),
-    headers: Object.freeze(parseHeaders(options.header ?? [])),
-    subprotocol: options.subprotocol,
+    headers: Object.freeze(scenario ? withScenarioHeaders(scenario, cliHeaders) : cliHeaders),
+    subprotocol: options.subprotocol ?? scenario?.connect.subprotocol,
     insecure: Boolean(options.insecure),
     rampTraffic: Boolean(options.rampTraffic),
     recordHeaders: Boolean(options.recordHeaders),
   }));
 }
 
+type Traffic = Pick<BlastConfig, 'pattern' | 'message' | 'replyId' | 'subscribe' | 'publishers' | 'expectFanout' | 'flood'>;
+
+/** What a scenario's steps decide, and so cannot be given with --scenario. */
+const SCENARIO_CONFLICTS: ReadonlyArray<readonly [keyof BlastOptions, string]> = [
+  ['message', '--message'],
+  ['replyId', '--reply-id'],
+  ['subscribe', '--subscribe'],
+  ['publishers', '--publishers'],
+  ['expectFanout', '--expect-fanout'],
+  ['fireAndForget', '--fire-and-forget'],
+  ['flood', '--flood'],
+  ['pipeline', '-p, --pipeline'],
+  ['rate', '--rate'],
+  ['messages', '--messages'],
+  ['payload', '--payload'],
+  ['size', '-s, --size'],
+];
+
+/** --scenario: no other traffic option, then the file, read and checked whole. */
+function resolveScenario(options: BlastOptions, file: string): { traffic: Traffic; scenario: Scenario; connect: ScenarioConnect } {
+  for (const [key, flag] of SCENARIO_CONFLICTS) {
+    const value = options[key];
+    if (value !== undefined && value !== false) {
+      throw new ConfigError(flag, value, "it cannot be combined with --scenario: the scenario's steps say what each connection sends, how many and when");
+    }
+  }
+  const { scenario, connect } = readScenarioFile(file);
+  const traffic: Traffic = { pattern: 'scenario', message: undefined, replyId: undefined, subscribe: undefined, publishers: 0, expectFanout: undefined, flood: false };
+  return { traffic, scenario, connect };
+}
+
+/** The scenario's connect headers under the -H ones: an -H header of the same name (any case) wins. */
+function withScenarioHeaders(resolved: { scenario: Scenario; connect: ScenarioConnect }, cliHeaders: Record<string, string>): Record<string, string> {
+  const given = new Set(Object.keys(cliHeaders).map((name) => name.toLowerCase()));
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(resolved.connect.headers)) {
+    if (!given.has(name.toLowerCase())) addHeader(headers, name, value.trim(), `--scenario ${resolved.scenario.file} connect.headers.${name}`, value, 'expected a header name (letters, digits, -) and a value on one line');
+  }
+  return { ...headers, ...cliHeaders };
+}
+
 /** The traffic pattern and its options, checked together: each conflict is named. */
-function resolvePattern(options: BlastOptions, size: number): Pick<BlastConfig, 'pattern' | 'message' | 'replyId' | 'subscribe' | 'publishers' | 'expectFanout' | 'flood'> {
+function resolvePattern(options: BlastOptions, size: number): Traffic {
   const chosen = [
     options.replyId !== undefined && '--reply-id',
     (options.subscribe !== undefined || options.publishers !== undefined) && (options.subscribe !== undefined ? '--subscribe' : '--publishers'),
@@ -294,11 +347,14 @@ function parseHeaders(lines: string[]): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const line of lines) {
     const colon = line.indexOf(':');
-    const name = line.slice(0, colon).trim();
-    if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(name) || /[\r\n]/.test(line)) {
-      throw new ConfigError('-H, --header', line, "expected 'name: value'");
-    }
-    headers[name] = line.slice(colon + 1).trim();
+    if (colon <= 0) throw new ConfigError('-H, --header', line, "expected 'name: value'");
+    addHeader(headers, line.slice(0, colon).trim(), line.slice(colon + 1).trim(), '-H, --header', line, "expected 'name: value'");
   }
   return headers;
+}
+
+/** A header whose name is an HTTP token and whose value is one line; else a ConfigError showing `given`. */
+function addHeader(headers: Record<string, string>, name: string, value: string, option: string, given: string, allowed: string): void {
+  if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(name) || /[\r\n]/.test(name + value)) throw new ConfigError(option, given, allowed);
+  headers[name] = value;
 }

@@ -33,6 +33,12 @@ export class RunError extends Error {
   }
 }
 
+const MAX_VALUE_CHARS = 100;
+
 function formatValue(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value !== 'object' || value === null) return String(value);
+  // An object (a scenario's step, say) as its JSON, cut short: the message stays one readable line.
+  const text = JSON.stringify(value);
+  return text.length > MAX_VALUE_CHARS ? `${text.slice(0, MAX_VALUE_CHARS - 1)}…` : text;
 }

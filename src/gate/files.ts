@@ -26,8 +26,8 @@ function readJson(option: string, path: string): unknown {
   }
 }
 
-/** A .yaml or .yml file as YAML (a team's gate kept in the repository), anything else as JSON. */
-function readJsonOrYaml(option: string, path: string): unknown {
+/** A .yaml or .yml file as YAML (a team's gate or scenario kept in the repository), anything else as JSON. */
+export function readJsonOrYaml(option: string, path: string): unknown {
   if (!/\.ya?ml$/i.test(path)) return readJson(option, path);
   const text = readText(option, path);
   try {

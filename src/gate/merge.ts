@@ -32,7 +32,7 @@ export type MergedResult = BlastResult & {
 };
 
 /** Worst first: the merged run ended for the worst of its parts' reasons. */
-const END_REASONS_WORST_FIRST: readonly EndReason[] = ['client-process-lost', 'interrupted', 'idle', 'messages', 'duration'];
+const END_REASONS_WORST_FIRST: readonly EndReason[] = ['client-process-lost', 'interrupted', 'idle', 'messages', 'completed', 'duration'];
 
 export function mergeResults(sources: readonly MergeSource[], options: { force?: boolean } = {}): MergedResult {
   if (sources.length === 0) throw new ConfigError('merge', '', 'expected at least one result file');

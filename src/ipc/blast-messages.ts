@@ -4,6 +4,7 @@ import type { SourcePairs } from '../limits/blast-plan.js';
 import type { BlastCounters } from '../metrics/blast-counters.js';
 import type { IntervalSample } from '../metrics/timeline.js';
 import type { WorkerSnapshot } from '../metrics/worker-snapshot.js';
+import type { Scenario } from '../scenario/parse.js';
 
 /** What one client process is to do: its exact share of the run. */
 export interface LoadGeneratorOptions {
@@ -42,6 +43,8 @@ export interface LoadGeneratorOptions {
   readonly publishers: number;
   /** fire: keep every socket full, and time each echo from the {{now_us}} it carries. */
   readonly flood: boolean;
+  /** scenario: the steps every connection runs (scenario/parse.ts; plain data). */
+  readonly scenario: Scenario | undefined;
   /** The run-wide number of this process's first connection ({{conn}}). */
   readonly firstConnection: number;
 }

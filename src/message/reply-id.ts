@@ -15,15 +15,8 @@ export type IdExtractor = (message: Buffer) => string | undefined;
 const OPTION = '--reply-id';
 
 export function compileIdExtractor(spec: string, option = OPTION): IdExtractor {
-  if (spec.length >= 2 && spec.startsWith('/') && spec.lastIndexOf('/') > 0) {
-    const end = spec.lastIndexOf('/');
-    const flags = spec.slice(end + 1);
-    let pattern: RegExp;
-    try {
-      pattern = new RegExp(spec.slice(1, end), flags);
-    } catch (error) {
-      throw new ConfigError(option, spec, `expected a valid regular expression (${(error as Error).message})`);
-    }
+  const pattern = slashRegex(spec, option);
+  if (pattern) {
     const groups = new RegExp(`${pattern.source}|`).exec('')!.length - 1;
     if (groups !== 1) throw new ConfigError(option, spec, `expected a regular expression with exactly one capturing group (it has ${groups})`);
     return (message) => {
@@ -31,21 +24,44 @@ export function compileIdExtractor(spec: string, option = OPTION): IdExtractor {
       return match?.[1] ?? undefined;
     };
   }
-  if (!/^[^.\s]+(\.[^.\s]+)*$/.test(spec)) {
+  if (!JSON_PATH.test(spec)) {
     throw new ConfigError(option, spec, 'expected a JSON field path such as id or result.id, or a regular expression between slashes such as /"id":(\\d+)/');
   }
   const path = spec.split('.');
   return (message) => {
-    let value: unknown;
-    try {
-      value = JSON.parse(message.toString());
-    } catch {
-      return undefined;
-    }
-    for (const key of path) {
-      if (value === null || typeof value !== 'object') return undefined;
-      value = (value as Record<string, unknown>)[key];
-    }
+    const value = jsonAt(message, path);
     return value === undefined || value === null || typeof value === 'object' ? undefined : JSON.stringify(value);
   };
+}
+
+/** A JSON field path: keys and array indexes between dots (id, result.id, params.0.id). */
+export const JSON_PATH = /^[^.\s]+(\.[^.\s]+)*$/;
+
+/**
+ * `/source/flags` as a RegExp; undefined when `spec` is not between slashes. An invalid expression
+ * is a ConfigError naming `option`.
+ */
+export function slashRegex(spec: string, option: string): RegExp | undefined {
+  const end = spec.lastIndexOf('/');
+  if (spec.length < 2 || !spec.startsWith('/') || end <= 0) return undefined;
+  try {
+    return new RegExp(spec.slice(1, end), spec.slice(end + 1));
+  } catch (error) {
+    throw new ConfigError(option, spec, `expected a valid regular expression (${(error as Error).message})`);
+  }
+}
+
+/** The value at `path` (split at its dots) in a message that is JSON; undefined when it is not there. */
+export function jsonAt(message: Buffer, path: readonly string[]): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(message.toString());
+  } catch {
+    return undefined;
+  }
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[key];
+  }
+  return value;
 }

@@ -14,8 +14,11 @@ import type { PhaseHealth, WorkerSnapshot } from './worker-snapshot.js';
  */
 export const SCHEMA_VERSION = 2;
 
-/** Why the run ended. 'idle': every connection had ended before -d (refused, failed or dropped). */
-export type EndReason = 'duration' | 'messages' | 'idle' | 'interrupted' | 'client-process-lost';
+/**
+ * Why the run ended. 'idle': every connection had ended before -d (refused, failed or dropped).
+ * 'completed': --scenario, every open connection ran its last step or stopped at an expect that timed out.
+ */
+export type EndReason = 'duration' | 'messages' | 'completed' | 'idle' | 'interrupted' | 'client-process-lost';
 
 export interface PhaseHealthSummary {
   cpuPercent: number;

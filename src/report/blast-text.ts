@@ -60,15 +60,23 @@ export function formatBlastSummary(result: BlastResult): string {
     `  sent ${formatCount(messages.sent)}  ${answered} ${formatCount(messages.received)}  ` +
       `${formatCount(messages.perSecond)} msg/s  ${formatBytes(messages.bytesPerSecond)}/s received (run phase)`,
   );
-  if (messages.unanswered) {
+  if (result.config.pattern === 'scenario') {
+    // Every message received is either taken by an expect (received) or unmatched; every expect
+    // that started is matched, unanswered (timed out, or still waiting at the end) or neither yet.
+    lines.push(
+      `  scenario ${String(result.config.scenario)} (steps from ${result.config.rampTraffic ? 'each open' : 'the start of the run'}): ` +
+        `${formatCount(messages.completed)} connections ran every step`,
+      `  expects matched ${formatCount(messages.received)}  unanswered ${formatCount(messages.unanswered)} (timed out, or waiting when the run ended; ` +
+        `recorded as round trips of their wait)  unmatched ${formatCount(messages.unmatched)} (messages no expect took)`,
+    );
+  } else if (messages.unanswered) {
     const plural = { echo: 'round trips', reply: 'replies', delivery: 'deliveries', none: 'round trips' }[measures];
     lines.push(`  unanswered when the run ended: ${formatCount(messages.unanswered)}${result.config.flood ? '' : ` (recorded as ${plural} of at least their age then)`}`);
   }
   if (messages.mismatched) lines.push(`  echoes that did not match: ${formatCount(messages.mismatched)}`);
-  if (messages.unmatched) lines.push(`  replies that matched no request: ${formatCount(messages.unmatched)}`);
+  if (messages.unmatched && result.config.pattern !== 'scenario') lines.push(`  replies that matched no request: ${formatCount(messages.unmatched)}`);
   if (messages.subscribed) lines.push(`  subscribe messages sent: ${formatCount(messages.subscribed)}`);
   if (messages.duplicates) lines.push(`  duplicate deliveries: ${formatCount(messages.duplicates)}`);
-  if (messages.completed) lines.push(`  connections that ran every scenario step: ${formatCount(messages.completed)}`);
   const fanout = result.fanout;
   if (fanout) {
     lines.push(

@@ -9,14 +9,21 @@ import type { WsConnection } from '../blast/ws-connection.js';
 export interface ScenarioHost {
   /** The client process's number ({{worker}}). */
   readonly workerIndex: number;
-  /** Send a message on the connection (counted as sent). */
-  send(connection: WsConnection, message: Buffer, binary: boolean): void;
+  /**
+   * Send a message on the connection (counted as sent). Returns whether the runner may send more
+   * now: false when the socket holds more than the engine's write high-water mark unsent (or is
+   * no longer open); the engine then calls `drained` when it has drained.
+   */
+  send(connection: WsConnection, message: Buffer, binary: boolean): boolean;
   /**
    * An expect step took this message: counted as received, and `latencyUs` (from the step's last
    * send, or from the start of the expect when nothing was sent) recorded as a reply latency.
    */
   matched(connection: WsConnection, message: Buffer, latencyUs: number): void;
-  /** A message arrived that no expect step was waiting for: counted as unmatched. */
+  /**
+   * A message that no expect step took (none was waiting, or it did not match the one waiting):
+   * counted as unmatched, not as received.
+   */
   unmatched(connection: WsConnection, message: Buffer): void;
   /**
    * An expect step timed out: counted as unanswered, its wait recorded as a reply latency of at
@@ -28,9 +35,13 @@ export interface ScenarioHost {
 }
 
 export interface ScenarioRunner {
-  /** The connection is open: run its steps from the first. */
+  /** The connection's traffic starts (with the run, or at its open with --ramp-traffic): run its steps from the first. */
   start(connection: WsConnection): void;
   message(connection: WsConnection, payload: Buffer, binary: boolean): void;
+  /** The socket drained after `send` returned false: carry on. */
+  drained(connection: WsConnection): void;
+  /** Has the connection run its last step, or stopped at an expect that timed out? */
+  finished(connection: WsConnection): boolean;
   /**
    * The run ends (or the connection closed): cancel its timers. Returns how long (µs) an expect
    * step still waiting had waited, or undefined: the engine counts it as unanswered.

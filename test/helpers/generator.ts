@@ -27,6 +27,7 @@ export function generatorFor(url: string, options: Partial<LoadGeneratorOptions>
     subscribe: undefined,
     publishers: 0,
     flood: false,
+    scenario: undefined,
     firstConnection: 0,
     ...options,
   });
