@@ -16,6 +16,12 @@ describe('exit-code rules', () => {
     ['messaging run without echoes', { accepted: 10, sent: 10, received: 0 }, passed, 1, /no message was echoed \(10 sent\)/],
     ['--rate 0 holds idle: no echoes is fine', { accepted: 10, config: { rate: 0 } }, passed, 0, undefined],
     ['paced run without echoes', { accepted: 10, sent: 10, config: { rate: 5 } }, passed, 1, /no message was echoed/],
+    ['fire-and-forget waits for nothing', { accepted: 10, sent: 10, config: { pattern: 'fire', flood: false } }, passed, 0, undefined],
+    ['flood without echoes', { accepted: 10, sent: 10, config: { pattern: 'fire', flood: true } }, passed, 1, /no message was echoed \(10 sent\)/],
+    ['requests without a matching reply', { accepted: 10, sent: 10, config: { pattern: 'reply' } }, passed, 1, /no reply matched a request \(10 sent\)/],
+    ['subscribers that received nothing', { accepted: 10, sent: 0, config: { pattern: 'subscribe' } }, passed, 1, /no message was received \(0 published\)/],
+    ['a scenario whose expects all waited in vain', { accepted: 2, sent: 2, unanswered: 2, config: { pattern: 'scenario' } }, passed, 1, /no expect step was matched \(2 waited in vain\)/],
+    ['a scenario that only sends', { accepted: 2, sent: 6, config: { pattern: 'scenario' } }, passed, 0, undefined],
     ['server went away', { accepted: 10, sent: 5, received: 5, endReason: 'idle', dropped: { 1006: 10 } }, passed, 1, /server went away \(10 closed 1006\)/],
     ['interrupted beats everything', { accepted: 0, interrupted: true, endReason: 'interrupted' }, crossed, 130, undefined],
   ];

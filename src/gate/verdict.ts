@@ -3,7 +3,9 @@
  *
  *     1  incomplete: a client process ended without reporting (even when interrupted: the figures are partial)
  *   130  interrupted (Ctrl-C, SIGTERM)
- *     1  nothing measured: no connection was accepted, or messages were sent and none was echoed
+ *     1  nothing measured: no connection was accepted, or nothing came back of what the pattern
+ *        waits for: no echo (echo, flood), no reply (--reply-id), no message received (subscribe),
+ *        no expect matched while some waited (scenario); fire-and-forget waits for nothing
  *     1  the run ended early because every connection ended before --duration (endReason 'idle':
  *        the server went away)
  *    99  a threshold was crossed, or a gated figure regressed past --max-regression against --baseline
@@ -34,8 +36,9 @@ export function runVerdict(result: VerdictInput, thresholds: readonly ThresholdO
   if (result.interrupted) return failures.length ? { exitCode: ExitCode.runFailed, reasons: failures } : { exitCode: ExitCode.interrupted, reasons: [] };
   if (result.outcomes.accepted === 0) {
     failures.push(`no connection was accepted (of ${result.outcomes.attempted} attempted): nothing was measured`);
-  } else if (result.messages.sent > 0 && result.messages.received === 0) {
-    failures.push(`no message was echoed (${result.messages.sent} sent): nothing was measured; --rate 0 holds idle connections if that is the intent`);
+  } else {
+    const nothing = nothingCameBack(result);
+    if (nothing) failures.push(nothing);
   }
   if (result.endReason === 'idle' && result.outcomes.accepted > 0) {
     const dropped = Object.entries(result.outcomes.dropped.byCloseCode).map(([code, count]) => `${count} closed ${code}`);
@@ -43,6 +46,26 @@ export function runVerdict(result: VerdictInput, thresholds: readonly ThresholdO
   }
   if (failures.length) return { exitCode: ExitCode.runFailed, reasons: failures };
   return gateVerdict(thresholds, comparison);
+}
+
+/** What the pattern waited for and never got, or undefined. Results from before patterns are echo runs. */
+function nothingCameBack(result: VerdictInput): string | undefined {
+  const { sent, received, unanswered } = result.messages;
+  if (received > 0) return undefined;
+  switch (result.config.pattern ?? 'echo') {
+    case 'echo':
+      return sent > 0 ? `no message was echoed (${sent} sent): nothing was measured; --rate 0 holds idle connections if that is the intent` : undefined;
+    case 'reply':
+      return sent > 0 ? `no reply matched a request (${sent} sent): nothing was measured` : undefined;
+    case 'subscribe':
+      return `no message was received (${sent} published): nothing was measured`;
+    case 'scenario':
+      return unanswered > 0 ? `no expect step was matched (${unanswered} waited in vain): nothing was measured` : undefined;
+    case 'fire':
+      return result.config.flood && sent > 0 ? `no message was echoed (${sent} sent): nothing was measured` : undefined;
+    default:
+      return undefined;
+  }
 }
 
 /** For merged and compared results: only thresholds and regressions decide (99), the data was judged when it was made. */
