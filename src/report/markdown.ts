@@ -55,18 +55,28 @@ export function formatMarkdown(result: ReportInput): string {
   breakdown('Dropped by close code', outcomes.dropped.byCloseCode);
 
   lines.push('', '### Latency (ms)', '', `| | ${LADDER_HEADINGS.join(' | ')} |`, `|---|${LADDER_HEADINGS.map(() => '---:').join('|')}|`);
-  lines.push(ladderRow('connect (ramp)', latency.connect), ladderRow('round trip (run)', latency.phases.run.roundTrip));
-  if (latency.phases.ramp.roundTrip.count > 0) lines.push(ladderRow('round trip (ramp)', latency.phases.ramp.roundTrip));
+  // What the round-trip histograms hold (results from before patterns are echo runs).
+  const measured = { echo: 'round trip', reply: 'reply', delivery: 'delivery', none: undefined }[latency.measures ?? 'echo'];
+  lines.push(ladderRow('connect (ramp)', latency.connect));
+  if (measured) lines.push(ladderRow(`${measured} (run)`, latency.phases.run.roundTrip));
+  if (measured && latency.phases.ramp.roundTrip.count > 0) lines.push(ladderRow(`${measured} (ramp)`, latency.phases.ramp.roundTrip));
   if (latency.coordinatedOmissionCorrected) lines.push('', 'Round trips counted from the intended send time (paced; coordinated omission corrected).');
 
   lines.push(
     '',
     '### Messages',
     '',
-    `sent ${formatCount(messages.sent)}, echoed ${formatCount(messages.received)}, **${formatCount(messages.perSecond)} msg/s** in the run` +
+    `sent ${formatCount(messages.sent)}, ${measured === 'round trip' ? 'echoed' : 'received'} ${formatCount(messages.received)}, **${formatCount(messages.perSecond)} msg/s** in the run` +
       (messages.unanswered ? `; unanswered at the end ${formatCount(messages.unanswered)}` : '') +
-      (messages.mismatched ? `; mismatched ${formatCount(messages.mismatched)}` : ''),
+      (messages.mismatched ? `; mismatched ${formatCount(messages.mismatched)}` : '') +
+      (messages.unmatched ? `; unmatched ${formatCount(messages.unmatched)}` : '') +
+      (messages.duplicates ? `; duplicates ${formatCount(messages.duplicates)}` : '') +
+      (messages.completed ? `; connections that ran every scenario step ${formatCount(messages.completed)}` : ''),
   );
+  if (result.fanout) {
+    const { published, delivered, observed, expected, missed } = result.fanout;
+    lines.push('', `fan-out: ${formatCount(published)} published, ${formatCount(delivered)} delivered, ${observed} per message (expected ${formatCount(expected)}), missed ${formatCount(missed)}`);
+  }
 
   const comparison = result.comparison;
   if (comparison) {
