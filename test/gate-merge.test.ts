@@ -1,6 +1,7 @@
 /** Shards split exactly; merging adds counters and histograms and refuses what would not add up. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { firstConnectionOf } from '../src/config/shard.js';
 import { resolveBlastConfig } from '../src/config/blast-config.js';
 import { mergeResults } from '../src/gate/merge.js';
 import { decodeHistogram } from '../src/metrics/histogram.js';
@@ -12,8 +13,15 @@ describe('--shard i/N', () => {
     assert.deepEqual(shards.map((s) => s.connections), [101, 100, 100]);
     assert.deepEqual(shards.map((s) => s.maxHandshakes), [4, 3, 3]);
     assert.ok(Math.abs(shards.reduce((n, s) => n + s.connectRate, 0) - 100) < 1e-9);
-    assert.deepEqual(shards[1]!.shard, { index: 2, count: 3, totalConnections: 301, totalConnectRate: 100, totalMaxHandshakes: 10 });
+    assert.deepEqual(shards[1]!.shard, { index: 2, count: 3, totalConnections: 301, totalConnectRate: 100, totalMaxHandshakes: 10, totalPublishers: 0 });
     assert.equal(resolveBlastConfig({}).shard, undefined);
+  });
+
+  it("publishers are the run's first connections: 150 of 301 over three shards is 101, 49 and 0", () => {
+    const shards = [1, 2, 3].map((i) => resolveBlastConfig({ url: 'ws://127.0.0.1:1/', connections: '301', publishers: '150', shard: `${i}/3` }));
+    assert.deepEqual(shards.map((s) => s.publishers), [101, 49, 0]);
+    assert.deepEqual(shards.map((s) => firstConnectionOf(s.shard)), [0, 101, 201]);
+    assert.equal(shards[2]!.shard!.totalPublishers, 150);
   });
 
   it('refuses shards that are not i/N with 1 <= i <= N, or more shards than connections', () => {

@@ -13,6 +13,7 @@ import { RunError } from '../config/errors.js';
 import type { BlastWorkerToCoordinator, CoordinatorToBlastWorker } from '../ipc/blast-messages.js';
 import { planBlast, type BlastPlan } from '../limits/blast-plan.js';
 import { planServe } from '../limits/serve-plan.js';
+import { firstConnectionOf } from '../config/shard.js';
 import { addBlastCounters, emptyBlastCounters, type BlastCounters } from '../metrics/blast-counters.js';
 import { buildBlastResult, type BlastResult, type EndReason, type LatencyKind } from '../metrics/blast-result.js';
 import { TimelineBuilder } from '../metrics/timeline.js';
@@ -131,7 +132,8 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
   const timeline = new TimelineBuilder();
   const settleTimeline = () => timeline.settle(workers.filter((w) => !w.exited).map((w) => w.index));
   // {{conn}} numbers run on from one process to the next; the run's first --publishers connections publish.
-  const firstConnection = plan.shares.map((_, index) => plan.shares.slice(0, index).reduce((total, share) => total + share.connections, 0));
+  const shardBase = firstConnectionOf(config.shard);
+  const firstConnection = plan.shares.map((_, index) => shardBase + plan.shares.slice(0, index).reduce((total, share) => total + share.connections, 0));
   const workers: WorkerState[] = plan.shares.map((share, index) => {
     const child = fork(entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json', execArgv: CLIENT_EXEC_ARGV });
     const state: WorkerState = { index, child, counters: emptyBlastCounters(), rampDone: false, idle: false, messagesDone: false, snapshot: undefined, exited: false };
@@ -177,7 +179,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
         message: config.message,
         replyId: config.replyId,
         subscribe: config.subscribe,
-        publishers: Math.max(0, Math.min(config.publishers - firstConnection[index]!, share.connections)),
+        publishers: Math.max(0, Math.min(config.publishers - (firstConnection[index]! - shardBase), share.connections)),
         flood: config.flood,
         scenario: config.scenario,
         firstConnection: firstConnection[index]!,
@@ -230,7 +232,11 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
   const accepted = snapshots.reduce((total, s) => total + s.counters.accepted, 0);
   return buildBlastResult(snapshots, {
     measures: latencyKind(config),
-    expectedFanout: config.pattern === 'subscribe' && config.publishers > 0 ? (config.expectFanout ?? Math.max(0, accepted - 1)) : undefined,
+    // A shard's publishers reach every shard's subscribers: by default, every other connection of the whole run.
+    expectedFanout:
+      config.pattern === 'subscribe' && (config.shard ? config.shard.totalPublishers : config.publishers) > 0
+        ? (config.expectFanout ?? Math.max(0, (config.shard ? config.shard.totalConnections : accepted) - 1))
+        : undefined,
     version: packageVersion,
     url: target.href,
     ownServer,

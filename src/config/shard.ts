@@ -15,12 +15,15 @@ export interface Shard {
   readonly totalConnections: number;
   readonly totalConnectRate: number;
   readonly totalMaxHandshakes: number;
+  readonly totalPublishers: number;
 }
 
 interface Load {
   readonly connections: number;
   readonly connectRate: number;
   readonly maxHandshakes: number;
+  /** Publishers are connections too: the shards' add up to the total, the first shards' first. */
+  readonly publishers?: number;
 }
 
 /** The share of `load` for `--shard text`, or the load itself (and shard undefined) without one. */
@@ -34,12 +37,25 @@ export function shardLoad<L extends Load>(text: string | undefined, load: L): L 
   if (load.connections < count) {
     throw new ConfigError('--shard', text, `-c ${load.connections} cannot be split into ${count} shards of at least one connection`);
   }
-  const shard: Shard = { index, count, totalConnections: load.connections, totalConnectRate: load.connectRate, totalMaxHandshakes: load.maxHandshakes };
+  const shard: Shard = { index, count, totalConnections: load.connections, totalConnectRate: load.connectRate, totalMaxHandshakes: load.maxHandshakes, totalPublishers: load.publishers ?? 0 };
   return {
     ...load,
     connections: splitExact(load.connections, count)[index - 1]!,
     connectRate: splitRate(load.connectRate, count)[index - 1]!,
     maxHandshakes: splitExact(Math.max(load.maxHandshakes, count), count)[index - 1]!,
+    publishers: publishersOfShard(load.publishers ?? 0, splitExact(load.connections, count), index),
     shard,
   };
+}
+
+/** The run's first `publishers` connections publish: the ones of this shard among them. */
+function publishersOfShard(publishers: number, connections: readonly number[], index: number): number {
+  const first = connections.slice(0, index - 1).reduce((total, n) => total + n, 0);
+  return Math.max(0, Math.min(publishers - first, connections[index - 1]!));
+}
+
+/** The run-wide number of this shard's first connection, so that {{conn}} is unique across shards. */
+export function firstConnectionOf(shard: Shard | undefined): number {
+  if (!shard) return 0;
+  return splitExact(shard.totalConnections, shard.count).slice(0, shard.index - 1).reduce((total, n) => total + n, 0);
 }
