@@ -15,6 +15,7 @@ import { findTimestampUs, MessageTemplate, monotonicNowUs } from '../message/tem
 import { compileIdExtractor, type IdExtractor } from '../message/reply-id.js';
 import { StepRunner } from '../scenario/runner.js';
 import type { ScenarioHost, ScenarioRunner } from '../scenario/types.js';
+import { HandshakeWindow, WINDOW_TICK_MS } from './handshake-window.js';
 import { Opcode, WsConnection, type ConnectionEvents, type ConnectTarget } from './ws-connection.js';
 
 export type { LoadGeneratorOptions };
@@ -98,6 +99,9 @@ export class LoadGenerator implements ConnectionEvents {
   /** Milliseconds this process has stalled so far (the summed lateness of a 20 ms timer). */
   #stalledMs = 0;
   #stallSampler: NodeJS.Timeout | undefined;
+  /** Handshakes in flight: --max-handshakes at most, fewer while the server is slow to answer. */
+  readonly #window: HandshakeWindow;
+  #windowTimer: NodeJS.Timeout | undefined;
 
   constructor(options: LoadGeneratorOptions) {
     this.#options = options;
@@ -111,6 +115,8 @@ export class LoadGenerator implements ConnectionEvents {
       tls: options.tls,
     };
     this.#paced = options.rate !== undefined && options.rate > 0;
+    this.#window = new HandshakeWindow(options.maxHandshakes, Math.max(100, options.connectTimeoutMs / 4));
+    this.counters.handshakeWindowLowest = options.maxHandshakes;
     this.#opcode = options.binary ? Opcode.binary : Opcode.text;
     this.#intervalMs = options.rate ? 1000 / options.rate : 0;
     this.#template = options.message === undefined ? undefined : new MessageTemplate(options.message, '--message');
@@ -156,6 +162,11 @@ export class LoadGenerator implements ConnectionEvents {
       if (late > 0) this.#stalledMs += late;
       last = now;
     }, STALL_SAMPLE_MS);
+    this.#windowTimer = setInterval(() => {
+      this.#window.tick();
+      this.counters.handshakeWindowLowest = this.#window.lowest;
+      this.#pump();
+    }, WINDOW_TICK_MS);
     this.#pump();
   }
 
@@ -197,6 +208,7 @@ export class LoadGenerator implements ConnectionEvents {
     const endedAt = performance.now();
     if (this.#rampTimer) clearTimeout(this.#rampTimer);
     if (this.#stallSampler) clearInterval(this.#stallSampler);
+    if (this.#windowTimer) clearInterval(this.#windowTimer);
     const pattern = this.#options.pattern;
     if (pattern === 'echo' || pattern === 'reply') {
       for (const connection of this.#open) this.#recordUnanswered(connection, endedAt);
@@ -335,9 +347,9 @@ export class LoadGenerator implements ConnectionEvents {
   // --- the ramp ----------------------------------------------------------------------------------
 
   #pump(): void {
-    const { connections, maxHandshakes, connectRate } = this.#options;
+    const { connections, connectRate } = this.#options;
     let batch = 0;
-    while (!this.#stopping && this.#started < connections && this.#connecting.size < maxHandshakes) {
+    while (!this.#stopping && this.#started < connections && this.#connecting.size < this.#window.size) {
       // Open at most a batch per turn of the event loop, so echoes and handshake answers that
       // arrived meanwhile are timed when they arrive, not after a thousand connects.
       if (batch++ === OPEN_BATCH) {
@@ -379,8 +391,13 @@ export class LoadGenerator implements ConnectionEvents {
     connection.open(this.#target, source.addresses[Math.floor(pair / portsPerAddress)], source.portLow + (pair % portsPerAddress));
   }
 
-  #settled(connection: WsConnection): void {
+  #settled(connection: WsConnection, answered: boolean, timedOut = false): void {
     this.#connecting.delete(connection);
+    this.#window.settled(answered ? performance.now() - connection.startedAt : undefined, timedOut);
+    if (this.rampDone && this.#windowTimer) {
+      clearInterval(this.#windowTimer);
+      this.#windowTimer = undefined;
+    }
     this.#pump();
   }
 
@@ -391,7 +408,7 @@ export class LoadGenerator implements ConnectionEvents {
     this.counters.accepted++;
     this.counters.open++;
     this.#open.add(connection);
-    this.#settled(connection);
+    this.#settled(connection, true);
     if (this.#stopping) return connection.close(1000);
     if (this.#options.pattern === 'reply') connection.pending = new Map();
     if (this.#subscribeTemplate) {
@@ -404,7 +421,7 @@ export class LoadGenerator implements ConnectionEvents {
 
   onRejected(connection: WsConnection, status: number): void {
     bump(this.counters.rejected, status);
-    this.#settled(connection);
+    this.#settled(connection, true);
   }
 
   onFailed(connection: WsConnection, reason: string): void {
@@ -414,7 +431,7 @@ export class LoadGenerator implements ConnectionEvents {
       const stalledMs = this.#stalledMs - connection.stalledAtStart + connection.timeoutLatenessMs;
       if (stalledMs >= this.#options.connectTimeoutMs * STALL_EXPLAINS_TIMEOUT) this.counters.timeoutsWhileStalled++;
     }
-    this.#settled(connection);
+    this.#settled(connection, false, reason === 'ETIMEDOUT');
   }
 
   onAddressInUse(connection: WsConnection, code: string): void {

@@ -43,6 +43,12 @@ export interface BlastCounters {
   /** --scenario: connections that ran every step. */
   completed: number;
   /**
+   * The smallest number of handshakes the process let be in flight during the ramp (its share of
+   * --max-handshakes unless the server's connect latency made it lower; see handshake-window.ts).
+   * Summed over processes: the whole run's handshakes in flight at their lowest.
+   */
+  handshakeWindowLowest: number;
+  /**
    * Of the ETIMEDOUT failures, those during which the client process itself stalled for 10% of the
    * connect timeout or more: the generator, not the server, may explain them.
    */
@@ -80,13 +86,14 @@ export function emptyBlastCounters(): BlastCounters {
     subscribed: 0,
     delivered: 0,
     completed: 0,
+    handshakeWindowLowest: 0,
   };
 }
 
 export function addBlastCounters(into: BlastCounters, from: BlastCounters): BlastCounters {
   for (const key of [
     'attempted', 'accepted', 'open', 'messagesSent', 'messagesReceived', 'rampMessagesReceived', 'bytesSent', 'bytesReceived',
-    'mismatched', 'unanswered', 'delayedSends', 'addressRetries', 'timeoutsWhileStalled', 'unmatched', 'duplicates', 'subscribed', 'delivered', 'completed',
+    'mismatched', 'unanswered', 'delayedSends', 'addressRetries', 'timeoutsWhileStalled', 'unmatched', 'duplicates', 'subscribed', 'delivered', 'completed', 'handshakeWindowLowest',
   ] as const) {
     // Results from before a counter existed lack it.
     if (from[key] === undefined) continue;

@@ -74,6 +74,12 @@ export interface BlastResult {
     };
     dropped: { total: number; byCloseCode: Record<string, number> };
     addressRetries: number;
+    /**
+     * The fewest handshakes blast let be in flight during the ramp, over all processes: below
+     * --max-handshakes when the server's connect latency passed a quarter of the connect timeout
+     * (blast/handshake-window.ts). Absent from results written before it existed.
+     */
+    handshakesInFlightLowest?: number;
   };
   readonly messages: {
     sent: number;
@@ -240,6 +246,7 @@ export function outcomesOf(counters: BlastCounters): BlastResult['outcomes'] {
     failed: { total: sum(counters.failed), byReason: { ...counters.failed }, generatorLimits, timeoutsWhileClientStalled: counters.timeoutsWhileStalled },
     dropped: { total: sum(counters.dropped), byCloseCode: { ...counters.dropped } },
     addressRetries: counters.addressRetries,
+    handshakesInFlightLowest: counters.handshakeWindowLowest,
   };
 }
 
