@@ -11,7 +11,8 @@ import { bump, emptyBlastCounters } from '../metrics/blast-counters.js';
 import { createHistogram, encodeHistogram, recordUs, type Histogram } from '../metrics/histogram.js';
 import type { IntervalSample } from '../metrics/timeline.js';
 import type { PhaseHealth, WorkerSnapshot } from '../metrics/worker-snapshot.js';
-import { findTimestampUs, MessageTemplate, monotonicNowUs } from '../message/template.js';
+import { MessageTemplate, monotonicNowUs, monotonicUs } from '../message/template.js';
+import { frameHeaderLength, writeFrameHeader } from '../protocol/frame-codec.js';
 import { compileIdExtractor, type IdExtractor } from '../message/reply-id.js';
 import type { ScenarioHost, ScenarioRunner } from '../scenario/types.js';
 import { Opcode, WsConnection, type ConnectionEvents, type ConnectTarget } from './ws-connection.js';
@@ -74,8 +75,6 @@ export class LoadGenerator implements ConnectionEvents {
   readonly #template: MessageTemplate | undefined;
   readonly #subscribeTemplate: MessageTemplate | undefined;
   readonly #extractId: IdExtractor | undefined;
-  /** Where a message's {{now_us}} is (subscribe, flood): see MessageTemplate.timestampAnchor. */
-  readonly #timestampAnchor: string | undefined;
   /** Subscribe, at the end: publishers have stopped; deliveries still count. */
   #quiescing = false;
   /** --scenario: runs each connection's steps (scenario/runner.ts). */
@@ -107,6 +106,7 @@ export class LoadGenerator implements ConnectionEvents {
       subprotocols: options.subprotocols,
       connectTimeoutMs: options.connectTimeoutMs,
       batchWrites: options.pipeline > 1,
+      refillOnDrain: options.flood,
       tls: options.tls,
     };
     this.#paced = options.rate !== undefined && options.rate > 0;
@@ -115,7 +115,6 @@ export class LoadGenerator implements ConnectionEvents {
     this.#template = options.message === undefined ? undefined : new MessageTemplate(options.message, '--message');
     this.#subscribeTemplate = options.subscribe === undefined ? undefined : new MessageTemplate(options.subscribe, '--subscribe');
     this.#extractId = options.replyId === undefined ? undefined : compileIdExtractor(options.replyId);
-    this.#timestampAnchor = this.#template?.timestampAnchor;
   }
 
   get rampDone(): boolean {
@@ -465,9 +464,7 @@ export class LoadGenerator implements ConnectionEvents {
     connection.received++;
     this.counters.messagesReceived++;
     this.counters.bytesReceived += payload.length;
-    const anchor = this.#timestampAnchor;
-    if (anchor === undefined) return;
-    const sentUs = findTimestampUs(payload, anchor);
+    const sentUs = this.#template?.timestampOf(payload);
     if (sentUs === undefined) return;
     const recent = (connection.recent ??= new Float64Array(RECENT_DELIVERIES));
     if (recent.includes(sentUs)) {
@@ -485,7 +482,7 @@ export class LoadGenerator implements ConnectionEvents {
     this.counters.messagesReceived++;
     this.counters.bytesReceived += payload.length;
     if (!this.#options.flood) return;
-    const sentUs = findTimestampUs(payload, this.#timestampAnchor!);
+    const sentUs = this.#template!.timestampOf(payload);
     if (sentUs !== undefined) this.#recordLatencyUs(monotonicNowUs() - sentUs);
   }
 
@@ -612,24 +609,51 @@ export class LoadGenerator implements ConnectionEvents {
   }
 
   /**
-   * Flood (fire-and-forget without --rate): keep the socket full. A connection sends up to
-   * FLOOD_BURST messages a turn while its socket holds under WRITE_HIGH_WATER_BYTES unsent; the
-   * socket's drain, or the next turn, refills it. So it queues at most that plus one message.
+   * Flood (fire-and-forget without --rate): keep the socket full. A connection sends a burst of up
+   * to FLOOD_BURST messages a turn while its socket holds under WRITE_HIGH_WATER_BYTES unsent; the
+   * socket's drain, or the next turn, refills it. So it queues at most that plus one burst.
+   *
+   * A burst is built in one buffer and written at once: each message is rendered in place, framed and
+   * masked where it lies (its own masking key), so a message costs no string, no Buffer and no write
+   * call of its own. The messages of a burst carry one {{now_us}}, the time of the write that hands
+   * them all to the socket together.
    */
   #flood(connection: WsConnection): void {
     connection.floodQueued = false;
     if (this.#stopping || connection.state !== 'open') return;
+    if (connection.writableLength > WRITE_HIGH_WATER_BYTES) return; // 'drain' calls back
     const quota = this.#options.messages;
-    for (let i = 0; i < FLOOD_BURST; i++) {
-      if (connection.writableLength > WRITE_HIGH_WATER_BYTES) return; // 'drain' calls back
-      if (quota !== undefined && connection.sent >= quota) return;
-      this.#write(connection, 0);
+    const count = quota === undefined ? FLOOD_BURST : Math.min(FLOOD_BURST, quota - connection.sent);
+    if (count <= 0) return;
+    const template = this.#template!;
+    // Room for the longest message and its header; a shorter one's header may be shorter, and the
+    // message is moved up to meet it (never, with messages under 126 bytes).
+    const roomHeader = frameHeaderLength(template.maxBytes, true);
+    const burst = Buffer.allocUnsafe(count * (roomHeader + template.maxBytes));
+    const context = this.#floodContext;
+    context.conn = connection.index;
+    context.worker = this.#options.index;
+    const nowUs = monotonicUs();
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      context.seq = connection.sent + 1;
+      const length = template.writeInto(burst, at + roomHeader, context, nowUs);
+      const header = frameHeaderLength(length, true);
+      if (header < roomHeader) burst.copyWithin(at + header, at + roomHeader, at + roomHeader + length);
+      writeFrameHeader(burst, at, length, this.#opcode, true);
+      at += header + length;
+      connection.sent++;
+      this.counters.bytesSent += length;
     }
+    this.counters.messagesSent += count;
+    connection.sendFrames(burst.subarray(0, at));
     connection.floodQueued = true;
     this.#floodQueue.push(connection);
     if (this.#floodQueue.length === 1) setImmediate(this.#onFloodTurn);
   }
 
+  /** The flood's template context, reused for every message it renders. */
+  readonly #floodContext = { seq: 0, conn: 0, worker: 0 };
   readonly #floodQueue: WsConnection[] = [];
   readonly #onFloodTurn = () => {
     const queue = this.#floodQueue.splice(0);

@@ -53,6 +53,8 @@ export interface ConnectTarget {
   readonly connectTimeoutMs: number;
   /** Pipelining: sends made while handling one read go out in one write. */
   readonly batchWrites: boolean;
+  /** Flood: the engine refills a socket when it drains (onDrain); no other run needs a 'drain' listener. */
+  readonly refillOnDrain?: boolean;
   /** wss://: TLS, with the server name to verify (undefined for an IP address) and whether to verify. */
   readonly tls?: { readonly servername: string | undefined; readonly rejectUnauthorized: boolean };
 }
@@ -153,7 +155,7 @@ export class WsConnection extends FrameParser {
     this.deadline = setTimeout(onConnectTimeout, Math.max(1, this.startedAt + target.connectTimeoutMs - now), this, this.startedAt + target.connectTimeoutMs);
     socket.on('error', onSocketError);
     socket.on('close', onSocketClose);
-    if (this.events.onDrain) socket.on('drain', onSocketDrain);
+    if (target.refillOnDrain) socket.on('drain', onSocketDrain);
     socket.write(`${target.requestHead}Sec-WebSocket-Key: ${this.#key}\r\n\r\n`);
   }
 
@@ -165,6 +167,11 @@ export class WsConnection extends FrameParser {
   /** Send one masked frame. Returns false when the socket's buffer is over its high-water mark. */
   send(payload: Buffer, opcode: number): boolean {
     return this.socket!.write(encodeFrame(payload, opcode, true));
+  }
+
+  /** Send frames already built and masked (writeFrameHeader): a flood's burst, in one write. */
+  sendFrames(frames: Buffer): boolean {
+    return this.socket!.write(frames);
   }
 
   /** Start the closing handshake: our close frame, then wait for the server's and its FIN. */
