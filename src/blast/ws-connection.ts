@@ -71,49 +71,126 @@ type State = 'connecting' | 'open' | 'closing' | 'closed';
 export class WsConnection extends FrameParser {
   state: State = 'connecting';
   socket: Socket | undefined;
-  /**
-   * performance.now() when the attempt began (its first TCP connect; a retry with another source
-   * pair does not restart it): connect latency and the connect timeout both count from here.
-   */
-  startedAt = 0;
   /** The connection's own timer: the connect timeout, then the grace for the server's TCP close. */
   deadline: NodeJS.Timeout | undefined;
-  /** How late the connect timeout fired (this process stalled), in ms. */
-  timeoutLatenessMs = 0;
   /** Engine-owned fields, kept here so the engine needs no side map. */
   sentAt = 0;
   sent = 0;
   received = 0;
-  /** Open loop: intended send times of messages not yet echoed, oldest first. */
-  intended: number[] | undefined;
-  /** The engine's pacing timer: never the same field as the connection's deadline. */
-  paceTimer: NodeJS.Timeout | undefined;
-  retries = 0;
-  /** The engine's stall clock when the attempt began. */
-  stalledAtStart = 0;
   /** The connection's number in the whole run ({{conn}}). */
   index = 0;
-  /** --reply-id: send times of the requests not yet answered, by id. */
-  pending: Map<string, number> | undefined;
-  /** Echo of a templated message: the messages not yet echoed, oldest first, to check echoes against. */
-  expected: Buffer[] | undefined;
-  /** Subscribe: the timestamps of the last messages received, to find duplicates; `recentAt` is the next slot. */
-  recent: Float64Array | undefined;
-  recentAt = 0;
-  /** Subscribe: this connection publishes. */
-  publisher = false;
-  /** Flood: a refill is scheduled. */
-  floodQueued = false;
-  /** --scenario: the runner's state for this connection. */
-  scenario: unknown;
-  #key = '';
-  #head: Buffer | undefined;
-  #subprotocols: readonly string[] = NO_SUBPROTOCOLS;
-  #errorCode: string | undefined;
   #closeCode = 1006;
   #closedByUs = false;
-  #explicitPort = false;
   batchWrites = false;
+  /**
+   * A process holds up to 50,000 of these, so what only the handshake needs, and what only some
+   * traffic patterns need, lives in two side objects, made on first use (the handshake's is dropped
+   * at the upgrade). The accessors below keep the engine's view the same: plain fields.
+   */
+  #handshake: HandshakeState | undefined;
+  #extras: PatternState | undefined;
+
+  /**
+   * performance.now() when the attempt began (its first TCP connect; a retry with another source
+   * pair does not restart it): connect latency and the connect timeout both count from here.
+   */
+  get startedAt(): number {
+    return this.#handshake?.startedAt ?? 0;
+  }
+  set startedAt(value: number) {
+    this.#handshakeState().startedAt = value;
+  }
+  /** How late the connect timeout fired (this process stalled), in ms. */
+  get timeoutLatenessMs(): number {
+    return this.#handshake?.timeoutLatenessMs ?? 0;
+  }
+  set timeoutLatenessMs(value: number) {
+    this.#handshakeState().timeoutLatenessMs = value;
+  }
+  /** Source pairs found taken so far. */
+  get retries(): number {
+    return this.#handshake?.retries ?? 0;
+  }
+  set retries(value: number) {
+    this.#handshakeState().retries = value;
+  }
+  /** The engine's stall clock when the attempt began. */
+  get stalledAtStart(): number {
+    return this.#handshake?.stalledAtStart ?? 0;
+  }
+  set stalledAtStart(value: number) {
+    this.#handshakeState().stalledAtStart = value;
+  }
+
+  /** Open loop: intended send times of messages not yet echoed, oldest first. */
+  get intended(): number[] | undefined {
+    return this.#extras?.intended;
+  }
+  set intended(value: number[] | undefined) {
+    if (value !== undefined || this.#extras) this.#patternState().intended = value;
+  }
+  /** The engine's pacing timer: never the same field as the connection's deadline. */
+  get paceTimer(): NodeJS.Timeout | undefined {
+    return this.#extras?.paceTimer;
+  }
+  set paceTimer(value: NodeJS.Timeout | undefined) {
+    if (value !== undefined || this.#extras) this.#patternState().paceTimer = value;
+  }
+  /** --reply-id: send times of the requests not yet answered, by id. */
+  get pending(): Map<string, number> | undefined {
+    return this.#extras?.pending;
+  }
+  set pending(value: Map<string, number> | undefined) {
+    if (value !== undefined || this.#extras) this.#patternState().pending = value;
+  }
+  /** Echo of a templated message: the messages not yet echoed, oldest first, to check echoes against. */
+  get expected(): Buffer[] | undefined {
+    return this.#extras?.expected;
+  }
+  set expected(value: Buffer[] | undefined) {
+    if (value !== undefined || this.#extras) this.#patternState().expected = value;
+  }
+  /** Subscribe: the timestamps of the last messages received, to find duplicates; `recentAt` is the next slot. */
+  get recent(): Float64Array | undefined {
+    return this.#extras?.recent;
+  }
+  set recent(value: Float64Array | undefined) {
+    if (value !== undefined || this.#extras) this.#patternState().recent = value;
+  }
+  get recentAt(): number {
+    return this.#extras?.recentAt ?? 0;
+  }
+  set recentAt(value: number) {
+    if (value !== 0 || this.#extras) this.#patternState().recentAt = value;
+  }
+  /** Subscribe: this connection publishes. */
+  get publisher(): boolean {
+    return this.#extras?.publisher ?? false;
+  }
+  set publisher(value: boolean) {
+    if (value || this.#extras) this.#patternState().publisher = value;
+  }
+  /** Flood: a refill is scheduled. */
+  get floodQueued(): boolean {
+    return this.#extras?.floodQueued ?? false;
+  }
+  set floodQueued(value: boolean) {
+    if (value || this.#extras) this.#patternState().floodQueued = value;
+  }
+  /** --scenario: the runner's state for this connection. */
+  get scenario(): unknown {
+    return this.#extras?.scenario;
+  }
+  set scenario(value: unknown) {
+    if (value !== undefined || this.#extras) this.#patternState().scenario = value;
+  }
+
+  #handshakeState(): HandshakeState {
+    return (this.#handshake ??= new HandshakeState());
+  }
+  #patternState(): PatternState {
+    return (this.#extras ??= new PatternState());
+  }
 
   constructor(readonly events: ConnectionEvents) {
     super();
@@ -121,12 +198,13 @@ export class WsConnection extends FrameParser {
 
   open(target: ConnectTarget, localAddress?: string, localPort?: number): void {
     this.state = 'connecting';
-    this.#errorCode = undefined;
-    this.#head = undefined;
-    this.#explicitPort = localPort !== undefined;
-    this.#subprotocols = target.subprotocols;
+    const handshake = this.#handshakeState();
+    handshake.errorCode = undefined;
+    handshake.head = undefined;
+    handshake.explicitPort = localPort !== undefined;
+    handshake.subprotocols = target.subprotocols;
     this.batchWrites = target.batchWrites;
-    this.#key = randomKey();
+    handshake.key = randomKey();
     const now = performance.now();
     if (this.retries === 0) this.startedAt = now;
     let socket: Socket;
@@ -156,7 +234,7 @@ export class WsConnection extends FrameParser {
     socket.on('error', onSocketError);
     socket.on('close', onSocketClose);
     if (target.refillOnDrain) socket.on('drain', onSocketDrain);
-    socket.write(`${target.requestHead}Sec-WebSocket-Key: ${this.#key}\r\n\r\n`);
+    socket.write(`${target.requestHead}Sec-WebSocket-Key: ${handshake.key}\r\n\r\n`);
   }
 
   /** Bytes written but not yet handed to the kernel. */
@@ -185,7 +263,7 @@ export class WsConnection extends FrameParser {
 
   destroy(reason?: string): void {
     // The first cause of a failed attempt is the one counted.
-    if (reason && this.state === 'connecting') this.#errorCode ??= reason;
+    if (reason && this.state === 'connecting') this.#handshakeState().errorCode ??= reason;
     if (this.state === 'open' || this.state === 'closing') this.#closedByUs = true;
     this.socket?.destroy();
   }
@@ -195,12 +273,13 @@ export class WsConnection extends FrameParser {
   /** `chunk` is a view of the shared read buffer: whatever must outlive this call is copied. */
   handleData(chunk: Buffer): void {
     if (this.state !== 'connecting') return this.receive(chunk);
-    this.#handshake(chunk);
+    this.#handshakeData(chunk);
   }
 
   /** Bytes before the upgrade: the server's HTTP answer, and maybe its first frames after it. */
-  #handshake(chunk: Buffer): void {
-    const head = this.#head ? Buffer.concat([this.#head, chunk]) : chunk;
+  #handshakeData(chunk: Buffer): void {
+    const handshake = this.#handshakeState();
+    const head = handshake.head ? Buffer.concat([handshake.head, chunk]) : chunk;
     const end = head.indexOf(HEADER_END);
     if (end === -1) {
       // Not an HTTP response (or one without end): fail now rather than wait for the timeout.
@@ -208,16 +287,16 @@ export class WsConnection extends FrameParser {
         this.#fail('bad-response');
         return;
       }
-      this.#head = head === chunk ? Buffer.from(chunk) : head;
+      handshake.head = head === chunk ? Buffer.from(chunk) : head;
       return;
     }
-    this.#head = undefined;
+    handshake.head = undefined;
     if (!this.#upgrade(head.toString('latin1', 0, end))) return;
     if (end + 4 < head.length) this.receive(head.subarray(end + 4));
   }
 
   handleError(error: NodeJS.ErrnoException): void {
-    this.#errorCode ??= error.code ?? 'ERROR';
+    if (this.state === 'connecting') this.#handshakeState().errorCode ??= error.code ?? 'ERROR';
   }
 
   handleClose(): void {
@@ -229,8 +308,9 @@ export class WsConnection extends FrameParser {
     if (this.deadline) clearTimeout(this.deadline);
     this.deadline = undefined;
     if (wasState === 'connecting') {
-      const code = this.#errorCode ?? 'closed-before-upgrade';
-      if (this.#explicitPort && (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL')) this.events.onAddressInUse(this, code);
+      const handshake = this.#handshakeState();
+      const code = handshake.errorCode ?? 'closed-before-upgrade';
+      if (handshake.explicitPort && (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL')) this.events.onAddressInUse(this, code);
       else this.events.onFailed(this, code);
       return;
     }
@@ -256,24 +336,25 @@ export class WsConnection extends FrameParser {
     const headers = parseHeaders(lines);
     if (headers.upgrade?.toLowerCase() !== 'websocket') return this.#fail('bad-upgrade-header');
     if (!headers.connection?.toLowerCase().split(',').some((token) => token.trim() === 'upgrade')) return this.#fail('bad-upgrade-header');
-    const expected = createHash('sha1').update(this.#key + WS_GUID).digest('base64');
+    const handshake = this.#handshakeState();
+    const expected = createHash('sha1').update(handshake.key + WS_GUID).digest('base64');
     if (headers['sec-websocket-accept']?.trim() !== expected) return this.#fail('bad-accept-key');
     const protocol = headers['sec-websocket-protocol']?.trim();
-    const asked = this.#subprotocols;
+    const asked = handshake.subprotocols;
     if (asked.length > 0 ? protocol === undefined || !asked.includes(protocol) : protocol !== undefined) return this.#fail('bad-subprotocol');
     if (headers['sec-websocket-extensions'] !== undefined) return this.#fail('bad-extension');
     clearTimeout(this.deadline);
     this.deadline = undefined;
-    this.#key = '';
     this.state = 'open';
     this.resetParser();
     this.events.onOpen(this);
+    this.#handshake = undefined;
     return true;
   }
 
   /** The attempt fails before the upgrade, with `reason`. */
   #fail(reason: string): false {
-    this.#errorCode = reason;
+    this.#handshakeState().errorCode = reason;
     this.socket!.destroy();
     return false;
   }
@@ -320,6 +401,32 @@ export class WsConnection extends FrameParser {
     if (this.deadline) clearTimeout(this.deadline);
     this.deadline = setTimeout(destroyConnection, CLOSE_TIMEOUT_MS, this);
   }
+}
+
+/** What a connection needs only until its upgrade. */
+class HandshakeState {
+  startedAt = 0;
+  timeoutLatenessMs = 0;
+  retries = 0;
+  stalledAtStart = 0;
+  key = '';
+  head: Buffer | undefined = undefined;
+  subprotocols: readonly string[] = NO_SUBPROTOCOLS;
+  errorCode: string | undefined = undefined;
+  explicitPort = false;
+}
+
+/** What only some traffic patterns keep per connection (see the accessors of WsConnection). */
+class PatternState {
+  intended: number[] | undefined = undefined;
+  paceTimer: NodeJS.Timeout | undefined = undefined;
+  pending: Map<string, number> | undefined = undefined;
+  expected: Buffer[] | undefined = undefined;
+  recent: Float64Array | undefined = undefined;
+  recentAt = 0;
+  publisher = false;
+  floodQueued = false;
+  scenario: unknown = undefined;
 }
 
 type SocketWithConnection = Socket & { [kConnection]?: WsConnection };
