@@ -60,6 +60,12 @@ export class LoadGenerator implements ConnectionEvents {
   #roundTrips: Histogram = this.#rampRoundTrips;
   /** Round trips since the last interval sample (takeInterval resets it): one second's p99 for the timeline. */
   readonly #intervalRoundTrips = createHistogram();
+  /**
+   * Every round trip is recorded here, once, and added to the phase's and the interval's histograms
+   * at each interval, at the start of the run and at the end (#flushRoundTrips): one record per
+   * message instead of two.
+   */
+  readonly #newRoundTrips = createHistogram();
   #intervalSecond = 0;
   #intervalStartedAt = 0;
   #intervalReceivedBefore = 0;
@@ -163,6 +169,7 @@ export class LoadGenerator implements ConnectionEvents {
     if (this.#running || this.#stopping) return;
     this.#running = true;
     this.#rampHealth = this.#phaseHealth();
+    this.#flushRoundTrips();
     this.#roundTrips = this.#runRoundTrips;
     this.counters.rampMessagesReceived = this.counters.messagesReceived;
     // The ramp's garbage (handshakes, buffers) goes now, once, rather than stay for the run.
@@ -219,6 +226,8 @@ export class LoadGenerator implements ConnectionEvents {
     for (const connection of this.#open) connection.destroy();
     await new Promise((resolve) => setImmediate(resolve));
     this.#loopDelay.disable();
+    // Round trips recorded since the last interval (a scenario's expect cut short by the close).
+    this.#flushRoundTrips();
     return {
       index: this.#options.index,
       counters: this.counters,
@@ -238,6 +247,7 @@ export class LoadGenerator implements ConnectionEvents {
    * received, connections open, and its round trips as a compressed histogram, which is then reset.
    */
   takeInterval(): IntervalSample {
+    this.#flushRoundTrips();
     const now = performance.now();
     const sample: IntervalSample = {
       second: this.#intervalSecond++,
@@ -318,8 +328,7 @@ export class LoadGenerator implements ConnectionEvents {
   }
 
   #recordAged(ageMs: number): void {
-    recordUs(this.#roundTrips, ageMs * 1000);
-    recordUs(this.#intervalRoundTrips, ageMs * 1000);
+    this.#recordLatencyUs(ageMs * 1000);
   }
 
   // --- the ramp ----------------------------------------------------------------------------------
@@ -440,10 +449,11 @@ export class LoadGenerator implements ConnectionEvents {
       return;
     }
     const sentAt = connection.intended ? connection.intended.shift() : connection.sentAt;
-    this.#received(connection, payload, sentAt);
+    const now = performance.now();
+    this.#received(connection, payload, sentAt, now);
     const expected = connection.expected ? connection.expected.shift() : this.#options.payload;
     if (binary !== this.#options.binary || !payload.equals(expected!)) this.counters.mismatched++;
-    if (!this.#paced) this.#sendClosedLoop(connection);
+    if (!this.#paced) this.#sendClosedLoop(connection, now);
   }
 
   /** --reply-id: a reply counts when its id matches a request outstanding on its connection. */
@@ -455,8 +465,9 @@ export class LoadGenerator implements ConnectionEvents {
       return;
     }
     connection.pending!.delete(id!);
-    this.#received(connection, payload, sentAt);
-    if (!this.#paced) this.#sendClosedLoop(connection);
+    const now = performance.now();
+    this.#received(connection, payload, sentAt, now);
+    if (!this.#paced) this.#sendClosedLoop(connection, now);
   }
 
   /** Subscribe: every message is a delivery, timed from the {{now_us}} its publisher put in it. */
@@ -486,19 +497,27 @@ export class LoadGenerator implements ConnectionEvents {
     if (sentUs !== undefined) this.#recordLatencyUs(monotonicNowUs() - sentUs);
   }
 
-  /** An answer to an outstanding message: counted, and its round trip recorded from `sentAt`. */
-  #received(connection: WsConnection, payload: Buffer, sentAt: number | undefined): void {
+  /** An answer to an outstanding message, read at `now`: counted, and its round trip recorded from `sentAt`. */
+  #received(connection: WsConnection, payload: Buffer, sentAt: number | undefined, now: number): void {
     connection.received++;
     this.counters.messagesReceived++;
     this.counters.bytesReceived += payload.length;
-    if (sentAt !== undefined) this.#recordLatencyUs((performance.now() - sentAt) * 1000);
+    if (sentAt !== undefined) this.#recordLatencyUs((now - sentAt) * 1000);
     const quota = this.#options.messages;
     if (quota !== undefined && connection.received === quota) this.#done++;
   }
 
   #recordLatencyUs(us: number): void {
-    recordUs(this.#roundTrips, us);
-    recordUs(this.#intervalRoundTrips, us);
+    recordUs(this.#newRoundTrips, us);
+  }
+
+  /** Hand the round trips recorded since the last flush to the current phase and interval. */
+  #flushRoundTrips(): void {
+    const recorded = this.#newRoundTrips;
+    if (recorded.totalCount === 0) return;
+    this.#roundTrips.add(recorded);
+    this.#intervalRoundTrips.add(recorded);
+    recorded.reset();
   }
 
   onClosed(connection: WsConnection, code: number, closedByUs: boolean): void {
@@ -533,11 +552,12 @@ export class LoadGenerator implements ConnectionEvents {
     }
   }
 
-  #sendClosedLoop(connection: WsConnection): void {
+  /** The next closed-loop message, due `now` (the echo that frees its slot was read then). */
+  #sendClosedLoop(connection: WsConnection, now = performance.now()): void {
     if (this.#stopping || connection.state !== 'open') return;
     const quota = this.#options.messages;
     if (quota !== undefined && connection.sent >= quota) return;
-    this.#write(connection, performance.now());
+    this.#write(connection, now);
   }
 
   /**
