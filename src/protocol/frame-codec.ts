@@ -298,8 +298,9 @@ export function encodeFrame(payload: Buffer, opcode: number, masked: boolean, fi
   const length = payload.length;
   const headerLength = frameHeaderLength(length, masked);
   const frame = Buffer.allocUnsafe(headerLength + length);
-  payload.copy(frame, headerLength);
-  writeFrameHeader(frame, 0, length, opcode, masked, fin);
+  if (!masked) payload.copy(frame, headerLength);
+  // Masked, the payload is masked on its way in: one pass over it, not a copy and then a pass.
+  writeFrameHeader(frame, 0, length, opcode, masked, fin, masked ? payload : undefined);
   return frame;
 }
 
@@ -311,10 +312,11 @@ export function frameHeaderLength(length: number, masked: boolean): number {
 /**
  * Frame a payload in place: `into` holds it at `at + frameHeaderLength(length, masked)`; this writes
  * the header at `at` and, masked, a fresh masking key (RFC 6455 5.3: one per frame, unpredictable)
- * after it, and masks the payload where it is. So a sender can build many frames into one buffer
- * and hand them to the socket in one write, with no copy of the payload.
+ * after it, and masks the payload where it is (or, given `source`, masks `source` into that place).
+ * So a sender can build many frames into one buffer and hand them to the socket in one write, with
+ * no copy of the payload.
  */
-export function writeFrameHeader(into: Buffer, at: number, length: number, opcode: number, masked: boolean, fin = true): void {
+export function writeFrameHeader(into: Buffer, at: number, length: number, opcode: number, masked: boolean, fin = true, source?: Buffer): void {
   into[at] = (fin ? 0x80 : 0) | opcode;
   const maskBit = masked ? 0x80 : 0;
   let maskAt = at + 2;
@@ -334,15 +336,16 @@ export function writeFrameHeader(into: Buffer, at: number, length: number, opcod
   takeRandom(into, maskAt);
   const m0 = into[maskAt]!, m1 = into[maskAt + 1]!, m2 = into[maskAt + 2]!, m3 = into[maskAt + 3]!;
   const base = maskAt + 4;
-  const end = base + length;
-  let i = base;
-  for (; i + 3 < end; i += 4) {
-    into[i] ^= m0;
-    into[i + 1] ^= m1;
-    into[i + 2] ^= m2;
-    into[i + 3] ^= m3;
+  const from = source ?? into;
+  const offset = source ? 0 : base;
+  let i = 0;
+  for (; i + 3 < length; i += 4) {
+    into[base + i] = from[offset + i]! ^ m0;
+    into[base + i + 1] = from[offset + i + 1]! ^ m1;
+    into[base + i + 2] = from[offset + i + 2]! ^ m2;
+    into[base + i + 3] = from[offset + i + 3]! ^ m3;
   }
-  for (; i < end; i++) into[i] ^= into[maskAt + ((i - base) & 3)]!;
+  for (; i < length; i++) into[base + i] = from[offset + i]! ^ into[maskAt + (i & 3)]!;
 }
 
 /** A close frame's body: the code, then the reason. */
