@@ -79,16 +79,14 @@ export class WsConnection extends FrameParser {
   received = 0;
   /** The connection's number in the whole run ({{conn}}). */
   index = 0;
-  #closeCode = 1006;
-  #closedByUs = false;
-  batchWrites = false;
   /**
    * A process holds up to 50,000 of these, so what only the handshake needs, and what only some
-   * traffic patterns need, lives in two side objects, made on first use (the handshake's is dropped
-   * at the upgrade). The accessors below keep the engine's view the same: plain fields.
+   * traffic patterns or only the close need, lives in two side objects, made on first use (the
+   * handshake's is dropped at the upgrade). The accessors below keep the engine's view the same:
+   * plain fields.
    */
   #handshake: HandshakeState | undefined;
-  #extras: PatternState | undefined;
+  #extras: SideState | undefined;
 
   /**
    * performance.now() when the attempt began (its first TCP connect; a retry with another source
@@ -127,69 +125,91 @@ export class WsConnection extends FrameParser {
     return this.#extras?.intended;
   }
   set intended(value: number[] | undefined) {
-    if (value !== undefined || this.#extras) this.#patternState().intended = value;
+    if (value !== undefined || this.#extras) this.#sideState().intended = value;
   }
   /** The engine's pacing timer: never the same field as the connection's deadline. */
   get paceTimer(): NodeJS.Timeout | undefined {
     return this.#extras?.paceTimer;
   }
   set paceTimer(value: NodeJS.Timeout | undefined) {
-    if (value !== undefined || this.#extras) this.#patternState().paceTimer = value;
+    if (value !== undefined || this.#extras) this.#sideState().paceTimer = value;
   }
   /** --reply-id: send times of the requests not yet answered, by id. */
   get pending(): Map<string, number> | undefined {
     return this.#extras?.pending;
   }
   set pending(value: Map<string, number> | undefined) {
-    if (value !== undefined || this.#extras) this.#patternState().pending = value;
+    if (value !== undefined || this.#extras) this.#sideState().pending = value;
   }
   /** Echo of a templated message: the messages not yet echoed, oldest first, to check echoes against. */
   get expected(): Buffer[] | undefined {
     return this.#extras?.expected;
   }
   set expected(value: Buffer[] | undefined) {
-    if (value !== undefined || this.#extras) this.#patternState().expected = value;
+    if (value !== undefined || this.#extras) this.#sideState().expected = value;
   }
   /** Subscribe: the timestamps of the last messages received, to find duplicates; `recentAt` is the next slot. */
   get recent(): Float64Array | undefined {
     return this.#extras?.recent;
   }
   set recent(value: Float64Array | undefined) {
-    if (value !== undefined || this.#extras) this.#patternState().recent = value;
+    if (value !== undefined || this.#extras) this.#sideState().recent = value;
   }
   get recentAt(): number {
     return this.#extras?.recentAt ?? 0;
   }
   set recentAt(value: number) {
-    if (value !== 0 || this.#extras) this.#patternState().recentAt = value;
+    if (value !== 0 || this.#extras) this.#sideState().recentAt = value;
   }
   /** Subscribe: this connection publishes. */
   get publisher(): boolean {
     return this.#extras?.publisher ?? false;
   }
   set publisher(value: boolean) {
-    if (value || this.#extras) this.#patternState().publisher = value;
+    if (value || this.#extras) this.#sideState().publisher = value;
   }
   /** Flood: a refill is scheduled. */
   get floodQueued(): boolean {
     return this.#extras?.floodQueued ?? false;
   }
   set floodQueued(value: boolean) {
-    if (value || this.#extras) this.#patternState().floodQueued = value;
+    if (value || this.#extras) this.#sideState().floodQueued = value;
   }
   /** --scenario: the runner's state for this connection. */
   get scenario(): unknown {
     return this.#extras?.scenario;
   }
   set scenario(value: unknown) {
-    if (value !== undefined || this.#extras) this.#patternState().scenario = value;
+    if (value !== undefined || this.#extras) this.#sideState().scenario = value;
+  }
+
+  /** Pipelining: sends made while handling one read go out in one write (ConnectTarget.batchWrites). */
+  get batchWrites(): boolean {
+    return this.#extras?.batchWrites ?? false;
+  }
+  set batchWrites(value: boolean) {
+    if (value || this.#extras) this.#sideState().batchWrites = value;
+  }
+  /** The close code the connection ends with (see the class comment): 1006 until a close frame. */
+  get #closeCode(): number {
+    return this.#extras?.closeCode ?? 1006;
+  }
+  set #closeCode(value: number) {
+    this.#sideState().closeCode = value;
+  }
+  /** The client closed (or cut) the connection itself: not a drop. */
+  get #closedByUs(): boolean {
+    return this.#extras?.closedByUs ?? false;
+  }
+  set #closedByUs(value: boolean) {
+    this.#sideState().closedByUs = value;
   }
 
   #handshakeState(): HandshakeState {
     return (this.#handshake ??= new HandshakeState());
   }
-  #patternState(): PatternState {
-    return (this.#extras ??= new PatternState());
+  #sideState(): SideState {
+    return (this.#extras ??= new SideState());
   }
 
   constructor(readonly events: ConnectionEvents) {
@@ -416,8 +436,11 @@ class HandshakeState {
   explicitPort = false;
 }
 
-/** What only some traffic patterns keep per connection (see the accessors of WsConnection). */
-class PatternState {
+/** What only some traffic patterns, or only the close, keep per connection (see the accessors of WsConnection). */
+class SideState {
+  batchWrites = false;
+  closeCode = 1006;
+  closedByUs = false;
   intended: number[] | undefined = undefined;
   paceTimer: NodeJS.Timeout | undefined = undefined;
   pending: Map<string, number> | undefined = undefined;
