@@ -10,6 +10,7 @@ import { serveEcho } from './serve-echo.js';
 import { serveMemory } from './serve-memory.js';
 import { serveAccept } from './serve-accept.js';
 import { blastCpu } from './blast-cpu.js';
+import { blastCpuVsTcpkali } from './blast-cpu-vs-tcpkali.js';
 import { blastMemory } from './blast-memory.js';
 import { blastOpen50k } from './blast-open-50k.js';
 import { serveScale } from './serve-scale.js';
@@ -18,7 +19,7 @@ import { fiftyKDefault } from './fifty-k-default.js';
 import { broadcastFanout, replyVsEcho } from './patterns.js';
 
 /** In run order: the heaviest (50,000 connections) last. */
-const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveMemory, serveAccept, rampUnderLoad, blastCpu, blastMemory, replyVsEcho, broadcastFanout, blastOpen50k, serveScale, fiftyKDefault];
+const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveMemory, serveAccept, rampUnderLoad, blastCpu, blastCpuVsTcpkali, blastMemory, replyVsEcho, broadcastFanout, blastOpen50k, serveScale, fiftyKDefault];
 
 process.on('exit', cleanupAll);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -13,6 +13,7 @@ import { ConfigError } from '../src/config/errors.js';
 import { resolveBlastConfig } from '../src/config/blast-config.js';
 import { compileIdExtractor } from '../src/message/reply-id.js';
 import { findTimestampUs, MessageTemplate, monotonicUs } from '../src/message/template.js';
+import { encodeFrame, frameHeaderLength, Opcode, writeFrameHeader } from '../src/protocol/frame-codec.js';
 import type { BlastResult } from '../src/metrics/blast-result.js';
 import { evaluate } from '../src/gate/evaluate.js';
 import { runCliToEnd, startServeCli, stop } from './helpers/cli.js';
@@ -80,6 +81,45 @@ describe('message templates', () => {
     assert.equal(findTimestampUs(Buffer.from('{"other":1}'), template.timestampAnchor!), undefined);
     const now = monotonicUs();
     assert.equal(findTimestampUs(Buffer.from(`${now} rest`), ''), now, 'a template that opens with {{now_us}}');
+  });
+});
+
+describe('flood framing', () => {
+  it('writes messages in place as render would: every number width, the timestamp given', () => {
+    const template = new MessageTemplate('{"ts":{{now_us}},"c":{{conn}},"s":{{seq}},"w":{{worker}},"é":"{{uuid}}"}', '--message');
+    const into = Buffer.alloc(template.maxBytes + 3);
+    for (const [seq, conn, nowUs] of [[1, 0, 0], [10, 9, 99_999], [2 ** 31 - 1, 2 ** 31, 123_456_789_012], [Number.MAX_SAFE_INTEGER, 100_000_000, 1e15 + 7]]) {
+      const length = template.writeInto(into, 3, { seq: seq!, conn: conn!, worker: 4 }, nowUs!);
+      assert.ok(length <= template.maxBytes);
+      const message = JSON.parse(into.toString('utf8', 3, 3 + length));
+      assert.deepEqual([message.ts, message.c, message.s, message.w], [nowUs, conn, seq, 4]);
+      assert.equal(template.timestampOf(into.subarray(3, 3 + length)), nowUs, 'read where it must be');
+    }
+    assert.equal(template.timestampOffset, 6);
+    assert.equal(template.timestampOf(Buffer.from('{"wrapped":{"ts":42,"c":1}}')), 42, 'found by its anchor when moved');
+    assert.equal(template.timestampOf(Buffer.from('{"other":1}')), undefined);
+  });
+
+  it('frames and masks in place what encodeFrame would send, with its own key per frame', () => {
+    for (const length of [0, 5, 125, 126, 65_535, 65_536]) {
+      const payload = Buffer.alloc(length, 'p');
+      const header = frameHeaderLength(length, true);
+      const frame = Buffer.alloc(header + length);
+      payload.copy(frame, header);
+      writeFrameHeader(frame, 0, length, Opcode.text, true);
+      const reference = encodeFrame(payload, Opcode.text, true);
+      assert.equal(frame.length, reference.length);
+      assert.deepEqual(frame.subarray(0, header - 4), reference.subarray(0, header - 4), 'same header');
+      const key = frame.subarray(header - 4, header);
+      const unmasked = Buffer.from(frame.subarray(header).map((byte, i) => byte ^ key[i & 3]!));
+      assert.deepEqual(unmasked, payload);
+    }
+    const keys = [0, 1].map(() => {
+      const frame = Buffer.alloc(6 + 4);
+      writeFrameHeader(frame, 0, 4, Opcode.binary, true);
+      return frame.readUInt32BE(2);
+    });
+    assert.notEqual(keys[0], keys[1], 'a fresh masking key per frame');
   });
 });
 

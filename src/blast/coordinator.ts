@@ -57,8 +57,12 @@ const OWN_SERVER_URL = 'ws://127.0.0.1:1/ws';
  * generation, and one full collection when the ramp is done (the worker calls gc), keep the ramp's
  * garbage from staying in the process's memory for the whole hold: measured with 10,000 idle
  * connections, RSS per connection went from ~5.4 KB to ~2.6 KB, with no measurable cost per message.
+ * That collection also compacts (--compact-on-every-full-gc): without it the connections' objects
+ * stay scattered over the pages the ramp's garbage filled, and the old space keeps about twice what
+ * is live (measured at 10,000: 33 MB committed for 17 MB live; compacted, 18 MB, ~1.5 KB less RSS per
+ * connection). Full collections are rare in a steady run, so compacting each costs little.
  */
-const CLIENT_EXEC_ARGV = ['--max-semi-space-size=1', '--expose-gc'];
+const CLIENT_EXEC_ARGV = ['--max-semi-space-size=1', '--compact-on-every-full-gc', '--expose-gc'];
 
 interface WorkerState {
   readonly index: number;

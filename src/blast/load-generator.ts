@@ -11,7 +11,8 @@ import { bump, emptyBlastCounters } from '../metrics/blast-counters.js';
 import { createHistogram, encodeHistogram, recordUs, type Histogram } from '../metrics/histogram.js';
 import type { IntervalSample } from '../metrics/timeline.js';
 import type { PhaseHealth, WorkerSnapshot } from '../metrics/worker-snapshot.js';
-import { findTimestampUs, MessageTemplate, monotonicNowUs } from '../message/template.js';
+import { MessageTemplate, monotonicNowUs, monotonicUs } from '../message/template.js';
+import { frameHeaderLength, writeFrameHeader } from '../protocol/frame-codec.js';
 import { compileIdExtractor, type IdExtractor } from '../message/reply-id.js';
 import { StepRunner } from '../scenario/runner.js';
 import type { ScenarioHost, ScenarioRunner } from '../scenario/types.js';
@@ -61,6 +62,12 @@ export class LoadGenerator implements ConnectionEvents {
   #roundTrips: Histogram = this.#rampRoundTrips;
   /** Round trips since the last interval sample (takeInterval resets it): one second's p99 for the timeline. */
   readonly #intervalRoundTrips = createHistogram();
+  /**
+   * Every round trip is recorded here, once, and added to the phase's and the interval's histograms
+   * at each interval, at the start of the run and at the end (#flushRoundTrips): one record per
+   * message instead of two.
+   */
+  readonly #newRoundTrips = createHistogram();
   #intervalSecond = 0;
   #intervalStartedAt = 0;
   #intervalReceivedBefore = 0;
@@ -76,8 +83,6 @@ export class LoadGenerator implements ConnectionEvents {
   readonly #template: MessageTemplate | undefined;
   readonly #subscribeTemplate: MessageTemplate | undefined;
   readonly #extractId: IdExtractor | undefined;
-  /** Where a message's {{now_us}} is (subscribe, flood): see MessageTemplate.timestampAnchor. */
-  readonly #timestampAnchor: string | undefined;
   /** Subscribe, at the end: publishers have stopped; deliveries still count. */
   #quiescing = false;
   /** --scenario: runs each connection's steps (scenario/runner.ts). */
@@ -112,6 +117,7 @@ export class LoadGenerator implements ConnectionEvents {
       subprotocols: options.subprotocols,
       connectTimeoutMs: options.connectTimeoutMs,
       batchWrites: options.pipeline > 1,
+      refillOnDrain: options.flood || options.pattern === 'scenario',
       tls: options.tls,
     };
     this.#paced = options.rate !== undefined && options.rate > 0;
@@ -122,7 +128,6 @@ export class LoadGenerator implements ConnectionEvents {
     this.#template = options.message === undefined ? undefined : new MessageTemplate(options.message, '--message');
     this.#subscribeTemplate = options.subscribe === undefined ? undefined : new MessageTemplate(options.subscribe, '--subscribe');
     this.#extractId = options.replyId === undefined ? undefined : compileIdExtractor(options.replyId);
-    this.#timestampAnchor = this.#template?.timestampAnchor;
     this.#scenario = options.scenario === undefined ? undefined : new StepRunner(options.scenario, this.scenarioHost(), options.binary);
   }
 
@@ -178,6 +183,7 @@ export class LoadGenerator implements ConnectionEvents {
     if (this.#running || this.#stopping) return;
     this.#running = true;
     this.#rampHealth = this.#phaseHealth();
+    this.#flushRoundTrips();
     this.#roundTrips = this.#runRoundTrips;
     this.counters.rampMessagesReceived = this.counters.messagesReceived;
     // The ramp's garbage (handshakes, buffers) goes now, once, rather than stay for the run.
@@ -238,6 +244,8 @@ export class LoadGenerator implements ConnectionEvents {
     for (const connection of this.#open) connection.destroy();
     await new Promise((resolve) => setImmediate(resolve));
     this.#loopDelay.disable();
+    // Round trips recorded since the last interval (a scenario's expect cut short by the close).
+    this.#flushRoundTrips();
     return {
       index: this.#options.index,
       counters: this.counters,
@@ -257,6 +265,7 @@ export class LoadGenerator implements ConnectionEvents {
    * received, connections open, and its round trips as a compressed histogram, which is then reset.
    */
   takeInterval(): IntervalSample {
+    this.#flushRoundTrips();
     const now = performance.now();
     const sample: IntervalSample = {
       second: this.#intervalSecond++,
@@ -340,8 +349,7 @@ export class LoadGenerator implements ConnectionEvents {
   }
 
   #recordAged(ageMs: number): void {
-    recordUs(this.#roundTrips, ageMs * 1000);
-    recordUs(this.#intervalRoundTrips, ageMs * 1000);
+    this.#recordLatencyUs(ageMs * 1000);
   }
 
   // --- the ramp ----------------------------------------------------------------------------------
@@ -466,10 +474,11 @@ export class LoadGenerator implements ConnectionEvents {
       return;
     }
     const sentAt = connection.intended ? connection.intended.shift() : connection.sentAt;
-    this.#received(connection, payload, sentAt);
+    const now = performance.now();
+    this.#received(connection, payload, sentAt, now);
     const expected = connection.expected ? connection.expected.shift() : this.#options.payload;
     if (binary !== this.#options.binary || !payload.equals(expected!)) this.counters.mismatched++;
-    if (!this.#paced) this.#sendClosedLoop(connection);
+    if (!this.#paced) this.#sendClosedLoop(connection, now);
   }
 
   /** --reply-id: a reply counts when its id matches a request outstanding on its connection. */
@@ -481,8 +490,9 @@ export class LoadGenerator implements ConnectionEvents {
       return;
     }
     connection.pending!.delete(id!);
-    this.#received(connection, payload, sentAt);
-    if (!this.#paced) this.#sendClosedLoop(connection);
+    const now = performance.now();
+    this.#received(connection, payload, sentAt, now);
+    if (!this.#paced) this.#sendClosedLoop(connection, now);
   }
 
   /** Subscribe: every message is a delivery, timed from the {{now_us}} its publisher put in it. */
@@ -490,9 +500,7 @@ export class LoadGenerator implements ConnectionEvents {
     connection.received++;
     this.counters.messagesReceived++;
     this.counters.bytesReceived += payload.length;
-    const anchor = this.#timestampAnchor;
-    if (anchor === undefined) return;
-    const sentUs = findTimestampUs(payload, anchor);
+    const sentUs = this.#template?.timestampOf(payload);
     if (sentUs === undefined) return;
     const recent = (connection.recent ??= new Float64Array(RECENT_DELIVERIES));
     if (recent.includes(sentUs)) {
@@ -510,23 +518,31 @@ export class LoadGenerator implements ConnectionEvents {
     this.counters.messagesReceived++;
     this.counters.bytesReceived += payload.length;
     if (!this.#options.flood) return;
-    const sentUs = findTimestampUs(payload, this.#timestampAnchor!);
+    const sentUs = this.#template!.timestampOf(payload);
     if (sentUs !== undefined) this.#recordLatencyUs(monotonicNowUs() - sentUs);
   }
 
-  /** An answer to an outstanding message: counted, and its round trip recorded from `sentAt`. */
-  #received(connection: WsConnection, payload: Buffer, sentAt: number | undefined): void {
+  /** An answer to an outstanding message, read at `now`: counted, and its round trip recorded from `sentAt`. */
+  #received(connection: WsConnection, payload: Buffer, sentAt: number | undefined, now: number): void {
     connection.received++;
     this.counters.messagesReceived++;
     this.counters.bytesReceived += payload.length;
-    if (sentAt !== undefined) this.#recordLatencyUs((performance.now() - sentAt) * 1000);
+    if (sentAt !== undefined) this.#recordLatencyUs((now - sentAt) * 1000);
     const quota = this.#options.messages;
     if (quota !== undefined && connection.received === quota) this.#done++;
   }
 
   #recordLatencyUs(us: number): void {
-    recordUs(this.#roundTrips, us);
-    recordUs(this.#intervalRoundTrips, us);
+    recordUs(this.#newRoundTrips, us);
+  }
+
+  /** Hand the round trips recorded since the last flush to the current phase and interval. */
+  #flushRoundTrips(): void {
+    const recorded = this.#newRoundTrips;
+    if (recorded.totalCount === 0) return;
+    this.#roundTrips.add(recorded);
+    this.#intervalRoundTrips.add(recorded);
+    recorded.reset();
   }
 
   onClosed(connection: WsConnection, code: number, closedByUs: boolean): void {
@@ -561,11 +577,12 @@ export class LoadGenerator implements ConnectionEvents {
     }
   }
 
-  #sendClosedLoop(connection: WsConnection): void {
+  /** The next closed-loop message, due `now` (the echo that frees its slot was read then). */
+  #sendClosedLoop(connection: WsConnection, now = performance.now()): void {
     if (this.#stopping || connection.state !== 'open') return;
     const quota = this.#options.messages;
     if (quota !== undefined && connection.sent >= quota) return;
-    this.#write(connection, performance.now());
+    this.#write(connection, now);
   }
 
   /**
@@ -637,24 +654,51 @@ export class LoadGenerator implements ConnectionEvents {
   }
 
   /**
-   * Flood (fire-and-forget without --rate): keep the socket full. A connection sends up to
-   * FLOOD_BURST messages a turn while its socket holds under WRITE_HIGH_WATER_BYTES unsent; the
-   * socket's drain, or the next turn, refills it. So it queues at most that plus one message.
+   * Flood (fire-and-forget without --rate): keep the socket full. A connection sends a burst of up
+   * to FLOOD_BURST messages a turn while its socket holds under WRITE_HIGH_WATER_BYTES unsent; the
+   * socket's drain, or the next turn, refills it. So it queues at most that plus one burst.
+   *
+   * A burst is built in one buffer and written at once: each message is rendered in place, framed and
+   * masked where it lies (its own masking key), so a message costs no string, no Buffer and no write
+   * call of its own. The messages of a burst carry one {{now_us}}, the time of the write that hands
+   * them all to the socket together.
    */
   #flood(connection: WsConnection): void {
     connection.floodQueued = false;
     if (this.#stopping || connection.state !== 'open') return;
+    if (connection.writableLength > WRITE_HIGH_WATER_BYTES) return; // 'drain' calls back
     const quota = this.#options.messages;
-    for (let i = 0; i < FLOOD_BURST; i++) {
-      if (connection.writableLength > WRITE_HIGH_WATER_BYTES) return; // 'drain' calls back
-      if (quota !== undefined && connection.sent >= quota) return;
-      this.#write(connection, 0);
+    const count = quota === undefined ? FLOOD_BURST : Math.min(FLOOD_BURST, quota - connection.sent);
+    if (count <= 0) return;
+    const template = this.#template!;
+    // Room for the longest message and its header; a shorter one's header may be shorter, and the
+    // message is moved up to meet it (never, with messages under 126 bytes).
+    const roomHeader = frameHeaderLength(template.maxBytes, true);
+    const burst = Buffer.allocUnsafe(count * (roomHeader + template.maxBytes));
+    const context = this.#floodContext;
+    context.conn = connection.index;
+    context.worker = this.#options.index;
+    const nowUs = monotonicUs();
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      context.seq = connection.sent + 1;
+      const length = template.writeInto(burst, at + roomHeader, context, nowUs);
+      const header = frameHeaderLength(length, true);
+      if (header < roomHeader) burst.copyWithin(at + header, at + roomHeader, at + roomHeader + length);
+      writeFrameHeader(burst, at, length, this.#opcode, true);
+      at += header + length;
+      connection.sent++;
+      this.counters.bytesSent += length;
     }
+    this.counters.messagesSent += count;
+    connection.sendFrames(burst.subarray(0, at));
     connection.floodQueued = true;
     this.#floodQueue.push(connection);
     if (this.#floodQueue.length === 1) setImmediate(this.#onFloodTurn);
   }
 
+  /** The flood's template context, reused for every message it renders. */
+  readonly #floodContext = { seq: 0, conn: 0, worker: 0 };
   readonly #floodQueue: WsConnection[] = [];
   readonly #onFloodTurn = () => {
     const queue = this.#floodQueue.splice(0);

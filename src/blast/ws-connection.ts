@@ -39,7 +39,7 @@ export interface ConnectionEvents {
   onMessage(connection: WsConnection, payload: Buffer, binary: boolean): void;
   /** Closed after it was open. `code` is the close code (1006 when the TCP connection just ended). */
   onClosed(connection: WsConnection, code: number, closedByUs: boolean): void;
-  /** The socket's buffer drained after a write that filled it (flood refills it). */
+  /** The socket's buffer drained after a write that filled it (flood refills it; a scenario goes on). */
   onDrain?(connection: WsConnection): void;
 }
 
@@ -53,6 +53,8 @@ export interface ConnectTarget {
   readonly connectTimeoutMs: number;
   /** Pipelining: sends made while handling one read go out in one write. */
   readonly batchWrites: boolean;
+  /** Flood and scenarios: the engine goes on when a full socket drains (onDrain); no other run needs a 'drain' listener. */
+  readonly refillOnDrain?: boolean;
   /** wss://: TLS, with the server name to verify (undefined for an IP address) and whether to verify. */
   readonly tls?: { readonly servername: string | undefined; readonly rejectUnauthorized: boolean };
 }
@@ -69,49 +71,146 @@ type State = 'connecting' | 'open' | 'closing' | 'closed';
 export class WsConnection extends FrameParser {
   state: State = 'connecting';
   socket: Socket | undefined;
-  /**
-   * performance.now() when the attempt began (its first TCP connect; a retry with another source
-   * pair does not restart it): connect latency and the connect timeout both count from here.
-   */
-  startedAt = 0;
   /** The connection's own timer: the connect timeout, then the grace for the server's TCP close. */
   deadline: NodeJS.Timeout | undefined;
-  /** How late the connect timeout fired (this process stalled), in ms. */
-  timeoutLatenessMs = 0;
   /** Engine-owned fields, kept here so the engine needs no side map. */
   sentAt = 0;
   sent = 0;
   received = 0;
-  /** Open loop: intended send times of messages not yet echoed, oldest first. */
-  intended: number[] | undefined;
-  /** The engine's pacing timer: never the same field as the connection's deadline. */
-  paceTimer: NodeJS.Timeout | undefined;
-  retries = 0;
-  /** The engine's stall clock when the attempt began. */
-  stalledAtStart = 0;
   /** The connection's number in the whole run ({{conn}}). */
   index = 0;
+  /**
+   * A process holds up to 50,000 of these, so what only the handshake needs, and what only some
+   * traffic patterns or only the close need, lives in two side objects, made on first use (the
+   * handshake's is dropped at the upgrade). The accessors below keep the engine's view the same:
+   * plain fields.
+   */
+  #handshake: HandshakeState | undefined;
+  #extras: SideState | undefined;
+
+  /**
+   * performance.now() when the attempt began (its first TCP connect; a retry with another source
+   * pair does not restart it): connect latency and the connect timeout both count from here.
+   */
+  get startedAt(): number {
+    return this.#handshake?.startedAt ?? 0;
+  }
+  set startedAt(value: number) {
+    this.#handshakeState().startedAt = value;
+  }
+  /** How late the connect timeout fired (this process stalled), in ms. */
+  get timeoutLatenessMs(): number {
+    return this.#handshake?.timeoutLatenessMs ?? 0;
+  }
+  set timeoutLatenessMs(value: number) {
+    this.#handshakeState().timeoutLatenessMs = value;
+  }
+  /** Source pairs found taken so far. */
+  get retries(): number {
+    return this.#handshake?.retries ?? 0;
+  }
+  set retries(value: number) {
+    this.#handshakeState().retries = value;
+  }
+  /** The engine's stall clock when the attempt began. */
+  get stalledAtStart(): number {
+    return this.#handshake?.stalledAtStart ?? 0;
+  }
+  set stalledAtStart(value: number) {
+    this.#handshakeState().stalledAtStart = value;
+  }
+
+  /** Open loop: intended send times of messages not yet echoed, oldest first. */
+  get intended(): number[] | undefined {
+    return this.#extras?.intended;
+  }
+  set intended(value: number[] | undefined) {
+    if (value !== undefined || this.#extras) this.#sideState().intended = value;
+  }
+  /** The engine's pacing timer: never the same field as the connection's deadline. */
+  get paceTimer(): NodeJS.Timeout | undefined {
+    return this.#extras?.paceTimer;
+  }
+  set paceTimer(value: NodeJS.Timeout | undefined) {
+    if (value !== undefined || this.#extras) this.#sideState().paceTimer = value;
+  }
   /** --reply-id: send times of the requests not yet answered, by id. */
-  pending: Map<string, number> | undefined;
+  get pending(): Map<string, number> | undefined {
+    return this.#extras?.pending;
+  }
+  set pending(value: Map<string, number> | undefined) {
+    if (value !== undefined || this.#extras) this.#sideState().pending = value;
+  }
   /** Echo of a templated message: the messages not yet echoed, oldest first, to check echoes against. */
-  expected: Buffer[] | undefined;
+  get expected(): Buffer[] | undefined {
+    return this.#extras?.expected;
+  }
+  set expected(value: Buffer[] | undefined) {
+    if (value !== undefined || this.#extras) this.#sideState().expected = value;
+  }
   /** Subscribe: the timestamps of the last messages received, to find duplicates; `recentAt` is the next slot. */
-  recent: Float64Array | undefined;
-  recentAt = 0;
+  get recent(): Float64Array | undefined {
+    return this.#extras?.recent;
+  }
+  set recent(value: Float64Array | undefined) {
+    if (value !== undefined || this.#extras) this.#sideState().recent = value;
+  }
+  get recentAt(): number {
+    return this.#extras?.recentAt ?? 0;
+  }
+  set recentAt(value: number) {
+    if (value !== 0 || this.#extras) this.#sideState().recentAt = value;
+  }
   /** Subscribe: this connection publishes. */
-  publisher = false;
+  get publisher(): boolean {
+    return this.#extras?.publisher ?? false;
+  }
+  set publisher(value: boolean) {
+    if (value || this.#extras) this.#sideState().publisher = value;
+  }
   /** Flood: a refill is scheduled. */
-  floodQueued = false;
+  get floodQueued(): boolean {
+    return this.#extras?.floodQueued ?? false;
+  }
+  set floodQueued(value: boolean) {
+    if (value || this.#extras) this.#sideState().floodQueued = value;
+  }
   /** --scenario: the runner's state for this connection. */
-  scenario: unknown;
-  #key = '';
-  #head: Buffer | undefined;
-  #subprotocols: readonly string[] = NO_SUBPROTOCOLS;
-  #errorCode: string | undefined;
-  #closeCode = 1006;
-  #closedByUs = false;
-  #explicitPort = false;
-  batchWrites = false;
+  get scenario(): unknown {
+    return this.#extras?.scenario;
+  }
+  set scenario(value: unknown) {
+    if (value !== undefined || this.#extras) this.#sideState().scenario = value;
+  }
+
+  /** Pipelining: sends made while handling one read go out in one write (ConnectTarget.batchWrites). */
+  get batchWrites(): boolean {
+    return this.#extras?.batchWrites ?? false;
+  }
+  set batchWrites(value: boolean) {
+    if (value || this.#extras) this.#sideState().batchWrites = value;
+  }
+  /** The close code the connection ends with (see the class comment): 1006 until a close frame. */
+  get #closeCode(): number {
+    return this.#extras?.closeCode ?? 1006;
+  }
+  set #closeCode(value: number) {
+    this.#sideState().closeCode = value;
+  }
+  /** The client closed (or cut) the connection itself: not a drop. */
+  get #closedByUs(): boolean {
+    return this.#extras?.closedByUs ?? false;
+  }
+  set #closedByUs(value: boolean) {
+    this.#sideState().closedByUs = value;
+  }
+
+  #handshakeState(): HandshakeState {
+    return (this.#handshake ??= new HandshakeState());
+  }
+  #sideState(): SideState {
+    return (this.#extras ??= new SideState());
+  }
 
   constructor(readonly events: ConnectionEvents) {
     super();
@@ -119,12 +218,13 @@ export class WsConnection extends FrameParser {
 
   open(target: ConnectTarget, localAddress?: string, localPort?: number): void {
     this.state = 'connecting';
-    this.#errorCode = undefined;
-    this.#head = undefined;
-    this.#explicitPort = localPort !== undefined;
-    this.#subprotocols = target.subprotocols;
+    const handshake = this.#handshakeState();
+    handshake.errorCode = undefined;
+    handshake.head = undefined;
+    handshake.explicitPort = localPort !== undefined;
+    handshake.subprotocols = target.subprotocols;
     this.batchWrites = target.batchWrites;
-    this.#key = randomKey();
+    handshake.key = randomKey();
     const now = performance.now();
     if (this.retries === 0) this.startedAt = now;
     let socket: Socket;
@@ -153,8 +253,8 @@ export class WsConnection extends FrameParser {
     this.deadline = setTimeout(onConnectTimeout, Math.max(1, this.startedAt + target.connectTimeoutMs - now), this, this.startedAt + target.connectTimeoutMs);
     socket.on('error', onSocketError);
     socket.on('close', onSocketClose);
-    if (this.events.onDrain) socket.on('drain', onSocketDrain);
-    socket.write(`${target.requestHead}Sec-WebSocket-Key: ${this.#key}\r\n\r\n`);
+    if (target.refillOnDrain) socket.on('drain', onSocketDrain);
+    socket.write(`${target.requestHead}Sec-WebSocket-Key: ${handshake.key}\r\n\r\n`);
   }
 
   /** Bytes written but not yet handed to the kernel. */
@@ -165,6 +265,11 @@ export class WsConnection extends FrameParser {
   /** Send one masked frame. Returns false when the socket's buffer is over its high-water mark. */
   send(payload: Buffer, opcode: number): boolean {
     return this.socket!.write(encodeFrame(payload, opcode, true));
+  }
+
+  /** Send frames already built and masked (writeFrameHeader): a flood's burst, in one write. */
+  sendFrames(frames: Buffer): boolean {
+    return this.socket!.write(frames);
   }
 
   /** Start the closing handshake: our close frame, then wait for the server's and its FIN. */
@@ -178,7 +283,7 @@ export class WsConnection extends FrameParser {
 
   destroy(reason?: string): void {
     // The first cause of a failed attempt is the one counted.
-    if (reason && this.state === 'connecting') this.#errorCode ??= reason;
+    if (reason && this.state === 'connecting') this.#handshakeState().errorCode ??= reason;
     if (this.state === 'open' || this.state === 'closing') this.#closedByUs = true;
     this.socket?.destroy();
   }
@@ -188,12 +293,13 @@ export class WsConnection extends FrameParser {
   /** `chunk` is a view of the shared read buffer: whatever must outlive this call is copied. */
   handleData(chunk: Buffer): void {
     if (this.state !== 'connecting') return this.receive(chunk);
-    this.#handshake(chunk);
+    this.#handshakeData(chunk);
   }
 
   /** Bytes before the upgrade: the server's HTTP answer, and maybe its first frames after it. */
-  #handshake(chunk: Buffer): void {
-    const head = this.#head ? Buffer.concat([this.#head, chunk]) : chunk;
+  #handshakeData(chunk: Buffer): void {
+    const handshake = this.#handshakeState();
+    const head = handshake.head ? Buffer.concat([handshake.head, chunk]) : chunk;
     const end = head.indexOf(HEADER_END);
     if (end === -1) {
       // Not an HTTP response (or one without end): fail now rather than wait for the timeout.
@@ -201,16 +307,16 @@ export class WsConnection extends FrameParser {
         this.#fail('bad-response');
         return;
       }
-      this.#head = head === chunk ? Buffer.from(chunk) : head;
+      handshake.head = head === chunk ? Buffer.from(chunk) : head;
       return;
     }
-    this.#head = undefined;
+    handshake.head = undefined;
     if (!this.#upgrade(head.toString('latin1', 0, end))) return;
     if (end + 4 < head.length) this.receive(head.subarray(end + 4));
   }
 
   handleError(error: NodeJS.ErrnoException): void {
-    this.#errorCode ??= error.code ?? 'ERROR';
+    if (this.state === 'connecting') this.#handshakeState().errorCode ??= error.code ?? 'ERROR';
   }
 
   handleClose(): void {
@@ -222,8 +328,9 @@ export class WsConnection extends FrameParser {
     if (this.deadline) clearTimeout(this.deadline);
     this.deadline = undefined;
     if (wasState === 'connecting') {
-      const code = this.#errorCode ?? 'closed-before-upgrade';
-      if (this.#explicitPort && (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL')) this.events.onAddressInUse(this, code);
+      const handshake = this.#handshakeState();
+      const code = handshake.errorCode ?? 'closed-before-upgrade';
+      if (handshake.explicitPort && (code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL')) this.events.onAddressInUse(this, code);
       else this.events.onFailed(this, code);
       return;
     }
@@ -249,24 +356,25 @@ export class WsConnection extends FrameParser {
     const headers = parseHeaders(lines);
     if (headers.upgrade?.toLowerCase() !== 'websocket') return this.#fail('bad-upgrade-header');
     if (!headers.connection?.toLowerCase().split(',').some((token) => token.trim() === 'upgrade')) return this.#fail('bad-upgrade-header');
-    const expected = createHash('sha1').update(this.#key + WS_GUID).digest('base64');
+    const handshake = this.#handshakeState();
+    const expected = createHash('sha1').update(handshake.key + WS_GUID).digest('base64');
     if (headers['sec-websocket-accept']?.trim() !== expected) return this.#fail('bad-accept-key');
     const protocol = headers['sec-websocket-protocol']?.trim();
-    const asked = this.#subprotocols;
+    const asked = handshake.subprotocols;
     if (asked.length > 0 ? protocol === undefined || !asked.includes(protocol) : protocol !== undefined) return this.#fail('bad-subprotocol');
     if (headers['sec-websocket-extensions'] !== undefined) return this.#fail('bad-extension');
     clearTimeout(this.deadline);
     this.deadline = undefined;
-    this.#key = '';
     this.state = 'open';
     this.resetParser();
     this.events.onOpen(this);
+    this.#handshake = undefined;
     return true;
   }
 
   /** The attempt fails before the upgrade, with `reason`. */
   #fail(reason: string): false {
-    this.#errorCode = reason;
+    this.#handshakeState().errorCode = reason;
     this.socket!.destroy();
     return false;
   }
@@ -313,6 +421,35 @@ export class WsConnection extends FrameParser {
     if (this.deadline) clearTimeout(this.deadline);
     this.deadline = setTimeout(destroyConnection, CLOSE_TIMEOUT_MS, this);
   }
+}
+
+/** What a connection needs only until its upgrade. */
+class HandshakeState {
+  startedAt = 0;
+  timeoutLatenessMs = 0;
+  retries = 0;
+  stalledAtStart = 0;
+  key = '';
+  head: Buffer | undefined = undefined;
+  subprotocols: readonly string[] = NO_SUBPROTOCOLS;
+  errorCode: string | undefined = undefined;
+  explicitPort = false;
+}
+
+/** What only some traffic patterns, or only the close, keep per connection (see the accessors of WsConnection). */
+class SideState {
+  batchWrites = false;
+  closeCode = 1006;
+  closedByUs = false;
+  intended: number[] | undefined = undefined;
+  paceTimer: NodeJS.Timeout | undefined = undefined;
+  pending: Map<string, number> | undefined = undefined;
+  expected: Buffer[] | undefined = undefined;
+  recent: Float64Array | undefined = undefined;
+  recentAt = 0;
+  publisher = false;
+  floodQueued = false;
+  scenario: unknown = undefined;
 }
 
 type SocketWithConnection = Socket & { [kConnection]?: WsConnection };
