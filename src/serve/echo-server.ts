@@ -2,9 +2,10 @@
  * One process's echo server: the HTTP listener for /healthz and /metrics, the upgrade handler that
  * asks the admission point for a slot, and one small handler set per WebSocket connection.
  *
- * Per-connection cost is kept to what ws itself needs: the message, close, pong and error handlers
- * are shared functions (no closures per connection), and the heartbeat is one interval over all
- * clients rather than a timer each.
+ * Echo connections are serve's own after the upgrade (server-connection.ts: the shared frame codec
+ * over the socket, no ws objects); ws serves the modes that need its WebSocket. For those, the
+ * message, close, pong and error handlers are shared functions (no closures per connection). Either
+ * way the heartbeat is one interval over all connections rather than a timer each.
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -17,6 +18,8 @@ import { emptyServeCounters, type RejectReason, type ServeCounters, type ServeSt
 import { formatPrometheus } from '../report/prometheus.js';
 import { encodeFrame, Opcode } from '../protocol/frame-codec.js';
 import type { AdmissionOutcome } from './admission.js';
+import { upgradeResponse } from './handshake.js';
+import { ECHO_HIGH_WATER_BYTES, ServerConnections } from './server-connection.js';
 
 const OPEN = WebSocket.OPEN;
 
@@ -30,13 +33,6 @@ export interface AdmissionClient {
   stats(): Promise<ServeStats>;
 }
 
-/**
- * Echo stops reading from a peer whose unsent echoes exceed this, until its socket drains. So a peer
- * that sends faster than it reads costs at most this plus one message (--max-payload) of queued
- * echoes, besides the kernel's socket buffers; one that never drains stops answering pings too, and
- * the heartbeat closes it within two intervals.
- */
-const ECHO_HIGH_WATER_BYTES = 4 * 1024 * 1024;
 const TEXT = { binary: false } as const;
 const BINARY = { binary: true } as const;
 
@@ -47,6 +43,10 @@ export class EchoServer {
   readonly wss: WebSocketServer;
   readonly config: ServeConfig;
   readonly #admission: AdmissionClient;
+  /** Connections upgraded by serve itself (echo); ws's are in wss.clients. */
+  readonly #connections: ServerConnections;
+  /** Whether upgrades become ServerConnections (echo) or ws WebSockets (modes that need ws). */
+  readonly #ownConnections: boolean;
   #heartbeat: NodeJS.Timeout | undefined;
   #handshakeSweep: NodeJS.Timeout;
   /** Measures messagesPerSecond once a second, here, where the messages are counted. */
@@ -73,6 +73,8 @@ export class EchoServer {
     const counters = this.#counters;
     const unanswered = () => this.#unanswered;
     this.#releaseSlot = () => admission.release();
+    this.#connections = new ServerConnections(config.maxPayloadBytes, counters);
+    this.#ownConnections = true;
     this.#onPong = function (this: WebSocket) {
       unanswered().delete(this);
     };
@@ -139,7 +141,7 @@ export class EchoServer {
 
   /** This process's counters; `closed` is derived (accepted less still open), not counted per close. */
   get counters(): ServeCounters {
-    this.#counters.closed = this.#counters.accepted - this.wss.clients.size;
+    this.#counters.closed = this.#counters.accepted - this.#openConnections();
     return this.#counters;
   }
 
@@ -156,9 +158,11 @@ export class EchoServer {
     clearInterval(this.#rateSampler);
     this.#counters.messagesPerSecond = 0;
     for (const ws of this.wss.clients) ws.close(1001, 'server shutting down');
+    this.#connections.closeAll(1001, 'server shutting down');
     const deadline = Date.now() + drainTimeoutMs;
-    while (this.wss.clients.size > 0 && Date.now() < deadline) await delay(20);
+    while (this.#openConnections() > 0 && Date.now() < deadline) await delay(20);
     for (const ws of this.wss.clients) ws.terminate();
+    this.#connections.destroyAll();
     this.http.closeAllConnections();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
@@ -187,8 +191,24 @@ export class EchoServer {
       // The slot is tied to the socket: whatever ends it (close, reset, failed handshake, heartbeat
       // termination, a killed peer) fires 'close' once, and that gives the slot back.
       socket.on('close', this.#releaseSlot);
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.#onOpen(ws));
+      if (this.#ownConnections) this.#openConnection(req, socket as Socket, head);
+      else this.wss.handleUpgrade(req, socket, head, (ws) => this.#onOpen(ws));
     });
+  }
+
+  /** Complete the upgrade as ws would (handshake.ts), and hand the socket to a ServerConnection. */
+  #openConnection(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    if (!socket.readable || !socket.writable) return void socket.destroy();
+    const response = upgradeResponse(req);
+    // A malformed Sec-WebSocket-Protocol: ws refuses it with 400 too.
+    if (response === undefined) return this.#reject(socket, 'bad-request');
+    socket.write(response);
+    this.#counters.accepted++;
+    this.#connections.open(socket, head);
+  }
+
+  #openConnections(): number {
+    return this.wss.clients.size + this.#connections.size;
   }
 
   #onOpen(ws: WebSocket): void {
@@ -208,6 +228,7 @@ export class EchoServer {
     for (const ws of this.#unanswered) if (ws.readyState === ws.OPEN) ws.terminate();
     this.#unanswered = new Set(this.wss.clients);
     for (const ws of this.#unanswered) ws.ping();
+    this.#connections.beat();
   }
 
   #sweepHandshakes(): void {
