@@ -26,7 +26,7 @@
 import type { Socket } from 'node:net';
 import { Socket as NetSocket } from 'node:net';
 import type { ServeCounters } from '../metrics/serve-stats.js';
-import { FrameParser, Opcode } from '../protocol/frame-codec.js';
+import { encodeFrame, FrameParser, Opcode } from '../protocol/frame-codec.js';
 
 /** As ws's default closeTimeout: how long a closing handshake may take before the socket is cut. */
 const CLOSE_TIMEOUT_MS = 30_000;
@@ -200,12 +200,12 @@ export class ServerConnection extends FrameParser {
     const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
     const frameLength = headerLength + length;
     if (answering !== this) {
-      this.#write(frameOf(payload, opcode, headerLength));
+      this.#write(encodeFrame(payload, opcode, false));
       return;
     }
     if (frameLength > LARGE_FRAME_BYTES) {
       if (outputLength > 0) this.#flush();
-      this.#write(frameOf(payload, opcode, headerLength));
+      this.#write(encodeFrame(payload, opcode, false));
       return;
     }
     if (outputLength + frameLength > output.length) this.#flush();
@@ -327,13 +327,6 @@ function writeHeader(into: Buffer, at: number, opcode: number, length: number, h
     into.writeUInt32BE(Math.floor(length / 2 ** 32), at + 2);
     into.writeUInt32BE(length >>> 0, at + 6);
   }
-}
-
-function frameOf(payload: Buffer, opcode: number, headerLength: number): Buffer {
-  const frame = Buffer.allocUnsafe(headerLength + payload.length);
-  writeHeader(frame, 0, opcode, payload.length, headerLength);
-  payload.copy(frame, headerLength);
-  return frame;
 }
 
 function onSocketRead(this: SocketWithConnection, bytes: number, buffer: Uint8Array): boolean {
