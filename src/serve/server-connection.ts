@@ -108,13 +108,19 @@ export class ServerConnection extends FrameParser {
 
   /** One read's bytes (a view of the shared read buffer): parse them, then send every answer at once. */
   handleRead(chunk: Buffer): void {
+    // Answers in the buffer belong to the connection being read; one read inside another's (none
+    // happens today) sends the outer one's first.
+    const outer = answering;
+    if (outer && outputLength > 0) outer.#flush();
     answering = this;
     try {
       this.receive(chunk);
+      if (outputLength > 0) this.#flush();
     } finally {
-      answering = undefined;
+      answering = outer;
+      // Even after a throw, none of this connection's answers may reach another's socket.
+      outputLength = 0;
     }
-    if (outputLength > 0) this.#flush();
   }
 
   handleClose(): void {
