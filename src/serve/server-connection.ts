@@ -164,7 +164,7 @@ export class ServerConnection extends FrameParser {
         reason.copy(body, 2);
       }
       this.#queue(Opcode.close, body);
-      this.#flush();
+      this.#flushBeforeEnd();
     }
     this.#endTcp();
   }
@@ -175,7 +175,7 @@ export class ServerConnection extends FrameParser {
       const body = Buffer.allocUnsafe(2);
       body.writeUInt16BE(code, 0);
       this.#queue(Opcode.close, body);
-      this.#flush();
+      this.#flushBeforeEnd();
     }
     this.#endTcp();
   }
@@ -218,6 +218,11 @@ export class ServerConnection extends FrameParser {
     writeHeader(output, outputLength, opcode, length, headerLength);
     payload.copy(output, outputLength + headerLength);
     outputLength += frameLength;
+  }
+
+  /** Everything queued goes out before the TCP end (the codec calls back only inside this connection's read). */
+  #flushBeforeEnd(): void {
+    if (answering === this && outputLength > 0) this.#flush();
   }
 
   #flush(): void {
