@@ -371,6 +371,8 @@ function destroyConnection(connection: ServerConnection): void {
  * events instead (correct, only slower).
  */
 const userBufferFields = findUserBufferFields();
+/** Whether this Node lets serve switch accepted sockets to the shared read buffer (test/serve.test checks it). */
+export const readsIntoSharedBuffer = userBufferFields !== undefined;
 
 function findUserBufferFields(): { buffer: symbol; callback: symbol } | undefined {
   const buffer = Buffer.alloc(1);
