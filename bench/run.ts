@@ -7,6 +7,7 @@ import type { Benchmark } from './benchmark.js';
 import { loadavg } from 'node:os';
 import { cleanupAll, environment, writeResult } from './lib.js';
 import { serveEcho } from './serve-echo.js';
+import { serveEchoVsGo } from './serve-echo-vs-go.js';
 import { serveMemory } from './serve-memory.js';
 import { serveAccept } from './serve-accept.js';
 import { blastCpu } from './blast-cpu.js';
@@ -19,7 +20,7 @@ import { fiftyKDefault } from './fifty-k-default.js';
 import { broadcastFanout, replyVsEcho } from './patterns.js';
 
 /** In run order: the heaviest (50,000 connections) last. */
-const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveMemory, serveAccept, rampUnderLoad, blastCpu, blastCpuVsTcpkali, blastMemory, replyVsEcho, broadcastFanout, blastOpen50k, serveScale, fiftyKDefault];
+const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveEchoVsGo, serveMemory, serveAccept, rampUnderLoad, blastCpu, blastCpuVsTcpkali, blastMemory, replyVsEcho, broadcastFanout, blastOpen50k, serveScale, fiftyKDefault];
 
 process.on('exit', cleanupAll);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -14,8 +14,8 @@ const KINDS: readonly ServerKind[] = ['plain-ws', 'wsbench'];
 const SERVE_ARGS = ['--workers', '1', '--max', '1000'];
 const BLAST_ARGS = ['-c', '100', '-d', '5s', '--size', '64', '--workers', '1', '--json', '--no-save'];
 
-interface EchoRun {
-  repeat: number;
+/** One measurement: a fresh server, one blast against it. */
+export interface EchoMeasurement {
   kind: ServerKind;
   messagesPerSecond: number;
   accepted: number;
@@ -27,6 +27,40 @@ interface EchoRun {
   roundTripP99Ms: number;
 }
 
+interface EchoRun extends EchoMeasurement {
+  repeat: number;
+}
+
+/**
+ * Start a `kind` server on the server core, run one `wsbench blast` (blastArgs, which must include
+ * --json) against it from the client core, stop the server. Commands run are added to `commands`.
+ */
+export async function measureEcho(kind: ServerKind, serveArgs: readonly string[], blastArgs: readonly string[], commands: Set<string>): Promise<EchoMeasurement> {
+  const server = await startServer(kind, serveArgs, { core: SERVER_CORE });
+  commands.add(server.process.command);
+  try {
+    const cpuBefore = cpuUs(server.process.pid) ?? 0;
+    const driver = startWsbench(['blast', server.url, ...blastArgs], { core: CLIENT_CORE });
+    commands.add(driver.command);
+    const { code, wallMs } = await waitExit(driver, 60_000);
+    const serverCpu = (cpuUs(server.process.pid) ?? 0) - cpuBefore;
+    if (code !== 0) throw new Error(`${driver.command} exited ${code}: ${driver.stderr().slice(-500)}`);
+    const result = parseJsonOutput<BlastResult>(driver);
+    return {
+      kind,
+      messagesPerSecond: result.messages.perSecond,
+      accepted: result.outcomes.accepted,
+      generatorCpuPercent: result.generator.workers[0]?.cpuPercent ?? NaN,
+      serverCpuPercent: round((serverCpu / (wallMs * 1000)) * 100),
+      serverUsPerMessage: round(serverCpu / result.messages.received, 2),
+      roundTripP50Ms: result.latency.roundTrip.p50_us / 1000,
+      roundTripP99Ms: result.latency.roundTrip.p99_us / 1000,
+    };
+  } finally {
+    await stop(server.process);
+  }
+}
+
 export const serveEcho: Benchmark = {
   name: 'serve-echo',
   description: 'echo throughput, 100 connections closed loop, 64 B: wsbench serve vs plain ws',
@@ -34,30 +68,7 @@ export const serveEcho: Benchmark = {
     const runs: EchoRun[] = [];
     const commands = new Set<string>();
     for (const { repeat, kind } of interleaved(KINDS, REPEATS)) {
-      const server = await startServer(kind, SERVE_ARGS, { core: SERVER_CORE });
-      commands.add(server.process.command);
-      try {
-        const cpuBefore = cpuUs(server.process.pid) ?? 0;
-        const driver = startWsbench(['blast', server.url, ...BLAST_ARGS], { core: CLIENT_CORE });
-        commands.add(driver.command);
-        const { code, wallMs } = await waitExit(driver, 60_000);
-        const serverCpu = (cpuUs(server.process.pid) ?? 0) - cpuBefore;
-        if (code !== 0) throw new Error(`${driver.command} exited ${code}: ${driver.stderr().slice(-500)}`);
-        const result = parseJsonOutput<BlastResult>(driver);
-        runs.push({
-          repeat,
-          kind,
-          messagesPerSecond: result.messages.perSecond,
-          accepted: result.outcomes.accepted,
-          generatorCpuPercent: result.generator.workers[0]?.cpuPercent ?? NaN,
-          serverCpuPercent: round((serverCpu / (wallMs * 1000)) * 100),
-          serverUsPerMessage: round(serverCpu / result.messages.received, 2),
-          roundTripP50Ms: result.latency.roundTrip.p50_us / 1000,
-          roundTripP99Ms: result.latency.roundTrip.p99_us / 1000,
-        });
-      } finally {
-        await stop(server.process);
-      }
+      runs.push({ repeat, ...(await measureEcho(kind, SERVE_ARGS, BLAST_ARGS, commands)) });
     }
     const of = (kind: ServerKind, key: keyof EchoRun) => median(runs.filter((r) => r.kind === kind).map((r) => r[key] as number));
     const ratio = of('wsbench', 'messagesPerSecond') / of('plain-ws', 'messagesPerSecond');

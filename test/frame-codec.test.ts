@@ -34,11 +34,18 @@ class RecordingParser extends FrameParser {
   }
 }
 
+/** The same, in the server's role: it requires masked (client) frames. */
+class ServerRecordingParser extends RecordingParser {
+  protected override get parsesClientFrames(): boolean {
+    return true;
+  }
+}
+
 const sharedReadBuffer = Buffer.alloc(3 * 1024 * 1024);
 
 /** Feed `stream` in chunks of `chunkSize` through the shared buffer, scribbling over it after each. */
-function feed(stream: Buffer, chunkSize: number, maxMessageBytes?: number): Event[] {
-  const parser = new RecordingParser(maxMessageBytes);
+function feed(stream: Buffer, chunkSize: number, maxMessageBytes?: number, asServer = false): Event[] {
+  const parser = asServer ? new ServerRecordingParser(maxMessageBytes) : new RecordingParser(maxMessageBytes);
   for (let offset = 0; offset < stream.length; offset += chunkSize) {
     const bytes = stream.copy(sharedReadBuffer, 0, offset, Math.min(stream.length, offset + chunkSize));
     parser.receive(sharedReadBuffer.subarray(0, bytes));
@@ -254,5 +261,37 @@ describe('frame codec: hostile input', () => {
     assertEvents(stream, [message('before'), error(1002, 'reserved-opcode')]);
     const truncated = rawFrame({ opcode: Opcode.binary, payload: patterned(70_000) }).subarray(0, 30_000);
     assertEvents(truncated, []);
+  });
+});
+
+describe('frame codec: the server role (masked client frames, unmasked in place)', () => {
+  const serverEvents = (stream: Buffer, expected: Event[], maxMessageBytes?: number) => {
+    for (const size of chunkSizes(stream.length)) assert.deepEqual(feed(stream, size, maxMessageBytes, true), expected, `chunks of ${size} bytes`);
+  };
+
+  it('messages of every length form, pings, fragments and a close, in chunks of every size', () => {
+    const lengths = [0, 1, 2, 3, 5, 125, 126, 65_535, 65_536, 200_000];
+    const frames = lengths.map((length) => encodeFrame(patterned(length, length), Opcode.binary, true));
+    const fragmented = [encodeFrame(text(3), Opcode.text, true, false), encodeFrame(Buffer.from('ping'), Opcode.ping, true), encodeFrame(text(5), Opcode.continuation, true)];
+    const stream = Buffer.concat([...frames, ...fragmented, encodeFrame(Buffer.from([0x03, 0xe8, 0x6f, 0x6b]), Opcode.close, true)]);
+    serverEvents(stream, [
+      ...lengths.map((length) => message(patterned(length, length), true)),
+      { kind: 'ping', data: Buffer.from('ping') },
+      message(Buffer.concat([text(3), text(5)])),
+      { kind: 'close', code: 1000, reason: 'ok' },
+    ]);
+  });
+
+  it('an unmasked frame: 1002; a 64-bit length over 2^53 - 1: 1009 (as ws answers a client)', () => {
+    serverEvents(encodeFrame(text(4), Opcode.text, false), [error(1002, 'unmasked-frame')]);
+    const header = Buffer.alloc(14);
+    header[0] = 0x82;
+    header[1] = 0x80 | 127;
+    header.writeBigUInt64BE(2n ** 63n, 2);
+    serverEvents(header, [error(1009, 'message-too-big')]);
+  });
+
+  it('the client role still refuses masked frames', () => {
+    assert.deepEqual(feed(encodeFrame(text(4), Opcode.text, true), 6), [error(1002, 'masked-frame')]);
   });
 });

@@ -6,11 +6,12 @@ import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { connect, Socket } from 'node:net';
+import { connect, createServer as createNetServer, Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
-import { privateSocketOf } from '../src/serve/echo-server.js';
+import { privateSocketOf } from '../src/serve/modes.js';
+import { readsIntoSharedBuffer } from '../src/serve/server-connection.js';
 import { serve, type RunningServer } from '../src/serve/server.js';
 import { attempt, attemptMany, closeAll, closeEvent, echo, eventually, openSockets, tally } from './helpers/clients.js';
 
@@ -237,6 +238,25 @@ describe('serve: /metrics and /healthz', () => {
     assert.equal(health.workers, 2);
     assert.equal((await fetch(`${httpBase(server)}/nope`)).status, 404);
     await closeAll(sockets);
+  });
+});
+
+describe('serve: the Node internals it relies on', () => {
+  it("net's onread fields are found, and an accepted socket's handle takes a user buffer", async () => {
+    assert.ok(readsIntoSharedBuffer, 'serve finds the onread fields on a probe socket');
+    const server = createNetServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const accepted = once(server, 'connection') as Promise<[Socket]>;
+      const client = connect((server.address() as { port: number }).port, '127.0.0.1');
+      const [socket] = await accepted;
+      assert.equal(typeof (socket as unknown as { _handle: { useUserBuffer?: unknown } })._handle.useUserBuffer, 'function');
+      client.destroy();
+      socket.destroy();
+    } finally {
+      server.close();
+    }
   });
 });
 

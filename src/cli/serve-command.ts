@@ -5,6 +5,7 @@ import { resolveServeConfig, serveDefaults, type ServeConfig, type ServeOptions 
 import { formatDurationMs } from '../config/units.js';
 import { formatBytes } from '../report/format.js';
 import { formatServeStatus, formatServeTotals } from '../report/serve-text.js';
+import { keepYoungGenerationSmall } from '../serve/heap-tuning.js';
 import { serve } from '../serve/server.js';
 import { onceInterrupted, type CliIo } from './io.js';
 
@@ -47,6 +48,7 @@ Examples:
     )
     .action(async (flags: ServeFlags) => {
       const config = resolveServeConfig(flags);
+      keepYoungGenerationSmall();
       const quiet = Boolean(flags.quiet || flags.json);
       const interrupted = onceInterrupted(() =>
         io.stderr.write('wsbench serve: draining; the totals follow (signal again to quit without them)\n'),

@@ -1,7 +1,8 @@
 /**
- * RFC 6455 framing for a client: a parser fed the bytes a server sends, in chunks of any size, and
- * the encoder of the (masked) frames a client sends. The load generator's only framing code; serve
- * uses the encoder for its unmasked echoes.
+ * RFC 6455 framing for both ends: a parser fed the bytes the peer sends, in chunks of any size, and
+ * the encoder of frames (masked from a client, unmasked from a server). The load generator's client
+ * parses as a client; serve's echo connection (serve/server-connection.ts) parses as a server, which
+ * requires masked frames and unmasks each payload in place.
  *
  * The parser is a base class (WsConnection extends it) rather than an object a connection holds: a
  * load generator keeps 50,000 of them, and this costs no extra object and no closure per connection.
@@ -16,9 +17,10 @@
  * |----------------------------------------------------------------------|------|
  * | RSV1-3 set (no extension is ever negotiated)                         | 1002 |
  * | reserved opcode (3-7, 0xB-0xF)                                       | 1002 |
- * | masked frame from the server                                         | 1002 |
+ * | masked frame from the server; unmasked frame from the client         | 1002 |
  * | control frame (close, ping, pong) fragmented or over 125 bytes       | 1002 |
- * | 64-bit length with its most significant bit set                      | 1002 |
+ * | 64-bit length with its most significant bit set (client)             | 1002 |
+ * | 64-bit length over 2^53 - 1 (server, as ws's server answers it)      | 1009 |
  * | continuation with no message begun; text/binary inside a message     | 1002 |
  * | close frame with a 1-byte body                                       | 1002 |
  * | close code outside 1000-1003, 1007-1014, 3000-4999                   | 1002 |
@@ -49,6 +51,7 @@ export type ProtocolErrorReason =
   | 'rsv-bits'
   | 'reserved-opcode'
   | 'masked-frame'
+  | 'unmasked-frame'
   | 'control-frame-fragmented'
   | 'control-frame-too-long'
   | 'length-msb-set'
@@ -61,7 +64,7 @@ export type ProtocolErrorReason =
 
 /** The largest message accepted from a server by default; a larger one fails with 1009. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
-/** The longest header a server frame can have: 2 bytes, then 8 of length (no mask). */
+/** The header bytes that tell a frame's length: 2, then up to 8 of length (a client's mask follows). */
 const MAX_HEADER_BYTES = 10;
 /** A partial frame's buffer starts at most this large and doubles: memory follows what arrived. */
 const PARTIAL_INITIAL_BYTES = 64 * 1024;
@@ -84,6 +87,14 @@ export abstract class FrameParser {
   #stopped = false;
 
   constructor(readonly maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES) {}
+
+  /**
+   * The role: false (a client) parses a server's unmasked frames; a server subclass overrides this
+   * with true to require masked frames. A prototype getter, so it costs no field per connection.
+   */
+  protected get parsesClientFrames(): boolean {
+    return false;
+  }
 
   /** A whole text or binary message. `payload` may be a view of the chunk: copy what must outlive the call. */
   protected abstract messageReceived(payload: Buffer, binary: boolean): void;
@@ -131,8 +142,14 @@ export abstract class FrameParser {
       const frameLength = this.#frameLength(buffer, offset, end - offset);
       if (frameLength <= 0 || end - offset < frameLength) return offset;
       const b0 = buffer[offset]!;
-      const lengthByte = buffer[offset + 1]! & 0x7f;
-      const headerLength = lengthByte < 126 ? 2 : lengthByte === 126 ? 4 : 10;
+      const b1 = buffer[offset + 1]!;
+      const lengthByte = b1 & 0x7f;
+      let headerLength = lengthByte < 126 ? 2 : lengthByte === 126 ? 4 : 10;
+      if (b1 & 0x80) {
+        // A client's frame (the header check let a masked one through only in the server role).
+        unmaskInPlace(buffer, offset + headerLength, offset + frameLength);
+        headerLength += 4;
+      }
       this.#frame((b0 & 0x80) !== 0, b0 & 0x0f, buffer.subarray(offset + headerLength, offset + frameLength));
       offset += frameLength;
     }
@@ -151,24 +168,31 @@ export abstract class FrameParser {
     const opcode = b0 & 0x0f;
     if (b0 & 0x70) return this.#fail(CloseCode.protocolError, 'rsv-bits');
     if ((opcode > 2 && opcode < 8) || opcode > 10) return this.#fail(CloseCode.protocolError, 'reserved-opcode');
-    if (b1 & 0x80) return this.#fail(CloseCode.protocolError, 'masked-frame');
+    const maskLength = b1 & 0x80 ? 4 : 0;
+    if (this.parsesClientFrames) {
+      if (maskLength === 0) return this.#fail(CloseCode.protocolError, 'unmasked-frame');
+    } else if (maskLength !== 0) {
+      return this.#fail(CloseCode.protocolError, 'masked-frame');
+    }
     let length = b1 & 0x7f;
     if (opcode >= 8) {
       if (!(b0 & 0x80)) return this.#fail(CloseCode.protocolError, 'control-frame-fragmented');
       if (length > 125) return this.#fail(CloseCode.protocolError, 'control-frame-too-long');
-      return 2 + length;
+      return 2 + maskLength + length;
     }
-    let headerLength = 2;
+    let headerLength = 2 + maskLength;
     if (length === 126) {
       if (available < 4) return 0;
       length = buffer.readUInt16BE(offset + 2);
-      headerLength = 4;
+      headerLength = 4 + maskLength;
     } else if (length === 127) {
       if (available < 10) return 0;
       const high = buffer.readUInt32BE(offset + 2);
+      // ws's server refuses a length JavaScript cannot hold (over 2^53 - 1) with 1009; its client, 1002.
+      if (high > 0x1f_ffff && this.parsesClientFrames) return this.#fail(CloseCode.tooBig, 'message-too-big');
       if (high & 0x80000000) return this.#fail(CloseCode.protocolError, 'length-msb-set');
       length = high * 2 ** 32 + buffer.readUInt32BE(offset + 6);
-      headerLength = 10;
+      headerLength = 10 + maskLength;
     }
     if (opcode === Opcode.continuation) {
       if (!this.#fragments) return this.#fail(CloseCode.protocolError, 'unexpected-continuation');
@@ -283,6 +307,27 @@ export abstract class FrameParser {
     this.#partialLength += take;
     return used + take;
   }
+}
+
+/**
+ * XOR a client frame's payload, buffer[maskAt + 4, end), with the 4-byte mask at buffer[maskAt], in
+ * place (the buffer is the shared read buffer or a copy of a cut frame: nobody else reads it).
+ */
+function unmaskInPlace(buffer: Buffer, maskAt: number, end: number): void {
+  const m0 = buffer[maskAt]!, m1 = buffer[maskAt + 1]!, m2 = buffer[maskAt + 2]!, m3 = buffer[maskAt + 3]!;
+  if ((m0 | m1 | m2 | m3) === 0) return;
+  const start = maskAt + 4;
+  let i = start;
+  const wordsEnd = start + ((end - start) & ~3);
+  for (; i < wordsEnd; i += 4) {
+    buffer[i] = buffer[i]! ^ m0;
+    buffer[i + 1] = buffer[i + 1]! ^ m1;
+    buffer[i + 2] = buffer[i + 2]! ^ m2;
+    buffer[i + 3] = buffer[i + 3]! ^ m3;
+  }
+  if (i < end) buffer[i] = buffer[i++]! ^ m0;
+  if (i < end) buffer[i] = buffer[i++]! ^ m1;
+  if (i < end) buffer[i] = buffer[i]! ^ m2;
 }
 
 function headerLengthOf(b1: number): number {

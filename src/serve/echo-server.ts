@@ -2,9 +2,10 @@
  * One process's echo server: the HTTP listener for /healthz and /metrics, the upgrade handler that
  * asks the admission point for a slot, and one small handler set per WebSocket connection.
  *
- * Per-connection cost is kept to what ws itself needs: the message, close, pong and error handlers
- * are shared functions (no closures per connection), and the heartbeat is one interval over all
- * clients rather than a timer each.
+ * Echo connections are serve's own after the upgrade (server-connection.ts: the shared frame codec
+ * over the socket, no ws objects); ws serves the modes that need its WebSocket. For those, the
+ * message, close, pong and error handlers are shared functions (no closures per connection). Either
+ * way the heartbeat is one interval over all connections rather than a timer each.
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -15,12 +16,11 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { ServeConfig } from '../config/serve-config.js';
 import { emptyServeCounters, type RejectReason, type ServeCounters, type ServeStats } from '../metrics/serve-stats.js';
 import { formatPrometheus } from '../report/prometheus.js';
-import { encodeFrame, Opcode } from '../protocol/frame-codec.js';
 import type { RelayedBroadcast } from '../ipc/serve-messages.js';
 import type { AdmissionOutcome } from './admission.js';
 import { modeHandler, type ModeHandler, type RelayOut } from './modes.js';
-
-const OPEN = WebSocket.OPEN;
+import { upgradeResponse } from './handshake.js';
+import { ServerConnections } from './server-connection.js';
 
 /** How an echo server reaches its admission point: in-process, or over IPC to the primary. */
 export interface AdmissionClient {
@@ -32,15 +32,6 @@ export interface AdmissionClient {
   stats(): Promise<ServeStats>;
 }
 
-/**
- * Echo stops reading from a peer whose unsent echoes exceed this, until its socket drains. So a peer
- * that sends faster than it reads costs at most this plus one message (--max-payload) of queued
- * echoes, besides the kernel's socket buffers; one that never drains stops answering pings too, and
- * the heartbeat closes it within two intervals.
- */
-export const ECHO_HIGH_WATER_BYTES = 4 * 1024 * 1024;
-const TEXT = { binary: false } as const;
-const BINARY = { binary: true } as const;
 
 export class EchoServer {
   readonly #counters = emptyServeCounters();
@@ -51,6 +42,10 @@ export class EchoServer {
   readonly #admission: AdmissionClient;
   /** --mode reply or broadcast (modes.ts); undefined for echo, which stays on the path below. */
   readonly #mode: ModeHandler | undefined;
+  /** Connections upgraded by serve itself (echo); ws's are in wss.clients. */
+  readonly #connections: ServerConnections;
+  /** Whether upgrades become ServerConnections (echo) or ws WebSockets (modes that need ws). */
+  readonly #ownConnections: boolean;
   #heartbeat: NodeJS.Timeout | undefined;
   #handshakeSweep: NodeJS.Timeout;
   /** Measures messagesPerSecond once a second, here, where the messages are counted. */
@@ -78,29 +73,14 @@ export class EchoServer {
     const counters = this.#counters;
     const unanswered = () => this.#unanswered;
     this.#releaseSlot = () => admission.release();
+    this.#connections = new ServerConnections(config.maxPayloadBytes, counters);
     this.#onPong = function (this: WebSocket) {
       unanswered().delete(this);
     };
     this.#mode = modeHandler(config, counters, relay);
-    this.#onMessage = this.#mode?.onMessage ?? function echo(this: WebSocket, data: RawData, isBinary: boolean) {
-      const bytes = (data as Buffer).length;
-      counters.messagesIn++;
-      counters.bytesIn += bytes;
-      const socket = privateSocketOf(this);
-      if (socket && this.readyState === OPEN && bytes < 65_536) {
-        // The echo frame written straight to the socket: header and payload in one buffer, one
-        // write. ws.send would spread two option objects and cork two writes into a writev for the
-        // same bytes. Safe here: without permessage-deflate ws's sender queues nothing, so frames
-        // keep their order, and a closing connection (readyState != OPEN) goes through ws.
-        socket.write(encodeFrame(data as Buffer, isBinary ? Opcode.binary : Opcode.text, false));
-        if (socket.writableLength > ECHO_HIGH_WATER_BYTES) pauseUntilDrained(this);
-      } else {
-        this.send(data, isBinary ? BINARY : TEXT);
-        if (this.bufferedAmount > ECHO_HIGH_WATER_BYTES) pauseUntilDrained(this);
-      }
-      counters.messagesOut++;
-      counters.bytesOut += bytes;
-    };
+    // Echo runs on serve's own connections (server-connection.ts); the other modes on ws's.
+    this.#ownConnections = this.#mode === undefined;
+    this.#onMessage = this.#mode?.onMessage ?? refuseMessage;
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: true,
@@ -145,7 +125,7 @@ export class EchoServer {
 
   /** This process's counters; `closed` is derived (accepted less still open), not counted per close. */
   get counters(): ServeCounters {
-    this.#counters.closed = this.#counters.accepted - this.wss.clients.size;
+    this.#counters.closed = this.#counters.accepted - this.#openConnections();
     return this.#counters;
   }
 
@@ -162,9 +142,11 @@ export class EchoServer {
     clearInterval(this.#rateSampler);
     this.#counters.messagesPerSecond = 0;
     for (const ws of this.wss.clients) ws.close(1001, 'server shutting down');
+    this.#connections.closeAll(1001, 'server shutting down');
     const deadline = Date.now() + drainTimeoutMs;
-    while (this.wss.clients.size > 0 && Date.now() < deadline) await delay(20);
+    while (this.#openConnections() > 0 && Date.now() < deadline) await delay(20);
     for (const ws of this.wss.clients) ws.terminate();
+    this.#connections.destroyAll();
     this.http.closeAllConnections();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
@@ -193,8 +175,24 @@ export class EchoServer {
       // The slot is tied to the socket: whatever ends it (close, reset, failed handshake, heartbeat
       // termination, a killed peer) fires 'close' once, and that gives the slot back.
       socket.on('close', this.#releaseSlot);
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.#onOpen(ws, req));
+      if (this.#ownConnections) this.#openConnection(req, socket as Socket, head);
+      else this.wss.handleUpgrade(req, socket, head, (ws) => this.#onOpen(ws, req));
     });
+  }
+
+  /** Complete the upgrade as ws would (handshake.ts), and hand the socket to a ServerConnection. */
+  #openConnection(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    if (!socket.readable || !socket.writable) return void socket.destroy();
+    const response = upgradeResponse(req);
+    // A malformed Sec-WebSocket-Protocol: ws refuses it with 400 too.
+    if (response === undefined) return this.#reject(socket, 'bad-request');
+    socket.write(response);
+    this.#counters.accepted++;
+    this.#connections.open(socket, head);
+  }
+
+  #openConnections(): number {
+    return this.wss.clients.size + this.#connections.size;
   }
 
   /** Broadcast: a message published in another server process, for this one's room members. */
@@ -220,6 +218,7 @@ export class EchoServer {
     for (const ws of this.#unanswered) if (ws.readyState === ws.OPEN) ws.terminate();
     this.#unanswered = new Set(this.wss.clients);
     for (const ws of this.#unanswered) ws.ping();
+    this.#connections.beat();
   }
 
   #sweepHandshakes(): void {
@@ -305,29 +304,15 @@ export function refuse(socket: Duplex, status: number): void {
   );
 }
 
-/**
- * ws's private `_socket`: the TCP socket under a WebSocket. ws has no public way to reach it, and the
- * echo path writes small echoes to it directly (one write, no option objects; the serve-echo
- * benchmark's 1.08x over plain ws comes from this). A private field can change in any release, so
- * package.json pins ws to the minor version tested (~8.23.0) rather than ^8; test/serve.test.ts
- * fails if the field is gone, and if it ever were, this returns undefined and every echo goes
- * through ws.send (correct, only slower). We chose the pin over ws.send to keep that margin.
- */
-export function privateSocketOf(ws: WebSocket): Socket | undefined {
-  return (ws as unknown as { _socket?: Socket })._socket;
-}
-
-export function pauseUntilDrained(ws: WebSocket): void {
-  const socket = privateSocketOf(ws);
-  if (!socket || ws.isPaused) return;
-  ws.pause();
-  socket.once('drain', () => ws.resume());
-}
-
 function pathOf(url: string | undefined): string {
   if (!url) return '/';
   const query = url.indexOf('?');
   return query === -1 ? url : url.slice(0, query);
+}
+
+/** ws connections exist only for the modes, which bring their own handler: never called. */
+function refuseMessage(this: WebSocket): void {
+  this.close(1011);
 }
 
 function ignoreError(): void {

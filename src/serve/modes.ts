@@ -25,13 +25,13 @@
  * also crosses IPC twice (worker → primary → every other worker) as JSON text.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { WebSocket, type RawData } from 'ws';
 import type { ServeConfig } from '../config/serve-config.js';
 import { RELAY_BACKLOG_BYTES, type RelayedBroadcast } from '../ipc/serve-messages.js';
 import type { ServeCounters } from '../metrics/serve-stats.js';
 import { encodeFrame, Opcode } from '../protocol/frame-codec.js';
-// A cycle, safe because neither module calls the other while loading: these run per message.
-import { ECHO_HIGH_WATER_BYTES, pauseUntilDrained, privateSocketOf } from './echo-server.js';
+import { ECHO_HIGH_WATER_BYTES } from './server-connection.js';
 
 const OPEN = WebSocket.OPEN;
 
@@ -270,7 +270,7 @@ function roomNumber(value: unknown, rooms: number): number | undefined {
 }
 
 /**
- * Write one frame as echo does: straight to ws's socket (see privateSocketOf in echo-server.ts),
+ * Write one frame straight to ws's socket (see privateSocketOf),
  * or through ws.send if that field is gone. Returns the bytes still unsent to this peer.
  */
 function writeFrame(ws: WebSocket, frame: Buffer, payload: Buffer, isBinary: boolean): number {
@@ -281,4 +281,22 @@ function writeFrame(ws: WebSocket, frame: Buffer, payload: Buffer, isBinary: boo
   }
   ws.send(payload, { binary: isBinary });
   return ws.bufferedAmount;
+}
+
+/**
+ * ws's private `_socket`: the TCP socket under a WebSocket. ws has no public way to reach it, and the
+ * modes write their frames to it directly (one write, no option objects), and pause a peer on it.
+ * A private field can change in any release, so package.json pins ws to the minor version tested
+ * (~8.23.0) rather than ^8; test/serve.test.ts fails if the field is gone, and if it ever were, this
+ * returns undefined and every frame goes through ws.send (correct, only slower).
+ */
+export function privateSocketOf(ws: WebSocket): Socket | undefined {
+  return (ws as unknown as { _socket?: Socket })._socket;
+}
+
+export function pauseUntilDrained(ws: WebSocket): void {
+  const socket = privateSocketOf(ws);
+  if (!socket || ws.isPaused) return;
+  ws.pause();
+  socket.once('drain', () => ws.resume());
 }

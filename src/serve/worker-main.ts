@@ -5,6 +5,7 @@
  */
 import type { PrimaryToServeWorker, RelayedBroadcast, ServeWorkerToPrimary } from '../ipc/serve-messages.js';
 import { EchoServer } from './echo-server.js';
+import { keepYoungGenerationSmall } from './heap-tuning.js';
 import { LISTENERS_PER_PROCESS } from '../limits/serve-plan.js';
 import { ListenerSet, type ListeningHandle } from './listener-set.js';
 import { RemoteAdmission } from './remote-admission.js';
@@ -12,6 +13,7 @@ import { RemoteAdmission } from './remote-admission.js';
 const send = (message: ServeWorkerToPrimary, handle?: ListeningHandle) => {
   if (process.connected) process.send!(message, handle as never);
 };
+keepYoungGenerationSmall();
 const admission = new RemoteAdmission(send);
 /** Broadcast: to the primary, which passes it to the other workers; `sent` once it has left. */
 const relay = (message: RelayedBroadcast, sent: () => void) => {

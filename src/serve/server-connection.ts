@@ -1,0 +1,401 @@
+/**
+ * serve's WebSocket connection after the upgrade: RFC 6455 from the server's side, straight over
+ * the upgraded net.Socket, on the shared frame codec (protocol/frame-codec.ts), instead of a ws
+ * WebSocket with its stream Receiver and Sender.
+ *
+ * Why: on the echo path ws's Receiver (a Writable stream fed one 'data' Buffer per read) and the
+ * write per echo cost most of serve's CPU per message, and WebSocket + Receiver + Sender and their
+ * listeners most of its memory per connection (bench/serve-echo-vs-go, bench/serve-memory).
+ * Here reads go into one buffer shared by the process (net's `onread`, as blast's client does), the
+ * codec parses and unmasks in place, and every answer found in one read (echoes, pongs, a close)
+ * leaves in one socket.write. Handlers are shared functions that find their connection through a
+ * symbol on the socket: no closure per connection.
+ *
+ * What it answers, the same as ws's server with permessage-deflate off (test/serve-differential
+ * sends the same bytes to both and compares):
+ * - a text or binary message, its fragments reassembled up to maxPayload: echoed with its type as
+ *   one unmasked frame (or handed to `onMessage` when one is given: serve's other modes);
+ * - a ping: a pong with its payload; a pong: the heartbeat's answer;
+ * - a close frame: the same close frame back (its code and reason; an empty one for none), then
+ *   the TCP close; the frame code's refusals (1002, 1007, 1009): a close frame with that code, then
+ *   the TCP close. Nothing after either is read. A peer that never closes its side is cut after
+ *   CLOSE_TIMEOUT_MS, as ws's closeTimeout does;
+ * - while closing (the server sent its close first, e.g. on shutdown), messages and pings are read
+ *   and not answered, and the peer's close frame ends TCP.
+ */
+import type { Socket } from 'node:net';
+import { Socket as NetSocket } from 'node:net';
+import type { ServeCounters } from '../metrics/serve-stats.js';
+import { encodeFrame, FrameParser, Opcode } from '../protocol/frame-codec.js';
+
+/** As ws's default closeTimeout: how long a closing handshake may take before the socket is cut. */
+const CLOSE_TIMEOUT_MS = 30_000;
+/**
+ * Answers stop being read from a peer whose unsent bytes exceed this, until its socket drains. So
+ * a peer that sends faster than it reads costs at most this plus one message (--max-payload) of
+ * queued answers, besides the kernel's socket buffers; one that never drains stops answering pings
+ * too, and the heartbeat closes it within two intervals.
+ */
+export const ECHO_HIGH_WATER_BYTES = 4 * 1024 * 1024;
+/** The process's read buffer and answer buffer: one of each, shared by every connection. */
+const READ_BUFFER_BYTES = 64 * 1024;
+const OUTPUT_BUFFER_BYTES = 64 * 1024;
+/** Frames larger than this go out in a buffer of their own rather than through the answer buffer. */
+const LARGE_FRAME_BYTES = 16 * 1024;
+const EMPTY = Buffer.alloc(0);
+const PING_FRAME = Buffer.from([0x80 | Opcode.ping, 0]);
+
+const kConnection = Symbol('serverConnection');
+type SocketWithConnection = Socket & { [kConnection]?: ServerConnection };
+
+const State = {
+  open: 0,
+  /** Our close frame is sent; the peer's is awaited (or was received: TCP is ending). */
+  closing: 1,
+  closed: 2,
+} as const;
+type State = (typeof State)[keyof typeof State];
+
+/** A message handler for modes other than echo; `connection.send` answers on the same connection. */
+export type MessageHandler = (connection: ServerConnection, payload: Buffer, binary: boolean) => void;
+
+export class ServerConnection extends FrameParser {
+  socket: SocketWithConnection | undefined;
+  /** Its place in its group's list (swap-removal keeps the list dense). */
+  index = -1;
+  state: State = State.open;
+  /** The heartbeat pinged it and no pong has come since. */
+  pingOutstanding = false;
+  #closeTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly group: ServerConnections,
+    socket: SocketWithConnection,
+  ) {
+    super(group.maxPayloadBytes);
+    this.socket = socket;
+  }
+
+  protected override get parsesClientFrames(): boolean {
+    return true;
+  }
+
+  /** Send one message (text unless `binary`); false when the connection is not open. */
+  send(payload: Buffer, binary: boolean): boolean {
+    if (this.state !== State.open) return false;
+    this.#queue(binary ? Opcode.binary : Opcode.text, payload);
+    return true;
+  }
+
+  /** Start the closing handshake from our side (shutdown: 1001). */
+  close(code: number, reason: string): void {
+    if (this.state !== State.open) return;
+    const body = Buffer.allocUnsafe(2 + Buffer.byteLength(reason));
+    body.writeUInt16BE(code, 0);
+    body.write(reason, 2);
+    this.#queue(Opcode.close, body);
+    this.state = State.closing;
+    this.#armCloseTimer();
+  }
+
+  /** The heartbeat: a peer that did not answer the last ping is cut; the others are pinged. */
+  beat(): void {
+    if (this.state !== State.open) return;
+    if (this.pingOutstanding) return void this.socket?.destroy();
+    this.pingOutstanding = true;
+    this.socket?.write(PING_FRAME);
+  }
+
+  /** One read's bytes (a view of the shared read buffer): parse them, then send every answer at once. */
+  handleRead(chunk: Buffer): void {
+    // Answers in the buffer belong to the connection being read; one read inside another's (none
+    // happens today) sends the outer one's first.
+    const outer = answering;
+    if (outer && outputLength > 0) outer.#flush();
+    answering = this;
+    try {
+      this.receive(chunk);
+      if (outputLength > 0) this.#flush();
+    } finally {
+      answering = outer;
+      // Even after a throw, none of this connection's answers may reach another's socket.
+      outputLength = 0;
+    }
+  }
+
+  handleClose(): void {
+    this.state = State.closed;
+    if (this.#closeTimer) clearTimeout(this.#closeTimer);
+    this.#closeTimer = undefined;
+    const socket = this.socket;
+    if (socket) socket[kConnection] = undefined;
+    this.socket = undefined;
+    this.group.remove(this);
+  }
+
+  // --- what the frame codec found -----------------------------------------------------------------
+
+  protected override messageReceived(payload: Buffer, binary: boolean): void {
+    const counters = this.group.counters;
+    counters.messagesIn++;
+    counters.bytesIn += payload.length;
+    if (this.state !== State.open) return;
+    const onMessage = this.group.onMessage;
+    if (onMessage) return onMessage(this, payload, binary);
+    this.#queue(binary ? Opcode.binary : Opcode.text, payload);
+    counters.messagesOut++;
+    counters.bytesOut += payload.length;
+  }
+
+  protected override pingReceived(payload: Buffer): void {
+    if (this.state === State.open) this.#queue(Opcode.pong, payload);
+  }
+
+  protected override pongReceived(): void {
+    this.pingOutstanding = false;
+  }
+
+  /** The peer's close: echoed with its code and reason (ws does the same), or ends TCP if we closed first. */
+  protected override closeReceived(code: number, reason: Buffer): void {
+    if (this.state === State.open) {
+      const body = code === 1005 ? EMPTY : Buffer.allocUnsafe(2 + reason.length);
+      if (body.length > 0) {
+        body.writeUInt16BE(code, 0);
+        reason.copy(body, 2);
+      }
+      this.#queue(Opcode.close, body);
+      this.#flushBeforeEnd();
+    }
+    this.#endTcp();
+  }
+
+  /** The peer broke the protocol: our close frame with the code, then the TCP close (as ws). */
+  protected override protocolError(code: number): void {
+    if (this.state === State.open) {
+      const body = Buffer.allocUnsafe(2);
+      body.writeUInt16BE(code, 0);
+      this.#queue(Opcode.close, body);
+      this.#flushBeforeEnd();
+    }
+    this.#endTcp();
+  }
+
+  #endTcp(): void {
+    if (this.state === State.closed) return;
+    this.state = State.closing;
+    this.socket?.end();
+    this.#armCloseTimer();
+  }
+
+  #armCloseTimer(): void {
+    if (this.#closeTimer) return;
+    this.#closeTimer = setTimeout(destroyConnection, CLOSE_TIMEOUT_MS, this);
+    this.#closeTimer.unref();
+  }
+
+  // --- the answer buffer ---------------------------------------------------------------------------
+
+  /**
+   * Add one unmasked frame to this connection's answers. They collect in the process's answer
+   * buffer while its read is handled (only the connection being read writes there), and go out
+   * in one write at the end of it; a large frame flushes what is there and goes out on its own, and
+   * so does a frame sent outside this connection's read (shutdown, another connection's message).
+   */
+  #queue(opcode: number, payload: Buffer): void {
+    const length = payload.length;
+    const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+    const frameLength = headerLength + length;
+    if (answering !== this) {
+      this.#write(encodeFrame(payload, opcode, false));
+      return;
+    }
+    if (frameLength > LARGE_FRAME_BYTES) {
+      if (outputLength > 0) this.#flush();
+      this.#write(encodeFrame(payload, opcode, false));
+      return;
+    }
+    if (outputLength + frameLength > output.length) this.#flush();
+    writeHeader(output, outputLength, opcode, length, headerLength);
+    payload.copy(output, outputLength + headerLength);
+    outputLength += frameLength;
+  }
+
+  /** Everything queued goes out before the TCP end (the codec calls back only inside this connection's read). */
+  #flushBeforeEnd(): void {
+    if (answering === this && outputLength > 0) this.#flush();
+  }
+
+  #flush(): void {
+    const bytes = output.subarray(0, outputLength);
+    outputLength = 0;
+    // Written at once in most cases; if the socket kept the bytes to write later, the buffer is
+    // now its own, and the process takes a new one.
+    if (this.#write(bytes)) output = Buffer.allocUnsafe(OUTPUT_BUFFER_BYTES);
+  }
+
+  /** Write, and stop reading a peer that does not drain. Returns whether the socket kept `bytes` queued. */
+  #write(bytes: Buffer): boolean {
+    const socket = this.socket;
+    if (!socket || socket.destroyed) return false;
+    socket.write(bytes);
+    const queued = socket.writableLength;
+    if (queued > ECHO_HIGH_WATER_BYTES && !socket.isPaused()) {
+      socket.pause();
+      socket.once('drain', resumeReading);
+    }
+    return queued > 0;
+  }
+}
+
+/**
+ * A process's open ServerConnections: the one place they are counted, pinged and closed. A dense
+ * list (each connection knows its index) rather than a Set: one slot per connection.
+ */
+export class ServerConnections {
+  readonly #list: ServerConnection[] = [];
+
+  constructor(
+    readonly maxPayloadBytes: number,
+    readonly counters: ServeCounters,
+    /** Echo when undefined; serve's other modes hand messages to their handler. */
+    readonly onMessage?: MessageHandler,
+  ) {}
+
+  get size(): number {
+    return this.#list.length;
+  }
+
+  /**
+   * Take over an upgraded socket (the 101 answer already written): `head` is what came after the
+   * request in the same packet. Plain TCP reads into the process's shared buffer; TLS (which
+   * decrypts into buffers of its own) through 'data' events.
+   */
+  open(socket: Socket, head: Buffer): ServerConnection {
+    const connection = new ServerConnection(this, socket);
+    connection.index = this.#list.push(connection) - 1;
+    (socket as SocketWithConnection)[kConnection] = connection;
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+    // A half-open socket (TLS servers allow it) would not end its side when the peer ends.
+    if (socket.allowHalfOpen) socket.on('end', onSocketEnd);
+    socket.setTimeout(0);
+    socket.setNoDelay(true);
+    if (head.length > 0) connection.handleRead(head);
+    if (readIntoSharedBuffer(socket)) {
+      // Bytes the socket read before the switch (none with Node's HTTP parser, which reads for itself).
+      const early = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
+      if (early) connection.handleRead(early);
+    } else {
+      socket.on('data', onSocketData);
+    }
+    socket.resume();
+    return connection;
+  }
+
+  remove(connection: ServerConnection): void {
+    const list = this.#list;
+    const index = connection.index;
+    if (index < 0 || list[index] !== connection) return;
+    const last = list.pop()!;
+    if (last !== connection) {
+      list[index] = last;
+      last.index = index;
+    }
+    connection.index = -1;
+  }
+
+  beat(): void {
+    // A cut connection leaves the list on its close event, later: iterate over a copy.
+    for (const connection of this.#list.slice()) connection.beat();
+  }
+
+  closeAll(code: number, reason: string): void {
+    for (const connection of this.#list) connection.close(code, reason);
+  }
+
+  destroyAll(): void {
+    for (const connection of this.#list.slice()) connection.socket?.destroy();
+  }
+}
+
+// --- the process's buffers, and the handlers every socket shares ----------------------------------
+
+/** The connection whose read is being handled: only it may add to the answer buffer. */
+let answering: ServerConnection | undefined;
+let output = Buffer.allocUnsafe(OUTPUT_BUFFER_BYTES);
+let outputLength = 0;
+const sharedReadBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+
+function writeHeader(into: Buffer, at: number, opcode: number, length: number, headerLength: number): void {
+  into[at] = 0x80 | opcode;
+  if (headerLength === 2) {
+    into[at + 1] = length;
+  } else if (headerLength === 4) {
+    into[at + 1] = 126;
+    into.writeUInt16BE(length, at + 2);
+  } else {
+    into[at + 1] = 127;
+    into.writeUInt32BE(Math.floor(length / 2 ** 32), at + 2);
+    into.writeUInt32BE(length >>> 0, at + 6);
+  }
+}
+
+function onSocketRead(this: SocketWithConnection, bytes: number, buffer: Uint8Array): boolean {
+  this[kConnection]?.handleRead((buffer as Buffer).subarray(0, bytes));
+  return true;
+}
+function onSocketData(this: SocketWithConnection, chunk: Buffer): void {
+  this[kConnection]?.handleRead(chunk);
+}
+function onSocketClose(this: SocketWithConnection): void {
+  this[kConnection]?.handleClose();
+}
+function onSocketEnd(this: Socket): void {
+  this.end();
+}
+function onSocketError(this: Socket): void {
+  // The socket closes itself after an error; 'close' cleans up.
+}
+function resumeReading(this: Socket): void {
+  this.resume();
+}
+function destroyConnection(connection: ServerConnection): void {
+  connection.socket?.destroy();
+}
+
+/**
+ * net reads into a buffer of the caller's when a socket is created with `onread`; a socket the
+ * HTTP server accepted was not, so it is switched over the way the Socket constructor sets it up:
+ * its (Node-internal) onread fields, found on a probe socket by their values, and the handle's
+ * useUserBuffer. Checked once per process; if Node ever changes them, sockets read through 'data'
+ * events instead (correct, only slower).
+ */
+const userBufferFields = findUserBufferFields();
+/** Whether this Node lets serve switch accepted sockets to the shared read buffer (test/serve.test checks it). */
+export const readsIntoSharedBuffer = userBufferFields !== undefined;
+
+function findUserBufferFields(): { buffer: symbol; callback: symbol } | undefined {
+  const buffer = Buffer.alloc(1);
+  const callback = () => true;
+  // The constructor takes `onread` as connect() does; @types/node declares it for connect() only.
+  const probe = new NetSocket({ onread: { buffer, callback } } as ConstructorParameters<typeof NetSocket>[0]);
+  let bufferField: symbol | undefined;
+  let callbackField: symbol | undefined;
+  for (const field of Object.getOwnPropertySymbols(probe)) {
+    const value = (probe as unknown as Record<symbol, unknown>)[field];
+    if (value === buffer) bufferField = field;
+    else if (value === callback) callbackField = field;
+  }
+  probe.destroy();
+  return bufferField && callbackField ? { buffer: bufferField, callback: callbackField } : undefined;
+}
+
+function readIntoSharedBuffer(socket: Socket): boolean {
+  const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buffer: Uint8Array) => void } })._handle;
+  if (!userBufferFields || typeof handle?.useUserBuffer !== 'function' || 'encrypted' in socket) return false;
+  const fields = socket as unknown as Record<symbol, unknown>;
+  fields[userBufferFields.buffer] = sharedReadBuffer;
+  fields[userBufferFields.callback] = onSocketRead;
+  handle.useUserBuffer(sharedReadBuffer);
+  return true;
+}

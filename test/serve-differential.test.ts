@@ -1,0 +1,306 @@
+/**
+ * serve's own WebSocket code (serve/server-connection.ts, serve/handshake.ts) against ws itself as
+ * the oracle. The same byte streams go to a plain ws echo server (the ws package, the same
+ * maxPayload, permessage-deflate off, as a user would write it) and to the real `wsbench serve`, and
+ * the answers must be the same: the upgrade's status and the subprotocol and extensions it agreed
+ * to, every frame the server sent (decoded: FIN, opcode, mask bit, payload; echoes, pongs and
+ * close frames with their codes and reasons), and whether the server closed the TCP connection.
+ *
+ * Streams: echoes of every boundary size, whole and cut into pieces of 1 and 7 bytes; fragmented
+ * messages with pings between; pings and pongs; close with every valid code, none, and every invalid
+ * form; unmasked frames, a zero mask; reserved opcodes and RSV bits; oversize by one frame, by
+ * fragments and by 64-bit lengths; invalid UTF-8 whole and across fragments; frames after a close
+ * or an error; then the serve fuzzer's streams (test/helpers/serve-fuzz-cases.ts), seeded.
+ *
+ * Replay a failure with the seed it prints: WSBENCH_FUZZ_SEED=<seed>.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { WebSocketServer, type RawData } from 'ws';
+import { encodeFrame, Opcode } from '../src/protocol/frame-codec.js';
+import { startServeCli, stop, type CliRun } from './helpers/cli.js';
+import { closePayload, frame, generate, headerClaiming, MAX_PAYLOAD, prng, REQUEST, requestHead } from './helpers/serve-fuzz-cases.js';
+
+const SEED = process.env.WSBENCH_FUZZ_SEED !== undefined ? Number(process.env.WSBENCH_FUZZ_SEED) >>> 0 : (Date.now() ^ (process.pid << 8)) >>> 0;
+const REPLAY = `replay with WSBENCH_FUZZ_SEED=${SEED}`;
+const FUZZ_CONNECTIONS = 800;
+const CONCURRENCY = 16;
+/** A server that has not closed after this long without a byte either way is left open: recorded as such. */
+const QUIET_MS = 400;
+
+interface Answer {
+  status: number | undefined;
+  /** The upgrade answer's Sec-WebSocket-Protocol and Sec-WebSocket-Extensions, when any. */
+  protocol: string | undefined;
+  extensions: string | undefined;
+  frames: string[];
+  /** Bytes after the last whole frame (a server never leaves any). */
+  trailing: number;
+  serverClosed: boolean;
+}
+
+interface Stream {
+  readonly name: string;
+  readonly pieces: readonly Buffer[];
+}
+
+/** The plain ws echo server, in this process: ws's WebSocketServer and ws.send, nothing else. */
+async function startOracle(): Promise<{ server: Server; wss: WebSocketServer; port: number }> {
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_PAYLOAD });
+  wss.on('connection', (ws) => {
+    ws.on('message', (data: RawData, isBinary: boolean) => ws.send(data as Buffer, { binary: isBinary }));
+    ws.on('error', () => {});
+  });
+  const server = createServer((_req, res) => res.writeHead(426).end());
+  server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, wss, port: (server.address() as { port: number }).port };
+}
+
+/** Decode what a server sent after its upgrade answer, frame by frame, without judging it. */
+function describeFrames(bytes: Buffer): { frames: string[]; trailing: number; close?: Buffer } {
+  const frames: string[] = [];
+  let close: Buffer | undefined;
+  let offset = 0;
+  for (;;) {
+    if (bytes.length - offset < 2) break;
+    const b0 = bytes[offset]!;
+    const b1 = bytes[offset + 1]!;
+    let length = b1 & 0x7f;
+    let at = offset + 2;
+    if (length === 126) {
+      if (bytes.length - at < 2) break;
+      length = bytes.readUInt16BE(at);
+      at += 2;
+    } else if (length === 127) {
+      if (bytes.length - at < 8) break;
+      length = Number(bytes.readBigUInt64BE(at));
+      at += 8;
+    }
+    const masked = (b1 & 0x80) !== 0;
+    if (masked) at += 4;
+    if (bytes.length - at < length) break;
+    const payload = bytes.subarray(at, at + length);
+    if ((b0 & 0x0f) === Opcode.close) close ??= payload;
+    const shown = length <= 64 ? payload.toString('hex') : `${length} bytes, sha ${simpleHash(payload)}`;
+    frames.push(`fin=${b0 >> 7} rsv=${(b0 >> 4) & 7} op=${b0 & 0x0f} mask=${masked ? 1 : 0} ${shown}`);
+    offset = at + length;
+  }
+  return { frames, trailing: bytes.length - offset, close };
+}
+
+function simpleHash(bytes: Buffer): string {
+  let hash = 2166136261;
+  for (const byte of bytes) hash = Math.imul(hash ^ byte, 16777619) >>> 0;
+  return hash.toString(16);
+}
+
+/**
+ * Send a stream and record the answer. The client behaves as a client should: when the server
+ * sends a close frame it answers with one (the same code) and ends its side; it never closes first.
+ */
+function exchange(port: number, stream: Stream): Promise<Answer> {
+  return new Promise((resolve) => {
+    const socket: Socket = connect({ port, host: '127.0.0.1', noDelay: true });
+    let received = Buffer.alloc(0);
+    let headEnd = -1;
+    let answeredClose = false;
+    let serverClosed = false;
+    let quiet: NodeJS.Timeout | undefined;
+    const rearm = () => {
+      clearTimeout(quiet);
+      quiet = setTimeout(() => socket.destroy(), QUIET_MS);
+    };
+    socket.on('connect', () => {
+      for (const piece of stream.pieces) socket.write(piece);
+      rearm();
+    });
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      rearm();
+      if (headEnd === -1) headEnd = received.indexOf('\r\n\r\n');
+      if (headEnd === -1 || answeredClose) return;
+      const { close } = describeFrames(received.subarray(headEnd + 4));
+      if (close && socket.writable) {
+        answeredClose = true;
+        socket.end(encodeFrame(close.subarray(0, 2), Opcode.close, true));
+      }
+    });
+    socket.on('end', () => (serverClosed = true));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clearTimeout(quiet);
+      const head = headEnd === -1 ? received.toString('latin1') : received.toString('latin1', 0, headEnd);
+      const header = (name: string) => new RegExp(`^${name}: (.*)$`, 'im').exec(head)?.[1]?.trim();
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]) || undefined;
+      const { frames, trailing } = status === 101 ? describeFrames(received.subarray(headEnd + 4)) : { frames: [], trailing: 0 };
+      resolve({ status, protocol: header('Sec-WebSocket-Protocol'), extensions: header('Sec-WebSocket-Extensions'), frames, trailing, serverClosed });
+    });
+  });
+}
+
+/** A masked frame with an all-zero mask (legal: the payload goes as it is). */
+function zeroMaskFrame(opcode: number, payload: Buffer): Buffer {
+  const bytes = encodeFrame(payload, opcode, true);
+  const maskAt = bytes.length - payload.length - 4;
+  bytes.fill(0, maskAt, maskAt + 4);
+  payload.copy(bytes, maskAt + 4);
+  return bytes;
+}
+
+function pieces(bytes: Buffer, size: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let at = 0; at < bytes.length; at += size) out.push(bytes.subarray(at, at + size));
+  return out;
+}
+
+const upgrade = requestHead(REQUEST);
+const closeNormal = frame(Opcode.close, closePayload(1000, Buffer.from('bye')));
+const bytesOf = (length: number) => Buffer.from(Array.from({ length }, (_, i) => (i * 31 + 7) & 0xff));
+
+/** Streams written for the protocol's edges, each ending so that both servers close. */
+function edgeStreams(): Stream[] {
+  const streams: Stream[] = [];
+  const add = (name: string, ...frames: Buffer[]) => streams.push({ name, pieces: [Buffer.concat([upgrade, ...frames])] });
+  const sizes = [0, 1, 2, 3, 4, 5, 7, 64, 125, 126, 127, 1000, 16_383, 16_384, 65_535, MAX_PAYLOAD];
+  add('binary echoes of every boundary size', ...sizes.map((n) => frame(Opcode.binary, bytesOf(n))), closeNormal);
+  add('text echoes (ASCII) of every boundary size', ...sizes.map((n) => frame(Opcode.text, Buffer.alloc(n, 0x61))), closeNormal);
+  add('text echoes (multi-byte UTF-8)', ...[1, 8, 100, 1000, 16_000].map((n) => frame(Opcode.text, Buffer.from('aé😀z'.repeat(n)))), closeNormal);
+  const small = Buffer.concat([upgrade, ...[0, 1, 5, 64, 125, 126, 300].map((n) => frame(n % 2 ? Opcode.text : Opcode.binary, Buffer.alloc(n, 0x62))), closeNormal]);
+  streams.push({ name: 'echoes cut into 1-byte pieces', pieces: pieces(small, 1) });
+  streams.push({ name: 'echoes cut into 7-byte pieces', pieces: pieces(small, 7) });
+  const big = Buffer.concat([upgrade, frame(Opcode.binary, bytesOf(MAX_PAYLOAD)), frame(Opcode.binary, bytesOf(40_000)), closeNormal]);
+  streams.push({ name: 'large echoes cut into 1000-byte pieces', pieces: pieces(big, 1000) });
+  add('200 pipelined echoes in one write', ...Array.from({ length: 200 }, (_, i) => frame(i % 2 ? Opcode.text : Opcode.binary, Buffer.from(`message ${i}`))), closeNormal);
+  add('a zero mask', zeroMaskFrame(Opcode.binary, bytesOf(40)), zeroMaskFrame(Opcode.text, Buffer.from('plain')), closeNormal);
+  const word = Buffer.from('héllo wörld 😀 中');
+  for (let cut = 1; cut < word.length; cut += 3) {
+    add(`text in fragments cut at byte ${cut}, a ping between`, frame(Opcode.text, word.subarray(0, cut), { fin: false }), frame(Opcode.ping, Buffer.from('p')), frame(Opcode.continuation, word.subarray(cut)), closeNormal);
+  }
+  add('empty fragments', frame(Opcode.binary, Buffer.alloc(0), { fin: false }), frame(Opcode.continuation, Buffer.alloc(0), { fin: false }), frame(Opcode.continuation, Buffer.alloc(0)), closeNormal);
+  add('fragments up to exactly maxPayload', frame(Opcode.binary, bytesOf(MAX_PAYLOAD - 100), { fin: false }), frame(Opcode.continuation, bytesOf(100)), closeNormal);
+  add('pings of 0, 1, 125 bytes; unsolicited pongs', frame(Opcode.ping, Buffer.alloc(0)), frame(Opcode.ping, Buffer.from('x')), frame(Opcode.ping, bytesOf(125)), frame(Opcode.pong, bytesOf(9)), frame(Opcode.pong, Buffer.alloc(0)), closeNormal);
+  for (const code of [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999]) {
+    add(`close ${code} with a reason`, frame(Opcode.text, Buffer.from('before')), frame(Opcode.close, closePayload(code, Buffer.from('reason ✓'))));
+  }
+  add('close without a body (1005)', frame(Opcode.close, Buffer.alloc(0)));
+  add('close with a 125-byte body', frame(Opcode.close, closePayload(1000, Buffer.alloc(123, 0x72))));
+  add('close with a 1-byte body', frame(Opcode.close, Buffer.from([3])));
+  for (const code of [0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535]) add(`close with invalid code ${code}`, frame(Opcode.close, closePayload(code)));
+  add('close with an invalid UTF-8 reason', frame(Opcode.close, closePayload(1000, Buffer.from([0xc0, 0x80]))));
+  add('frames after a close are not answered', frame(Opcode.close, closePayload(1000)), frame(Opcode.text, Buffer.from('after')), frame(Opcode.ping, Buffer.from('after')));
+  add('frames after an error are not answered', frame(Opcode.text, Buffer.from('ok')), frame(Opcode.text, Buffer.from([0xff])), frame(Opcode.text, Buffer.from('after')));
+  for (const opcode of [Opcode.text, Opcode.binary, Opcode.ping, Opcode.pong, Opcode.close, Opcode.continuation]) {
+    add(`unmasked opcode ${opcode}`, frame(Opcode.text, Buffer.from('ok')), frame(opcode, Buffer.from('unmasked'), { masked: false }));
+  }
+  for (const opcode of [3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf]) add(`reserved opcode ${opcode}`, frame(opcode, Buffer.from('x')));
+  for (const rsv of [0x40, 0x20, 0x10, 0x70]) add(`RSV bits ${rsv.toString(16)}`, frame(Opcode.binary, Buffer.from('x'), { rsv }));
+  add('RSV1 on a continuation', frame(Opcode.text, Buffer.from('a'), { fin: false }), frame(Opcode.continuation, Buffer.from('b'), { rsv: 0x40 }));
+  add('a ping of 126 bytes', frame(Opcode.ping, Buffer.alloc(126)));
+  add('a fragmented ping', frame(Opcode.ping, Buffer.from('x'), { fin: false }));
+  add('a stray continuation', frame(Opcode.continuation, Buffer.from('x')));
+  add('text inside a fragmented message', frame(Opcode.text, Buffer.from('a'), { fin: false }), frame(Opcode.text, Buffer.from('b')));
+  add('one frame over maxPayload', frame(Opcode.binary, bytesOf(MAX_PAYLOAD + 1)));
+  add('fragments over maxPayload', frame(Opcode.binary, bytesOf(MAX_PAYLOAD), { fin: false }), frame(Opcode.continuation, bytesOf(1)));
+  for (const length of [2n ** 32n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 63n, 2n ** 64n - 1n]) add(`a 64-bit length of ${length}`, headerClaiming(Opcode.binary, length));
+  add('a 64-bit length on a control frame', headerClaiming(Opcode.ping, 5n));
+  add('an unmasked over-long frame (the mask is checked first)', frame(Opcode.binary, bytesOf(MAX_PAYLOAD + 1), { masked: false }));
+  add('invalid UTF-8 text', frame(Opcode.text, Buffer.from([0x61, 0xed, 0xa0, 0x80])));
+  add('invalid UTF-8 across fragments', frame(Opcode.text, Buffer.from([0x61, 0xe2]), { fin: false }), frame(Opcode.continuation, Buffer.from([0x82])));
+  add('UTF-8 valid only as a whole', frame(Opcode.text, Buffer.from([0xe2]), { fin: false }), frame(Opcode.continuation, Buffer.from([0x82, 0xac])), closeNormal);
+  add('invalid UTF-8 in a binary message is fine', frame(Opcode.binary, Buffer.from([0xff, 0xfe])), closeNormal);
+  streams.push({ name: 'a truncated frame, then silence', pieces: [Buffer.concat([upgrade, frame(Opcode.binary, bytesOf(50)).subarray(0, 20)])] });
+  streams.push({ name: 'the TCP end without a close frame', pieces: [Buffer.concat([upgrade, frame(Opcode.text, Buffer.from('last'))])] });
+  return streams;
+}
+
+/** Upgrade requests that reach the handshake: subprotocol lists and extension offers, good and bad. */
+function handshakeStreams(): Stream[] {
+  const withHeaders = (name: string, ...lines: string[]) => ({ name, pieces: [Buffer.concat([requestHead([...REQUEST, ...lines]), closeNormal])] });
+  return [
+    withHeaders('no subprotocol'),
+    withHeaders('one subprotocol', 'Sec-WebSocket-Protocol: chat'),
+    withHeaders('two subprotocols', 'Sec-WebSocket-Protocol: chat, superchat'),
+    withHeaders('two subprotocols, no blank', 'Sec-WebSocket-Protocol: b,a'),
+    withHeaders('subprotocol with tab', 'Sec-WebSocket-Protocol: a\t, b'),
+    withHeaders('two Sec-WebSocket-Protocol lines', 'Sec-WebSocket-Protocol: a', 'Sec-WebSocket-Protocol: b'),
+    withHeaders('duplicate subprotocol', 'Sec-WebSocket-Protocol: a, a'),
+    withHeaders('empty subprotocol list item', 'Sec-WebSocket-Protocol: a,,b'),
+    withHeaders('trailing comma', 'Sec-WebSocket-Protocol: a,'),
+    withHeaders('space inside a name', 'Sec-WebSocket-Protocol: a b'),
+    withHeaders('separator in a name', 'Sec-WebSocket-Protocol: a/b'),
+    withHeaders('empty Sec-WebSocket-Protocol', 'Sec-WebSocket-Protocol: '),
+    withHeaders('permessage-deflate offered', 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits'),
+    withHeaders('a malformed extension offer', 'Sec-WebSocket-Extensions: ;;='),
+    { name: 'version 8', pieces: [Buffer.concat([requestHead(REQUEST.map((l) => (l.startsWith('Sec-WebSocket-Version') ? 'Sec-WebSocket-Version: 8' : l))), closeNormal])] },
+  ];
+}
+
+/** The fuzzer's streams after a valid upgrade (its broken upgrade requests are serve's own rules, checked in fuzz-serve). */
+function fuzzStreams(): Stream[] {
+  return generate(prng(SEED), FUZZ_CONNECTIONS)
+    .filter((c) => c.name.startsWith('after upgrade'))
+    .map((c) => ({ name: c.name, pieces: c.pieces }));
+}
+
+describe('serve answers every byte stream as ws does', () => {
+  let oracle: Awaited<ReturnType<typeof startOracle>>;
+  let serve: CliRun & { url: string };
+  let servePort: number;
+
+  before(async () => {
+    oracle = await startOracle();
+    serve = await startServeCli(['--max', '500', '--heartbeat', '0', '--max-payload', `${MAX_PAYLOAD / 1024}kb`]);
+    servePort = Number(new URL(serve.url).port);
+  });
+  after(async () => {
+    for (const ws of oracle.wss.clients) ws.terminate();
+    oracle.server.closeAllConnections();
+    oracle.server.close();
+    await stop(serve);
+  });
+
+  async function compareAll(streams: Stream[]): Promise<string[]> {
+    const differences: string[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < streams.length) {
+        const index = next++;
+        const stream = streams[index]!;
+        const [expected, actual] = await Promise.all([exchange(oracle.port, stream), exchange(servePort, stream)]);
+        try {
+          assert.deepEqual(actual, expected);
+        } catch {
+          differences.push(`#${index} ${stream.name}:\n  ws:    ${JSON.stringify(expected)}\n  serve: ${JSON.stringify(actual)}`);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    return differences;
+  }
+
+  it('the protocol edges: echoes, fragments, pings, every close, every refusal', { timeout: 60_000 }, async () => {
+    const streams = edgeStreams();
+    const differences = await compareAll(streams);
+    assert.deepEqual(differences, [], `${differences.length} of ${streams.length} streams answered differently`);
+  });
+
+  it('the handshake: subprotocols and extension offers', { timeout: 30_000 }, async () => {
+    const streams = handshakeStreams();
+    const differences = await compareAll(streams);
+    assert.deepEqual(differences, [], `${differences.length} of ${streams.length} handshakes answered differently`);
+  });
+
+  it(`the fuzzer's streams, seed ${SEED}`, { timeout: 120_000 }, async (t) => {
+    t.diagnostic(`seed ${SEED} (${REPLAY})`);
+    const streams = fuzzStreams();
+    const differences = await compareAll(streams);
+    t.diagnostic(`${streams.length} streams compared`);
+    assert.deepEqual(differences.slice(0, 5), [], `${differences.length} of ${streams.length} streams answered differently; ${REPLAY}`);
+  });
+});
+
