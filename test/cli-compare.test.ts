@@ -31,11 +31,13 @@ describe('wsbench compare (CLI)', () => {
     assert.equal(run.code, 0, run.stderr);
     const result = JSON.parse(readFileSync(real, 'utf8')) as BlastResult;
     assert.ok(result.messages.received > 0);
-    // Worse: round trips 3x slower, half the throughput. Better: 100x faster, 100x the throughput.
+    // Worse: round trips and connects 3x slower, half the throughput. Better: 100x faster, 100x the
+    // throughput. (Connect latency is scaled too: a new run's connect p99 varies, and "much worse" must
+    // be worse in every gated figure for the gate at 0% to pass.)
     const edit = (factor: number, throughput: number): BlastResult => ({
       ...result,
       messages: { ...result.messages, perSecond: Math.round(result.messages.perSecond * throughput) },
-      histograms: { ...result.histograms, roundTrip_us: scaled(result.histograms.roundTrip_us, factor) },
+      histograms: { ...result.histograms, roundTrip_us: scaled(result.histograms.roundTrip_us, factor), connect_us: scaled(result.histograms.connect_us, factor) },
     });
     writeFileSync(worse, JSON.stringify(edit(3, 0.5)));
     writeFileSync(better, JSON.stringify(edit(0.01, 100)));
