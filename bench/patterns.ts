@@ -51,7 +51,7 @@ export const broadcastFanout: Benchmark = {
         const driver = startWsbench(['blast', server.url, '-c', String(SUBSCRIBERS), '--publishers', '1', '--rate', String(PUBLISH_RATE), '-d', RUN, '--json', '--no-save']);
         commands.add(driver.command);
         // serve's CPU over the run: from when every connection is open (serve's own count) to the
-        // end of the blast, which adds the 1 s delivery drain and the close.
+        // end of the blast, which adds the delivery drain (until a second without one) and the close.
         await waitFor('every subscriber open', 120_000, async () => (await server.counts()).open >= SUBSCRIBERS, 100);
         serveCpu.sample();
         const before = serveCpu.totalUs();

@@ -48,10 +48,12 @@ const RECENT_DELIVERIES = 16;
 /** Flood: messages a connection sends per turn of the event loop at most. */
 const FLOOD_BURST = 64;
 /**
- * Subscribe: at the end, publishers stop first, and deliveries still count for this long, so that
- * messages in flight when the run ends are not counted as missed.
+ * Subscribe: at the end, publishers stop first, and deliveries still count until none has arrived
+ * for DELIVERY_QUIET_MS (at least that long, at most DELIVERY_DRAIN_MAX_MS), so that messages in
+ * flight when the run ends, however late, are not counted as missed.
  */
-export const DELIVERY_DRAIN_MS = 1000;
+export const DELIVERY_QUIET_MS = 1000;
+const DELIVERY_DRAIN_MAX_MS = 10_000;
 
 export class LoadGenerator implements ConnectionEvents {
   readonly counters = emptyBlastCounters();
@@ -85,6 +87,8 @@ export class LoadGenerator implements ConnectionEvents {
   readonly #extractId: IdExtractor | undefined;
   /** Subscribe, at the end: publishers have stopped; deliveries still count. */
   #quiescing = false;
+  /** Subscribe: when the last delivery arrived (performance.now()), for the drain at the end. */
+  #lastDeliveryAt = 0;
   /** --scenario: runs each connection's steps (scenario/runner.ts). */
   readonly #scenario: ScenarioRunner | undefined;
   #started = 0;
@@ -208,7 +212,11 @@ export class LoadGenerator implements ConnectionEvents {
         if (connection.paceTimer) clearTimeout(connection.paceTimer);
         connection.paceTimer = undefined;
       }
-      await new Promise((resolve) => setTimeout(resolve, DELIVERY_DRAIN_MS));
+      const drainStartedAt = performance.now();
+      this.#lastDeliveryAt = drainStartedAt;
+      while (performance.now() - this.#lastDeliveryAt < DELIVERY_QUIET_MS && performance.now() - drainStartedAt < DELIVERY_DRAIN_MAX_MS) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
     }
     this.#stopping = true;
     const endedAt = performance.now();
@@ -510,6 +518,7 @@ export class LoadGenerator implements ConnectionEvents {
     this.counters.delivered++;
     recent[connection.recentAt] = sentUs;
     connection.recentAt = (connection.recentAt + 1) % RECENT_DELIVERIES;
+    this.#lastDeliveryAt = performance.now();
     this.#recordLatencyUs(monotonicNowUs() - sentUs);
   }
 
