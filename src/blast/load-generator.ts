@@ -87,6 +87,8 @@ export class LoadGenerator implements ConnectionEvents {
   readonly #extractId: IdExtractor | undefined;
   /** Subscribe, at the end: publishers have stopped; deliveries still count. */
   #quiescing = false;
+  #rampCollecting = false;
+  #rampCollected = false;
   /** Subscribe: when the last delivery arrived (performance.now()), for the drain at the end. */
   #lastDeliveryAt = 0;
   /** --scenario: runs each connection's steps (scenario/runner.ts). */
@@ -135,7 +137,15 @@ export class LoadGenerator implements ConnectionEvents {
     this.#scenario = options.scenario === undefined ? undefined : new StepRunner(options.scenario, this.scenarioHost(), options.binary);
   }
 
+  /**
+   * This process's ramp is over: every attempt has its outcome, and the ramp's garbage is collected
+   * (see #collectRamp). The coordinator starts the run when every process says so.
+   */
   get rampDone(): boolean {
+    return this.#attemptsDone && this.#rampCollected;
+  }
+
+  get #attemptsDone(): boolean {
     return this.#started === this.#options.connections && this.#connecting.size === 0;
   }
 
@@ -190,9 +200,6 @@ export class LoadGenerator implements ConnectionEvents {
     this.#flushRoundTrips();
     this.#roundTrips = this.#runRoundTrips;
     this.counters.rampMessagesReceived = this.counters.messagesReceived;
-    // The ramp's garbage (handshakes, buffers) goes now, once, rather than stay for the run.
-    // The worker process runs with --expose-gc; elsewhere this is a no-op.
-    (globalThis as { gc?: () => void }).gc?.();
     this.#loopDelay.reset();
     this.#phaseCpu = process.cpuUsage();
     this.#phaseStartedAt = performance.now();
@@ -410,11 +417,25 @@ export class LoadGenerator implements ConnectionEvents {
   #settled(connection: WsConnection, answered: boolean, timedOut = false): void {
     this.#connecting.delete(connection);
     this.#window.settled(answered ? performance.now() - connection.startedAt : undefined, timedOut);
-    if (this.rampDone && this.#windowTimer) {
-      clearInterval(this.#windowTimer);
-      this.#windowTimer = undefined;
-    }
+    if (this.#attemptsDone) this.#collectRamp();
     this.#pump();
+  }
+
+  /**
+   * The ramp's garbage (handshakes, buffers) goes once, when this process's last attempt has its
+   * outcome, before it reports its ramp done: collected at the start of the run, as it was, the
+   * pause of a full collection over thousands of connections fell inside the run and its figures.
+   * The worker process runs with --expose-gc; elsewhere this is a no-op.
+   */
+  #collectRamp(): void {
+    if (this.#rampCollecting) return;
+    this.#rampCollecting = true;
+    if (this.#windowTimer) clearInterval(this.#windowTimer);
+    this.#windowTimer = undefined;
+    setImmediate(() => {
+      (globalThis as { gc?: () => void }).gc?.();
+      this.#rampCollected = true;
+    });
   }
 
   // --- connection events -------------------------------------------------------------------------
