@@ -10,7 +10,6 @@ import { serveEcho } from './serve-echo.js';
 import { serveEchoVsGo } from './serve-echo-vs-go.js';
 import { serveMemory } from './serve-memory.js';
 import { serveAccept } from './serve-accept.js';
-import { blastCpu } from './blast-cpu.js';
 import { blastCpuVsTcpkali } from './blast-cpu-vs-tcpkali.js';
 import { blastMemory } from './blast-memory.js';
 import { blastOpen50k } from './blast-open-50k.js';
@@ -20,7 +19,7 @@ import { fiftyKDefault } from './fifty-k-default.js';
 import { broadcastFanout, replyVsEcho } from './patterns.js';
 
 /** In run order: the heaviest (50,000 connections) last. */
-const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveEchoVsGo, serveMemory, serveAccept, rampUnderLoad, blastCpu, blastCpuVsTcpkali, blastMemory, replyVsEcho, broadcastFanout, blastOpen50k, serveScale, fiftyKDefault];
+const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveEchoVsGo, serveMemory, serveAccept, rampUnderLoad, blastCpuVsTcpkali, blastMemory, replyVsEcho, broadcastFanout, blastOpen50k, serveScale, fiftyKDefault];
 
 process.on('exit', cleanupAll);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

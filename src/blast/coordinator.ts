@@ -13,7 +13,7 @@ import { RunError } from '../config/errors.js';
 import type { BlastWorkerToCoordinator, CoordinatorToBlastWorker } from '../ipc/blast-messages.js';
 import { planBlast, type BlastPlan } from '../limits/blast-plan.js';
 import { planServe } from '../limits/serve-plan.js';
-import { firstConnectionOf } from '../config/shard.js';
+import { firstConnectionOf, publishersAmong } from '../config/shard.js';
 import { addBlastCounters, emptyBlastCounters, type BlastCounters } from '../metrics/blast-counters.js';
 import { buildBlastResult, type BlastResult, type EndReason, type LatencyKind } from '../metrics/blast-result.js';
 import { TimelineBuilder } from '../metrics/timeline.js';
@@ -183,7 +183,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
         message: config.message,
         replyId: config.replyId,
         subscribe: config.subscribe,
-        publishers: Math.max(0, Math.min(config.publishers - (firstConnection[index]! - shardBase), share.connections)),
+        publishers: publishersAmong(config.publishers, firstConnection[index]! - shardBase, share.connections),
         flood: config.flood,
         scenario: config.scenario,
         firstConnection: firstConnection[index]!,

@@ -52,7 +52,7 @@ const FLOOD_BURST = 64;
  * for DELIVERY_QUIET_MS (at least that long, at most DELIVERY_DRAIN_MAX_MS), so that messages in
  * flight when the run ends, however late, are not counted as missed.
  */
-export const DELIVERY_QUIET_MS = 1000;
+const DELIVERY_QUIET_MS = 1000;
 const DELIVERY_DRAIN_MAX_MS = 10_000;
 
 export class LoadGenerator implements ConnectionEvents {

@@ -51,7 +51,15 @@ export function shardLoad<L extends Load>(text: string | undefined, load: L): L 
 /** The run's first `publishers` connections publish: the ones of this shard among them. */
 function publishersOfShard(publishers: number, connections: readonly number[], index: number): number {
   const first = connections.slice(0, index - 1).reduce((total, n) => total + n, 0);
-  return Math.max(0, Math.min(publishers - first, connections[index - 1]!));
+  return publishersAmong(publishers, first, connections[index - 1]!);
+}
+
+/**
+ * Of `count` connections numbered from `first`, those among a load's first `publishers`: a shard's
+ * share of the run's, or a client process's share of its shard's.
+ */
+export function publishersAmong(publishers: number, first: number, count: number): number {
+  return Math.max(0, Math.min(publishers - first, count));
 }
 
 /** The run-wide number of this shard's first connection, so that {{conn}} is unique across shards. */
