@@ -48,9 +48,10 @@ const RECENT_DELIVERIES = 16;
 /** Flood: messages a connection sends per turn of the event loop at most. */
 const FLOOD_BURST = 64;
 /**
- * Subscribe: at the end, publishers stop first, and deliveries still count until none has arrived
- * for DELIVERY_QUIET_MS (at least that long, at most DELIVERY_DRAIN_MAX_MS), so that messages in
- * flight when the run ends, however late, are not counted as missed.
+ * Subscribe and fire-and-forget: at the end, sending stops first, and what arrives still counts
+ * until nothing has for DELIVERY_QUIET_MS (at least that long, at most DELIVERY_DRAIN_MAX_MS), so
+ * that messages in flight when the run ends, however late, are not counted as missed or unanswered.
+ * (Echo and reply need no drain: what is outstanding at the end is recorded at its age.)
  */
 const DELIVERY_QUIET_MS = 1000;
 const DELIVERY_DRAIN_MAX_MS = 10_000;
@@ -89,7 +90,7 @@ export class LoadGenerator implements ConnectionEvents {
   #quiescing = false;
   #rampCollecting = false;
   #rampCollected = false;
-  /** Subscribe: when the last delivery arrived (performance.now()), for the drain at the end. */
+  /** Subscribe and fire: when the last message arrived during the drain at the end (performance.now()). */
   #lastDeliveryAt = 0;
   /** --scenario: runs each connection's steps (scenario/runner.ts). */
   readonly #scenario: ScenarioRunner | undefined;
@@ -212,8 +213,9 @@ export class LoadGenerator implements ConnectionEvents {
    * arrives while they do is no longer counted.
    */
   async stop(): Promise<WorkerSnapshot> {
-    if (this.#options.pattern === 'subscribe' && this.#running && !this.#stopping) {
-      // Publishers stop; what they sent still arrives, and counts, for a moment.
+    const drains = this.#options.pattern === 'subscribe' || this.#options.pattern === 'fire';
+    if (drains && this.#running && !this.#stopping) {
+      // Publishers (or fire-and-forget senders) stop; what they sent still arrives, and counts, for a moment.
       this.#quiescing = true;
       for (const connection of this.#open) {
         if (connection.paceTimer) clearTimeout(connection.paceTimer);
@@ -526,6 +528,7 @@ export class LoadGenerator implements ConnectionEvents {
 
   /** Subscribe: every message is a delivery, timed from the {{now_us}} its publisher put in it. */
   #onDelivery(connection: WsConnection, payload: Buffer): void {
+    if (this.#quiescing) this.#lastDeliveryAt = performance.now();
     connection.received++;
     this.counters.messagesReceived++;
     this.counters.bytesReceived += payload.length;
@@ -539,12 +542,12 @@ export class LoadGenerator implements ConnectionEvents {
     this.counters.delivered++;
     recent[connection.recentAt] = sentUs;
     connection.recentAt = (connection.recentAt + 1) % RECENT_DELIVERIES;
-    this.#lastDeliveryAt = performance.now();
     this.#recordLatencyUs(monotonicNowUs() - sentUs);
   }
 
   /** Fire-and-forget: whatever comes back is counted; with --flood, an echo is timed from its {{now_us}}. */
   #onFireAnswer(payload: Buffer): void {
+    if (this.#quiescing) this.#lastDeliveryAt = performance.now();
     this.counters.messagesReceived++;
     this.counters.bytesReceived += payload.length;
     if (!this.#options.flood) return;
@@ -695,7 +698,7 @@ export class LoadGenerator implements ConnectionEvents {
    */
   #flood(connection: WsConnection): void {
     connection.floodQueued = false;
-    if (this.#stopping || connection.state !== 'open') return;
+    if (this.#stopping || this.#quiescing || connection.state !== 'open') return;
     if (connection.writableLength > WRITE_HIGH_WATER_BYTES) return; // 'drain' calls back
     const quota = this.#options.messages;
     const count = quota === undefined ? FLOOD_BURST : Math.min(FLOOD_BURST, quota - connection.sent);
