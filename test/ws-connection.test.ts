@@ -215,3 +215,44 @@ describe('blast client: protocol errors and closes after the upgrade', () => {
     assert.deepEqual(closed, { code: 1001, closedByUs: false });
   });
 });
+
+describe('blast client: frames written straight to the socket handle', () => {
+  it('when the server stops reading and writes queue, every frame still arrives whole and in order, and the close frame last', async () => {
+    const { server, connection } = await connectTo((socket, key) => {
+      // Read nothing for a while: the kernel's buffers fill and the client's writes queue in libuv.
+      socket.pause();
+      socket.write(upgradeAnswer(key));
+    });
+    const serverSide = server.connections[0]!;
+    try {
+      // Sizes that fit the write pool, fill it past its end, and exceed it (a buffer of their own).
+      const sizes = [10, 20_000, 125, 40_000, 70_000, 65_536 - 14, 3, 100_000, 64];
+      const sent: Buffer[] = [];
+      // Until libuv holds queued bytes (proof the queued path ran), then as many again.
+      let queuedAt = 0;
+      for (let i = 0; sent.length < 2 * queuedAt || queuedAt === 0; i++) {
+        assert.ok(i < 5000, 'the writes queue before 5000 frames');
+        const size = sizes[i % sizes.length]!;
+        const payload = Buffer.alloc(size, 97 + (i % 26));
+        if (size >= 4) payload.writeUInt32BE(i, 0);
+        sent.push(payload);
+        connection.send(payload, Opcode.binary);
+        if (queuedAt === 0 && connection.writableLength > 0) queuedAt = sent.length;
+      }
+      connection.close(1000);
+      serverSide.socket.resume();
+      await eventually(() => parseClientFrames(Buffer.concat(serverSide.received)).some((frame) => frame.opcode === Opcode.close), 20_000, 'every frame and the close');
+      const frames = parseClientFrames(Buffer.concat(serverSide.received));
+      assert.equal(frames.length, sent.length + 1);
+      frames.slice(0, -1).forEach((frame, i) => {
+        assert.ok(frame.masked && frame.fin && frame.opcode === Opcode.binary, `frame ${i} is a final masked binary frame`);
+        assert.ok(frame.payload.equals(sent[i]!), `frame ${i} carries payload ${i} unchanged`);
+      });
+      assert.equal(frames.at(-1)!.opcode, Opcode.close);
+      assert.equal(frames.at(-1)!.payload.readUInt16BE(0), 1000);
+    } finally {
+      connection.destroy();
+      await server.close();
+    }
+  });
+});

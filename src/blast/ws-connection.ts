@@ -16,6 +16,7 @@ import { connect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { closeBody, CloseCode, encodeFrame, FrameParser, Opcode, takeRandom } from '../protocol/frame-codec.js';
+import { directHandle, queuedBytes, writeFrameDirect } from './direct-write.js';
 
 export { Opcode };
 
@@ -37,6 +38,12 @@ export interface ConnectionEvents {
   /** The (address, port) pair was taken (an earlier run's TIME_WAIT, a listener): try the next one. */
   onAddressInUse(connection: WsConnection, code: string): void;
   onMessage(connection: WsConnection, payload: Buffer, binary: boolean): void;
+  /**
+   * Optional: a whole one-frame message at buffer[start, end), unchecked (FrameParser.messageAt).
+   * Return true only if the engine recognised it as valid bytes it expected and took it; false
+   * sends it on to onMessage, checked.
+   */
+  onMessageAt?(connection: WsConnection, buffer: Buffer, start: number, end: number, binary: boolean): boolean;
   /** Closed after it was open. `code` is the close code (1006 when the TCP connection just ended). */
   onClosed(connection: WsConnection, code: number, closedByUs: boolean): void;
   /** The socket's buffer drained after a write that filled it (flood refills it; a scenario goes on). */
@@ -190,6 +197,17 @@ export class WsConnection extends FrameParser {
   set batchWrites(value: boolean) {
     if (value || this.#extras) this.#sideState().batchWrites = value;
   }
+  /**
+   * Frames go through net's stream (socket.write), not straight to the handle (direct-write.ts):
+   * for TLS, for pipelining (whose sends are corked into one write), and for flood and scenarios,
+   * which go on when the stream's 'drain' says the socket took their bytes.
+   */
+  get streamWrites(): boolean {
+    return this.#extras?.streamWrites ?? false;
+  }
+  set streamWrites(value: boolean) {
+    if (value || this.#extras) this.#sideState().streamWrites = value;
+  }
   /** The close code the connection ends with (see the class comment): 1006 until a close frame. */
   get #closeCode(): number {
     return this.#extras?.closeCode ?? 1006;
@@ -224,6 +242,7 @@ export class WsConnection extends FrameParser {
     handshake.explicitPort = localPort !== undefined;
     handshake.subprotocols = target.subprotocols;
     this.batchWrites = target.batchWrites;
+    this.streamWrites = target.batchWrites || target.refillOnDrain === true || target.tls !== undefined;
     handshake.key = randomKey();
     const now = performance.now();
     if (this.retries === 0) this.startedAt = now;
@@ -257,14 +276,22 @@ export class WsConnection extends FrameParser {
     socket.write(`${target.requestHead}Sec-WebSocket-Key: ${handshake.key}\r\n\r\n`);
   }
 
-  /** Bytes written but not yet handed to the kernel. */
+  /** Bytes written but not yet handed to the kernel: held by net's stream, or queued in libuv by a direct write. */
   get writableLength(): number {
-    return this.socket?.writableLength ?? 0;
+    const socket = this.socket;
+    return socket ? socket.writableLength + queuedBytes(socket) : 0;
   }
 
-  /** Send one masked frame. Returns false when the socket's buffer is over its high-water mark. */
+  /**
+   * Send one masked frame: straight to the socket's handle when it can (direct-write.ts), else
+   * through net's stream. Returns false when the stream's buffer is over its high-water mark.
+   */
   send(payload: Buffer, opcode: number): boolean {
-    return this.socket!.write(encodeFrame(payload, opcode, true));
+    const socket = this.socket!;
+    const handle = this.streamWrites ? undefined : directHandle(socket);
+    if (!handle) return socket.write(encodeFrame(payload, opcode, true));
+    writeFrameDirect(socket, handle, payload, opcode);
+    return true;
   }
 
   /** Send frames already built and masked (writeFrameHeader): a flood's burst, in one write. */
@@ -290,10 +317,10 @@ export class WsConnection extends FrameParser {
 
   // --- socket events, reached through the shared handlers below -----------------------------------
 
-  /** `chunk` is a view of the shared read buffer: whatever must outlive this call is copied. */
-  handleData(chunk: Buffer): void {
-    if (this.state !== 'connecting') return this.receive(chunk);
-    this.#handshakeData(chunk);
+  /** chunk[0, end) came in; the chunk may be the shared read buffer: whatever must outlive this call is copied. */
+  handleData(chunk: Buffer, end = chunk.length): void {
+    if (this.state !== 'connecting') return this.receive(chunk, end);
+    this.#handshakeData(end === chunk.length ? chunk : chunk.subarray(0, end));
   }
 
   /** Bytes before the upgrade: the server's HTTP answer, and maybe its first frames after it. */
@@ -385,6 +412,10 @@ export class WsConnection extends FrameParser {
     this.events.onMessage(this, payload, binary);
   }
 
+  protected override messageAt(buffer: Buffer, start: number, end: number, binary: boolean): boolean {
+    return this.events.onMessageAt?.(this, buffer, start, end, binary) ?? false;
+  }
+
   protected override pingReceived(payload: Buffer): void {
     if (this.state === 'open') this.send(payload, Opcode.pong);
   }
@@ -439,6 +470,7 @@ class HandshakeState {
 /** What only some traffic patterns, or only the close, keep per connection (see the accessors of WsConnection). */
 class SideState {
   batchWrites = false;
+  streamWrites = false;
   closeCode = 1006;
   closedByUs = false;
   intended: number[] | undefined = undefined;
@@ -464,12 +496,12 @@ function onSocketRead(this: SocketWithConnection, bytes: number, buffer: Uint8Ar
   const connection = this[kConnection];
   if (!connection) return true;
   if (!connection.batchWrites) {
-    connection.handleData((buffer as Buffer).subarray(0, bytes));
+    connection.handleData(buffer as Buffer, bytes);
     return true;
   }
   // Echoes that arrive together are answered together: one write system call for all.
   this.cork();
-  connection.handleData((buffer as Buffer).subarray(0, bytes));
+  connection.handleData(buffer as Buffer, bytes);
   this.uncork();
   return true;
 }

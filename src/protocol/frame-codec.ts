@@ -105,6 +105,15 @@ export abstract class FrameParser {
   /** The server broke the protocol: fail the connection with `code`. Nothing is parsed after it. */
   protected abstract protocolError(code: number, reason: ProtocolErrorReason): void;
   protected pongReceived(_payload: Buffer): void {}
+  /**
+   * A whole message in one frame lies at buffer[start, end), not yet checked. A subclass that can
+   * recognise it where it lies, as bytes it knows to be valid (an echo of what it sent), takes it
+   * and returns true: then no view is made and no UTF-8 check is run. Returning false (the default)
+   * sends it the usual way: checked, then to messageReceived as a view.
+   */
+  protected messageAt(_buffer: Buffer, _start: number, _end: number, _binary: boolean): boolean {
+    return false;
+  }
 
   /** Start afresh (a new connection on the same object). */
   protected resetParser(): void {
@@ -116,12 +125,15 @@ export abstract class FrameParser {
     this.#stopped = false;
   }
 
-  /** Feed the next bytes from the server, as they came. */
-  receive(chunk: Buffer): void {
+  /**
+   * Feed the next bytes from the peer, as they came: chunk[0, end). A read into a shared buffer
+   * passes the buffer and the count it read, so no view of it is made per read.
+   */
+  receive(chunk: Buffer, end = chunk.length): void {
     if (this.#stopped) return;
     let offset = 0;
     if (this.#partial) {
-      offset = this.#fillPartial(chunk);
+      offset = this.#fillPartial(chunk, end);
       const needed = this.#partialNeeded;
       if (this.#stopped || needed === 0 || this.#partialLength < needed) return;
       const frame = this.#partial;
@@ -131,9 +143,8 @@ export abstract class FrameParser {
       this.#parse(frame, 0, needed);
       if (this.#stopped) return;
     }
-    const end = chunk.length;
     const rest = this.#parse(chunk, offset, end);
-    if (rest < end && !this.#stopped) this.#keepPartial(chunk, rest);
+    if (rest < end && !this.#stopped) this.#keepPartial(chunk, rest, end);
   }
 
   /** Handle the whole frames in buffer[offset, end); returns where an incomplete one begins. */
@@ -150,7 +161,12 @@ export abstract class FrameParser {
         unmaskInPlace(buffer, offset + headerLength, offset + frameLength);
         headerLength += 4;
       }
-      this.#frame((b0 & 0x80) !== 0, b0 & 0x0f, buffer.subarray(offset + headerLength, offset + frameLength));
+      const opcode = b0 & 0x0f;
+      // A whole message in one frame (the header check refused one inside a fragmented message).
+      const whole = (b0 & 0x80) !== 0 && (opcode === Opcode.text || opcode === Opcode.binary);
+      if (!whole || !this.messageAt(buffer, offset + headerLength, offset + frameLength, opcode === Opcode.binary)) {
+        this.#frame((b0 & 0x80) !== 0, opcode, buffer.subarray(offset + headerLength, offset + frameLength));
+      }
       offset += frameLength;
     }
     return offset;
@@ -257,47 +273,47 @@ export abstract class FrameParser {
     return -1;
   }
 
-  /** Copy the incomplete frame at chunk[from...] out of the chunk, which is about to be reused. */
-  #keepPartial(chunk: Buffer, from: number): void {
-    const available = chunk.length - from;
+  /** Copy the incomplete frame at chunk[from, end) out of the chunk, which is about to be reused. */
+  #keepPartial(chunk: Buffer, from: number, end: number): void {
+    const available = end - from;
     const frameLength = this.#frameLength(chunk, from, available);
     if (frameLength < 0) return;
     const partial = Buffer.allocUnsafe(frameLength === 0 ? MAX_HEADER_BYTES : Math.min(frameLength, Math.max(available, PARTIAL_INITIAL_BYTES)));
-    chunk.copy(partial, 0, from);
+    chunk.copy(partial, 0, from, end);
     this.#partial = partial;
     this.#partialLength = available;
     this.#partialNeeded = frameLength;
   }
 
   /**
-   * Add to the partial frame from the front of `chunk`, no further than its end (the header first,
+   * Add to the partial frame from the front of `chunk`, no further than `end` (the header first,
    * then, its length known, the rest). Returns how many bytes of the chunk it took.
    */
-  #fillPartial(chunk: Buffer): number {
+  #fillPartial(chunk: Buffer, end: number): number {
     let used = 0;
     while (this.#partialNeeded === 0) {
       const partial = this.#partial!;
       const have = this.#partialLength;
       const headerLength = have < 2 ? 2 : headerLengthOf(partial[1]!);
-      const take = Math.min(headerLength - have, chunk.length - used);
+      const take = Math.min(headerLength - have, end - used);
       chunk.copy(partial, have, used, used + take);
       used += take;
       this.#partialLength += take;
       const frameLength = this.#frameLength(partial, 0, this.#partialLength);
       if (frameLength < 0) return used;
       if (frameLength === 0) {
-        if (used === chunk.length) return used;
+        if (used === end) return used;
         continue;
       }
       this.#partialNeeded = frameLength;
       if (frameLength > partial.length) {
-        const grown = Buffer.allocUnsafe(Math.min(frameLength, Math.max(PARTIAL_INITIAL_BYTES, chunk.length - used + this.#partialLength)));
+        const grown = Buffer.allocUnsafe(Math.min(frameLength, Math.max(PARTIAL_INITIAL_BYTES, end - used + this.#partialLength)));
         partial.copy(grown, 0, 0, this.#partialLength);
         this.#partial = grown;
       }
     }
     let partial = this.#partial!;
-    const take = Math.min(this.#partialNeeded - this.#partialLength, chunk.length - used);
+    const take = Math.min(this.#partialNeeded - this.#partialLength, end - used);
     if (this.#partialLength + take > partial.length) {
       const grown = Buffer.allocUnsafe(Math.min(this.#partialNeeded, Math.max(partial.length * 2, this.#partialLength + take)));
       partial.copy(grown, 0, 0, this.#partialLength);
