@@ -129,7 +129,9 @@ export const blastCpuVsTcpkali: Benchmark = {
     if (!go.binary) skipped.push(`${go.skipped}; against wsbench serve --workers 1 instead`);
     const tcpkaliWhyNot = tcpkaliSkipped();
     if (tcpkaliWhyNot) skipped.push(tcpkaliWhyNot);
-    const kinds = ALL_KINDS.filter((kind) => kind !== 'tcpkali-flood' || !tcpkaliWhyNot);
+    // BLAST_CPU_CLIENTS=blast-p1,naive-ws runs only those columns (a ratio with a column left out is null).
+    const only = process.env.BLAST_CPU_CLIENTS?.split(',');
+    const kinds = ALL_KINDS.filter((kind) => (kind !== 'tcpkali-flood' || !tcpkaliWhyNot) && (!only || only.includes(kind)));
     const runs: CpuRun[] = [];
     const commands = new Set<string>();
     for (const { repeat, kind } of interleaved(kinds, REPEATS)) {

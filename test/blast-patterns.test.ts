@@ -272,6 +272,26 @@ describe('blast patterns end to end (the wsbench binary against ws servers)', { 
     });
   });
 
+  it('echo of a --message without placeholders: its echoes match; the same length of other bytes does not', async () => {
+    const echo = await wsServerWith(() => {}, (ws, data, binary) => ws.send(data, { binary }));
+    await withServer(echo, async () => {
+      const { code, result } = await blastJson(echo.url, ['-c', '2', '--messages', '50', '-d', '10s', '--message', 'hello']);
+      assert.equal(code, 0);
+      assert.equal(result.messages.received, 100);
+      assert.equal(result.messages.bytesSent, 500);
+      assert.equal(result.messages.mismatched, 0);
+      assert.equal(result.latency.roundTrip.count, 100);
+    });
+    // Every other answer is 'HELLO': as long as the message, not its bytes.
+    let answers = 0;
+    const altering = await wsServerWith(() => {}, (ws, data, binary) => ws.send(++answers % 2 === 0 ? 'HELLO' : data, { binary }));
+    await withServer(altering, async () => {
+      const { result } = await blastJson(altering.url, ['-c', '1', '--messages', '40', '-d', '10s', '--message', 'hello']);
+      assert.equal(result.messages.received, 40);
+      assert.equal(result.messages.mismatched, 20);
+    });
+  });
+
   it('fire-and-forget: counts and bytes both ways, no latency; the server saw every message', async () => {
     let seen = 0;
     let seenBytes = 0;

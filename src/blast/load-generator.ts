@@ -6,6 +6,7 @@
  * Every attempt lands in exactly one outcome. It emits state and returns data; it never prints.
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { isUtf8 } from 'node:buffer';
 import type { LoadGeneratorOptions } from '../ipc/blast-messages.js';
 import { bump, emptyBlastCounters } from '../metrics/blast-counters.js';
 import { createHistogram, encodeHistogram, recordUs, type Histogram } from '../metrics/histogram.js';
@@ -84,6 +85,10 @@ export class LoadGenerator implements ConnectionEvents {
   readonly #paced: boolean;
   /** --message, compiled; undefined sends options.payload. */
   readonly #template: MessageTemplate | undefined;
+  /** The message every send carries, when it is the same every time (no template, or one without placeholders). */
+  readonly #fixedMessage: Buffer | undefined;
+  /** An echo run's fixed message, when valid UTF-8 or sent as binary: onMessageAt matches it in place. */
+  readonly #constantEcho: Buffer | undefined;
   readonly #subscribeTemplate: MessageTemplate | undefined;
   readonly #extractId: IdExtractor | undefined;
   /** Subscribe, at the end: publishers have stopped; deliveries still count. */
@@ -133,6 +138,10 @@ export class LoadGenerator implements ConnectionEvents {
     this.#opcode = options.binary ? Opcode.binary : Opcode.text;
     this.#intervalMs = options.rate ? 1000 / options.rate : 0;
     this.#template = options.message === undefined ? undefined : new MessageTemplate(options.message, '--message');
+    // Without --message the payload goes out; with a --message that has no placeholder, its text.
+    this.#fixedMessage = this.#template ? this.#template.constant : options.payload;
+    const fixed = options.pattern === 'echo' ? this.#fixedMessage : undefined;
+    this.#constantEcho = fixed && (options.binary || isUtf8(fixed)) ? fixed : undefined;
     this.#subscribeTemplate = options.subscribe === undefined ? undefined : new MessageTemplate(options.subscribe, '--subscribe');
     this.#extractId = options.replyId === undefined ? undefined : compileIdExtractor(options.replyId);
     this.#scenario = options.scenario === undefined ? undefined : new StepRunner(options.scenario, this.scenarioHost(), options.binary);
@@ -497,6 +506,23 @@ export class LoadGenerator implements ConnectionEvents {
     }
   }
 
+  /**
+   * The commonest run's fast path: an echo of the run's one constant payload, matched where it
+   * lies in the read buffer, so it costs no Buffer view and no UTF-8 check (the payload was checked
+   * once, and these are its bytes). Anything else (another length, other bytes, nothing
+   * outstanding, the run ending) goes the general way through onMessage.
+   */
+  onMessageAt(connection: WsConnection, buffer: Buffer, start: number, end: number, binary: boolean): boolean {
+    const payload = this.#constantEcho;
+    if (!payload || binary !== this.#options.binary || this.#stopping || connection.received >= connection.sent || connection.expected) return false;
+    if (!bytesEqual(buffer, start, end, payload)) return false;
+    const sentAt = connection.intended ? connection.intended.shift() : connection.sentAt;
+    const now = performance.now();
+    this.#received(connection, payload, sentAt, now);
+    if (!this.#paced) this.#sendClosedLoop(connection, now);
+    return true;
+  }
+
   #onEcho(connection: WsConnection, payload: Buffer, binary: boolean): void {
     // Nothing outstanding on this connection: the server sent it unasked. It is counted as a
     // mismatch (what came back is not what was sent), not as an echo, and sends nothing more.
@@ -507,7 +533,7 @@ export class LoadGenerator implements ConnectionEvents {
     const sentAt = connection.intended ? connection.intended.shift() : connection.sentAt;
     const now = performance.now();
     this.#received(connection, payload, sentAt, now);
-    const expected = connection.expected ? connection.expected.shift() : this.#options.payload;
+    const expected = connection.expected ? connection.expected.shift() : this.#fixedMessage;
     if (binary !== this.#options.binary || !payload.equals(expected!)) this.counters.mismatched++;
     if (!this.#paced) this.#sendClosedLoop(connection, now);
   }
@@ -745,4 +771,13 @@ export class LoadGenerator implements ConnectionEvents {
 
   /** One callback for every connection's pace timer (no closure per connection or per send). */
   readonly #onPaceTimer = (connection: WsConnection) => this.#paceTick(connection);
+}
+
+/** Do buffer[start, end) and `expected` hold the same bytes? A loop for short messages: cheaper than a call into native code. */
+function bytesEqual(buffer: Buffer, start: number, end: number, expected: Buffer): boolean {
+  const length = expected.length;
+  if (end - start !== length) return false;
+  if (length > 64) return buffer.compare(expected, 0, length, start, end) === 0;
+  for (let i = 0; i < length; i++) if (buffer[start + i] !== expected[i]) return false;
+  return true;
 }
