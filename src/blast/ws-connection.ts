@@ -16,7 +16,7 @@ import { connect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { closeBody, CloseCode, encodeFrame, FrameParser, Opcode, takeRandom } from '../protocol/frame-codec.js';
-import { directHandle, queuedBytes, writeFrameDirect } from './direct-write.js';
+import { directHandle, queuedBytes, readDirect, writeFrameDirect } from './handle-io.js';
 
 export { Opcode };
 
@@ -198,7 +198,7 @@ export class WsConnection extends FrameParser {
     if (value || this.#extras) this.#sideState().batchWrites = value;
   }
   /**
-   * Frames go through net's stream (socket.write), not straight to the handle (direct-write.ts):
+   * Frames go through net's stream (socket.write), not straight to the handle (handle-io.ts):
    * for TLS, for pipelining (whose sends are corked into one write), and for flood and scenarios,
    * which go on when the stream's 'drain' says the socket took their bytes.
    */
@@ -264,6 +264,8 @@ export class WsConnection extends FrameParser {
         noDelay: true,
         onread: { buffer: sharedReadBuffer, callback: onSocketRead },
       });
+      // Past net's read callback when it can (handle-io.ts); onSocketRead otherwise.
+      if (!target.batchWrites) readDirect(socket, onDirectRead);
     }
     (socket as SocketWithConnection)[kConnection] = this;
     this.socket = socket;
@@ -283,7 +285,7 @@ export class WsConnection extends FrameParser {
   }
 
   /**
-   * Send one masked frame: straight to the socket's handle when it can (direct-write.ts), else
+   * Send one masked frame: straight to the socket's handle when it can (handle-io.ts), else
    * through net's stream. Returns false when the stream's buffer is over its high-water mark.
    */
   send(payload: Buffer, opcode: number): boolean {
@@ -504,6 +506,10 @@ function onSocketRead(this: SocketWithConnection, bytes: number, buffer: Uint8Ar
   connection.handleData(buffer as Buffer, bytes);
   this.uncork();
   return true;
+}
+/** A read of a plain TCP socket, from handle-io.ts: sharedReadBuffer[0, bytes). */
+function onDirectRead(socket: Socket, bytes: number): void {
+  (socket as SocketWithConnection)[kConnection]?.handleData(sharedReadBuffer, bytes);
 }
 function onSocketError(this: SocketWithConnection, error: Error): void {
   this[kConnection]?.handleError(error);

@@ -1,6 +1,13 @@
 /**
- * Client frames written straight to the socket's libuv handle, past net's Writable stream.
+ * A client socket's reads and writes, straight at its libuv handle, past net's streams.
  *
+ * Reads: net's `onread` option already reads every socket into one shared buffer, but each read
+ * still runs net's onStreamRead (socket timers, checks, the callback's indirection) before ours.
+ * `readDirect` puts a function of our own in its place on the handle, which hands the bytes read
+ * to the socket's reader and leaves everything else (end of stream, errors, a destroyed socket)
+ * to net's onStreamRead, as before.
+ *
+ * Writes:
  * Why: in a closed loop (`-p 1`) every echo costs one write, and net's stream layer is most of the
  * JavaScript in it. Each socket.write runs Writable.write, writeOrBuffer and _write, allocates a
  * WriteWrap request, and queues a nextTick for the write's callback, and the nextTick adds a JS
@@ -49,6 +56,7 @@ interface StreamWrapBinding {
   WriteWrap: new () => WriteRequest;
   streamBaseState: Int32Array;
   kLastWriteWasAsync: number;
+  kReadBytesOrError: number;
 }
 
 const binding = loadBinding();
@@ -59,7 +67,8 @@ function loadBinding(): StreamWrapBinding | undefined {
   try {
     const load = (process as unknown as { binding?: (name: string) => unknown }).binding;
     const wrap = load?.call(process, 'stream_wrap') as Partial<StreamWrapBinding> | undefined;
-    if (typeof wrap?.WriteWrap !== 'function' || !(wrap.streamBaseState instanceof Int32Array) || typeof wrap.kLastWriteWasAsync !== 'number') return undefined;
+    if (typeof wrap?.WriteWrap !== 'function' || !(wrap.streamBaseState instanceof Int32Array)) return undefined;
+    if (typeof wrap.kLastWriteWasAsync !== 'number' || typeof wrap.kReadBytesOrError !== 'number') return undefined;
     return wrap as StreamWrapBinding;
   } catch {
     return undefined;
@@ -146,4 +155,52 @@ function onQueuedWriteDone(this: WriteRequest, status: number): void {
 function writeError(status: number): NodeJS.ErrnoException {
   const code = getSystemErrorName(status);
   return Object.assign(new Error(`write ${code}`), { code, errno: status, syscall: 'write' });
+}
+
+// --- reads ---------------------------------------------------------------------------------------
+
+/** The part of a TCP handle the reads use: its read callback, and (under net's symbol) its socket. */
+interface ReadHandle {
+  onread: (this: ReadHandle, arrayBuffer: unknown) => unknown;
+  [owner: symbol]: unknown;
+}
+
+/** Where the bytes of a read go: the reader's view of them is buffer[0, bytes). */
+export type ReadInto = (socket: Socket, bytes: number) => void;
+
+let reader: ReadInto | undefined;
+/** net's own read callback (the same function on every handle), and its symbol for the handle's socket. */
+let netOnRead: ReadHandle['onread'] | undefined;
+let ownerSymbol: symbol | undefined;
+
+/**
+ * Reads of `socket` (connected with net's `onread` option, so they land in its shared buffer) go
+ * to `into` from now on, past net's onStreamRead; anything but bytes goes to net's as before.
+ * Returns false, changing nothing, where the handle is not the kind expected.
+ */
+export function readDirect(socket: Socket, into: ReadInto): boolean {
+  if (!binding) return false;
+  const handle = (socket as unknown as { _handle?: ReadHandle | null })._handle;
+  if (!handle || typeof handle.onread !== 'function') return false;
+  if (netOnRead === undefined) {
+    ownerSymbol = Object.getOwnPropertySymbols(handle).find((symbol) => symbol.description === 'owner_symbol');
+    if (!ownerSymbol || handle[ownerSymbol] !== socket) return false;
+    netOnRead = handle.onread;
+  }
+  if (handle.onread !== netOnRead || (reader !== undefined && reader !== into)) return false;
+  reader = into;
+  handle.onread = onHandleRead;
+  return true;
+}
+
+function onHandleRead(this: ReadHandle, arrayBuffer: unknown): unknown {
+  const bytes = binding!.streamBaseState[binding!.kReadBytesOrError]!;
+  if (bytes > 0) {
+    const socket = this[ownerSymbol!] as Socket | undefined;
+    if (socket && !socket.destroyed) {
+      reader!(socket, bytes);
+      return undefined;
+    }
+  }
+  return netOnRead!.call(this, arrayBuffer);
 }
