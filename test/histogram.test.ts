@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createHistogram, encodeHistogram, mergeEncoded, recordUs, summarize } from '../src/metrics/histogram.js';
+import { createHistogram, encodeHistogram, FAST_RECORDING, mergeEncoded, recordUs, summarize } from '../src/metrics/histogram.js';
 
 describe('histogram merge', () => {
   it('worker histograms merged equal one histogram fed the same values', () => {
@@ -20,6 +20,25 @@ describe('histogram merge', () => {
     assert.deepEqual(summarize(merged), summarize(mergeEncoded([encodeHistogram(whole)])));
     assert.ok(Math.abs(summarize(merged).max_us - whole.maxValue) / whole.maxValue < 0.001);
     assert.equal(merged.totalCount, 30_000);
+  });
+
+  it("recordUs (its integer bucket index) records exactly what the library's recordValue records, over the whole range", () => {
+    const fast = createHistogram();
+    const library = createHistogram();
+    let seed = 777;
+    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const values: number[] = [1, 2, 2047, 2048, 2049, 4095, 4096, 2 ** 31 - 1, 2 ** 31, 3_600_000_000];
+    for (let i = 0; i < 200_000; i++) values.push(Math.exp(random() * Math.log(3_600_000_000)));
+    for (const value of values) {
+      recordUs(fast, value);
+      library.recordValue(Math.min(3_600_000_000, Math.max(1, Math.round(value))));
+    }
+    // The fast path is in use: hdr-histogram-js still has the shape it relies on.
+    assert.equal(FAST_RECORDING, true);
+    assert.equal(encodeHistogram(fast), encodeHistogram(library));
+    assert.equal(fast.totalCount, values.length);
+    assert.equal(fast.maxValue, library.maxValue);
+    assert.equal(fast.minNonZeroValue, library.minNonZeroValue);
   });
 
   it('clamps out-of-range values instead of throwing', () => {

@@ -21,9 +21,60 @@ export function createHistogram(): Histogram {
 
 /** Record a latency in µs, clamped into the histogram's range rather than thrown away. */
 export function recordUs(histogram: Histogram, microseconds: number): void {
-  const value = Math.round(microseconds);
-  histogram.recordValue(value < 1 ? 1 : value > HISTOGRAM_RANGE.highestUs ? HISTOGRAM_RANGE.highestUs : value);
+  const rounded = Math.round(microseconds);
+  const value = rounded < 1 ? 1 : rounded > HISTOGRAM_RANGE.highestUs ? HISTOGRAM_RANGE.highestUs : rounded;
+  if (value < 2 ** 31 && FAST_RECORDING) recordFast(histogram as unknown as HdrInternals, value);
+  else histogram.recordValue(value);
 }
+
+/**
+ * The parts of hdr-histogram-js's JsHistogram (3.0.x) that recordValue itself uses. recordValue
+ * finds a value's bucket with Math.log2 and Math.pow, in floating point, and is most of the cost of
+ * recording a round trip (blast records one per echo). For a value under 2^31 the same index comes
+ * from Math.clz32 and shifts; recordFast then does what recordSingleValue does with it. Whether the
+ * library still has this shape, and gives the same index, is checked once below: if not, every
+ * value goes through recordValue.
+ */
+interface HdrInternals {
+  readonly subBucketHalfCountMagnitude: number;
+  readonly subBucketHalfCount: number;
+  readonly unitMagnitude: number;
+  readonly countsArrayLength: number;
+  countsArrayIndex(value: number): number;
+  incrementCountAtIndex(index: number): void;
+  updateMinAndMax(value: number): void;
+  incrementTotalCount(): void;
+}
+
+function fastIndex(histogram: HdrInternals, value: number): number {
+  const bucket = Math.max(31 - Math.clz32(value) - histogram.subBucketHalfCountMagnitude - histogram.unitMagnitude, 0);
+  return ((bucket + 1) << histogram.subBucketHalfCountMagnitude) + (value >>> (bucket + histogram.unitMagnitude)) - histogram.subBucketHalfCount;
+}
+
+function recordFast(histogram: HdrInternals, value: number): void {
+  histogram.incrementCountAtIndex(fastIndex(histogram, value));
+  histogram.updateMinAndMax(value);
+  histogram.incrementTotalCount();
+}
+
+/** Does this hdr-histogram-js have the internals recordFast uses, giving the indexes its own code gives? (A test asserts it.) */
+export const FAST_RECORDING = ((): boolean => {
+  try {
+    const probe = createHistogram() as unknown as HdrInternals;
+    for (const name of ['countsArrayIndex', 'incrementCountAtIndex', 'updateMinAndMax', 'incrementTotalCount'] as const) {
+      if (typeof probe[name] !== 'function') return false;
+    }
+    for (let value = 1; value < 2 ** 31; value = value * 1.37 + 1) {
+      const whole = Math.floor(value);
+      for (const v of [whole, whole + 1, 2 ** Math.floor(Math.log2(whole)), 2 ** Math.floor(Math.log2(whole)) - 1]) {
+        if (v >= 1 && v < 2 ** 31 && fastIndex(probe, v) !== probe.countsArrayIndex(v)) return false;
+      }
+    }
+    return fastIndex(probe, 2 ** 31 - 1) < probe.countsArrayLength;
+  } catch {
+    return false;
+  }
+})();
 
 export function encodeHistogram(histogram: Histogram): string {
   return hdr.encodeIntoCompressedBase64(histogram);
