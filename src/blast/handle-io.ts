@@ -80,8 +80,14 @@ const POOL_BYTES = 64 * 1024;
 let pool = Buffer.allocUnsafe(POOL_BYTES);
 /** Where the free part of the pool begins: before it, bytes of queued writes. */
 let poolFree = 0;
-/** The view last written, kept to be written again when the next frame has the same place and length. */
+/**
+ * The view last written, kept to be written again when the next frame has the same place and
+ * length: pool[viewAt, viewAt + viewLength). It is known by these numbers, not by reading the
+ * view's .buffer and .byteOffset, which go into the runtime each time.
+ */
 let view = pool.subarray(0, 0);
+let viewAt = -1;
+let viewLength = 0;
 /** A request no pending write holds. */
 let spare: WriteRequest | undefined;
 
@@ -112,10 +118,13 @@ export function writeFrameDirect(socket: Socket, handle: StreamHandle, payload: 
   if (poolFree + frameLength > POOL_BYTES) {
     pool = Buffer.allocUnsafe(POOL_BYTES);
     poolFree = 0;
+    viewAt = -1;
   }
   writeFrameHeader(pool, poolFree, length, opcode, true, true, payload);
-  if (view.buffer !== pool.buffer || view.byteOffset !== pool.byteOffset + poolFree || view.length !== frameLength) {
+  if (viewAt !== poolFree || viewLength !== frameLength) {
     view = pool.subarray(poolFree, poolFree + frameLength);
+    viewAt = poolFree;
+    viewLength = frameLength;
   }
   write(socket, handle, view, true);
 }
