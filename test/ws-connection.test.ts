@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { askedSubprotocols, buildRequestHead, WsConnection, type ConnectionEvents } from '../src/blast/ws-connection.js';
+import { directWrites } from '../src/blast/handle-io.js';
 import { Opcode } from '../src/protocol/frame-codec.js';
 import { eventually } from './helpers/clients.js';
 import { closeFrame, parseClientFrames, rawFrame } from './helpers/frames.js';
@@ -218,6 +219,8 @@ describe('blast client: protocol errors and closes after the upgrade', () => {
 
 describe('blast client: frames written straight to the socket handle', () => {
   it('when the server stops reading and writes queue, every frame still arrives whole and in order, and the close frame last', async () => {
+    // This Node still has the bindings the direct path needs (else frames go through net's stream).
+    assert.equal(directWrites, true);
     const { server, connection } = await connectTo((socket, key) => {
       // Read nothing for a while: the kernel's buffers fill and the client's writes queue in libuv.
       socket.pause();

@@ -7,15 +7,14 @@
  * to the socket's reader and leaves everything else (end of stream, errors, a destroyed socket)
  * to net's onStreamRead, as before.
  *
- * Writes:
- * Why: in a closed loop (`-p 1`) every echo costs one write, and net's stream layer is most of the
+ * Writes, why: in a closed loop (`-p 1`) every echo costs one write, and net's stream layer is most of the
  * JavaScript in it. Each socket.write runs Writable.write, writeOrBuffer and _write, allocates a
  * WriteWrap request, and queues a nextTick for the write's callback, and the nextTick adds a JS
  * call when the read callback returns. A load generator that must cost less than the server it
  * tests cannot pay that per message (bench/blast-cpu-vs-tcpkali.ts measures it against the naive ws
  * client).
  *
- * How: handle.writeBuffer is the call net itself makes at the bottom of that stack. libuv first
+ * Writes, how: handle.writeBuffer is the call net itself makes at the bottom of that stack. libuv first
  * tries the write at once (uv_try_write). When the kernel takes every byte, which is the usual case,
  * the write is done before the call returns: the request object is not kept, so one spare request
  * serves every such write in the process. When part of it must wait, libuv queues it and keeps a
@@ -32,7 +31,8 @@
  * writes, and socket.destroy() cancels them (their callbacks see an error and do nothing).
  *
  * Where the bindings this needs are missing (a Node without process.binding('stream_wrap')),
- * `directWrites` is false and every write goes through socket.write as before.
+ * `directWrites` is false: every write goes through socket.write and every read through net's
+ * onStreamRead, as before.
  */
 import type { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
