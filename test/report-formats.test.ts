@@ -77,6 +77,34 @@ describe('report formats', () => {
     assert.equal(xml('a&<>"\'b'), 'a&amp;&lt;&gt;&quot;&apos;b');
   });
 
+  it("a scenario's and a fan-out's counts reach every report: md, html and junit", () => {
+    const base = fakeResult({ rttUs: spread(100, 1000, 5000), sent: 500, received: 480, unanswered: 20, perSecond: 50 });
+    const scenario: ReportInput = { ...base, config: { ...base.config, pattern: 'scenario' }, messages: { ...base.messages, unmatched: 7, completed: 40 } };
+    const fanout: ReportInput = {
+      ...base,
+      config: { ...base.config, pattern: 'subscribe' },
+      latency: { ...base.latency, measures: 'delivery' },
+      messages: { ...base.messages, duplicates: 3 },
+      fanout: { published: 10, delivered: 95, expected: 10, observed: 9.5, missed: 5 },
+    };
+    for (const text of [formatMarkdown(scenario), formatHtml(scenario, loadHtmlAssets())]) {
+      assert.match(text, /unanswered at the end 20; unmatched 7; connections that ran every scenario step 40/);
+    }
+    for (const text of [formatMarkdown(fanout), formatHtml(fanout, loadHtmlAssets())]) {
+      assert.match(text, /sent 500, received 480, .*duplicates 3/);
+      assert.match(text, /fan-out: 10 published, 95 delivered, 9\.5 per message \(expected 10\), missed 5/);
+    }
+    const properties = (result: ReportInput) => Object.fromEntries(
+      parseXml(formatJunit(result)).children[0]!.children.find((c) => c.name === 'properties')!.children.map((p) => [p.attributes.name!, p.attributes.value!]),
+    );
+    assert.deepEqual(
+      [properties(scenario).messagesSent, properties(scenario).unanswered, properties(scenario).unmatched, properties(scenario).scenarioCompleted],
+      ['500', '20', '7', '40'],
+    );
+    assert.deepEqual([properties(fanout).duplicates, properties(fanout).fanoutDelivered, properties(fanout).fanoutMissed], ['3', '95', '5']);
+    assert.equal(properties(base).scenarioCompleted, undefined);
+  });
+
   it('hgrm: one distribution per histogram with samples, values in ms', () => {
     const files = formatHgrm(fakeResult({ connectUs: [], rttUs: spread(1000, 1000, 100_000) }));
     assert.deepEqual(files.map((f) => f.histogram.name), ['rtt'], 'empty histograms get no file');

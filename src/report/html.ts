@@ -18,7 +18,7 @@ import { formatCount, formatMs, formatSeconds } from './format.js';
 import { formatFigure, formatObserved } from './gate-text.js';
 import { formatHgrm, percentilePoints } from './hgrm.js';
 import type { HtmlAssets } from './html-assets.js';
-import { verdictWord } from './markdown.js';
+import { fanoutLine, messagesLine, verdictWord } from './markdown.js';
 import { reportVerdict, type ReportInput } from './report-input.js';
 
 /** What the page's script draws, as inline JSON. */
@@ -77,8 +77,8 @@ ${ladder(result)}
 <h3>Round-trip p99 of each second (ms)</h3>
 <div id="chart-p99" class="chart" data-points=""></div>
 <h2>Messages</h2>
-<p>sent ${formatCount(result.messages.sent)}, echoed ${formatCount(result.messages.received)}, <b>${formatCount(result.messages.perSecond)} msg/s</b> in the run${result.messages.unanswered ? `, unanswered at the end ${formatCount(result.messages.unanswered)}` : ''}${result.messages.mismatched ? `, mismatched ${formatCount(result.messages.mismatched)}` : ''}</p>
-${comparisonTable(result)}
+<p>${messagesLine(result, (text) => `<b>${text}</b>`)}</p>
+${fanoutLine(result) ? `<p>${escape(fanoutLine(result)!)}</p>\n` : ''}${comparisonTable(result)}
 <footer>wsbench ${escape(result.tool.version)} · charts by uPlot ${escape(assets.uplotVersion)} (MIT), inlined</footer>
 <script type="application/json" id="wsbench-data">${json(data)}</script>
 <script>${assets.uplotJs.replace(/<\/script/gi, '<\\/script')}</script>

@@ -57,6 +57,7 @@ export function formatJunit(result: ReportInput): string {
       ['connections', String(result.outcomes.attempted)],
       ['accepted', String(result.outcomes.accepted)],
       ['messagesPerSecond', String(result.messages.perSecond)],
+      ...messageProperties(result),
     ].map(([name, value]) => `      <property name="${xml(name!)}" value="${xml(value!)}"/>`),
     '    </properties>',
   ];
@@ -81,4 +82,20 @@ export function xml(text: string): string {
     .replace(/>/g, '&gt;')
     .replace(/"/g, '&quot;')
     .replace(/'/g, '&apos;');
+}
+
+/** The run's message counts as properties: always sent, received, unanswered and mismatched; the rest when the run has them. */
+function messageProperties(result: ReportInput): [string, string][] {
+  const { messages } = result;
+  const properties: [string, string][] = [
+    ['messagesSent', String(messages.sent)],
+    ['messagesReceived', String(messages.received)],
+    ['unanswered', String(messages.unanswered)],
+    ['mismatched', String(messages.mismatched)],
+  ];
+  if (messages.unmatched) properties.push(['unmatched', String(messages.unmatched)]);
+  if (messages.duplicates) properties.push(['duplicates', String(messages.duplicates)]);
+  if (result.config.pattern === 'scenario') properties.push(['scenarioCompleted', String(messages.completed)]);
+  if (result.fanout) properties.push(['fanoutPublished', String(result.fanout.published)], ['fanoutDelivered', String(result.fanout.delivered)], ['fanoutMissed', String(result.fanout.missed)]);
+  return properties;
 }

@@ -15,6 +15,35 @@ export function verdictWord(exitCode: number): 'PASS' | 'FAIL' | 'INTERRUPTED' {
   return exitCode === 0 ? 'PASS' : exitCode === 130 ? 'INTERRUPTED' : 'FAIL';
 }
 
+/** What the round-trip histograms hold (results from before patterns are echo runs); undefined when nothing is timed. */
+function measuredName(result: ReportInput): string | undefined {
+  return { echo: 'round trip', reply: 'reply', delivery: 'delivery', none: undefined }[result.latency.measures ?? 'echo'];
+}
+
+/**
+ * The messages of a run in one line, for the Markdown and the HTML reports alike: sent, answered,
+ * the rate (marked by `strong`), then whichever counts the run has (unanswered, mismatched,
+ * unmatched, duplicates, scenario completions). Only digits and fixed words: safe in either.
+ */
+export function messagesLine(result: ReportInput, strong: (text: string) => string): string {
+  const { messages } = result;
+  return (
+    `sent ${formatCount(messages.sent)}, ${measuredName(result) === 'round trip' ? 'echoed' : 'received'} ${formatCount(messages.received)}, ${strong(`${formatCount(messages.perSecond)} msg/s`)} in the run` +
+    (messages.unanswered ? `; unanswered at the end ${formatCount(messages.unanswered)}` : '') +
+    (messages.mismatched ? `; mismatched ${formatCount(messages.mismatched)}` : '') +
+    (messages.unmatched ? `; unmatched ${formatCount(messages.unmatched)}` : '') +
+    (messages.duplicates ? `; duplicates ${formatCount(messages.duplicates)}` : '') +
+    (messages.completed ? `; connections that ran every scenario step ${formatCount(messages.completed)}` : '')
+  );
+}
+
+/** Subscribe with publishers: the fan-out in one line; undefined for other runs. */
+export function fanoutLine(result: ReportInput): string | undefined {
+  if (!result.fanout) return undefined;
+  const { published, delivered, observed, expected, missed } = result.fanout;
+  return `fan-out: ${formatCount(published)} published, ${formatCount(delivered)} delivered, ${observed} per message (expected ${formatCount(expected)}), missed ${formatCount(missed)}`;
+}
+
 export function formatMarkdown(result: ReportInput): string {
   const verdict = reportVerdict(result);
   const word = verdictWord(verdict.exitCode);
@@ -37,7 +66,7 @@ export function formatMarkdown(result: ReportInput): string {
     }
   }
 
-  const { outcomes, messages, latency } = result;
+  const { outcomes, latency } = result;
   lines.push(
     '',
     '### Connections',
@@ -55,28 +84,15 @@ export function formatMarkdown(result: ReportInput): string {
   breakdown('Dropped by close code', outcomes.dropped.byCloseCode);
 
   lines.push('', '### Latency (ms)', '', `| | ${LADDER_HEADINGS.join(' | ')} |`, `|---|${LADDER_HEADINGS.map(() => '---:').join('|')}|`);
-  // What the round-trip histograms hold (results from before patterns are echo runs).
-  const measured = { echo: 'round trip', reply: 'reply', delivery: 'delivery', none: undefined }[latency.measures ?? 'echo'];
+  const measured = measuredName(result);
   lines.push(ladderRow('connect (ramp)', latency.connect));
   if (measured) lines.push(ladderRow(`${measured} (run)`, latency.phases.run.roundTrip));
   if (measured && latency.phases.ramp.roundTrip.count > 0) lines.push(ladderRow(`${measured} (ramp)`, latency.phases.ramp.roundTrip));
   if (latency.coordinatedOmissionCorrected) lines.push('', 'Round trips counted from the intended send time (paced; coordinated omission corrected).');
 
-  lines.push(
-    '',
-    '### Messages',
-    '',
-    `sent ${formatCount(messages.sent)}, ${measured === 'round trip' ? 'echoed' : 'received'} ${formatCount(messages.received)}, **${formatCount(messages.perSecond)} msg/s** in the run` +
-      (messages.unanswered ? `; unanswered at the end ${formatCount(messages.unanswered)}` : '') +
-      (messages.mismatched ? `; mismatched ${formatCount(messages.mismatched)}` : '') +
-      (messages.unmatched ? `; unmatched ${formatCount(messages.unmatched)}` : '') +
-      (messages.duplicates ? `; duplicates ${formatCount(messages.duplicates)}` : '') +
-      (messages.completed ? `; connections that ran every scenario step ${formatCount(messages.completed)}` : ''),
-  );
-  if (result.fanout) {
-    const { published, delivered, observed, expected, missed } = result.fanout;
-    lines.push('', `fan-out: ${formatCount(published)} published, ${formatCount(delivered)} delivered, ${observed} per message (expected ${formatCount(expected)}), missed ${formatCount(missed)}`);
-  }
+  lines.push('', '### Messages', '', messagesLine(result, (text) => `**${text}**`));
+  const fanout = fanoutLine(result);
+  if (fanout) lines.push('', fanout);
 
   const comparison = result.comparison;
   if (comparison) {
