@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { askedSubprotocols, buildRequestHead, WsConnection, type ConnectionEvents } from '../src/blast/ws-connection.js';
 import { directWrites } from '../src/blast/handle-io.js';
+import { WRITE_HIGH_WATER_BYTES } from '../src/blast/load-generator.js';
 import { Opcode } from '../src/protocol/frame-codec.js';
 import { eventually } from './helpers/clients.js';
 import { closeFrame, parseClientFrames, rawFrame } from './helpers/frames.js';
@@ -41,11 +42,15 @@ class Recorder implements ConnectionEvents {
   onClosed(_connection: WsConnection, code: number, closedByUs: boolean): void {
     this.closed = { code, closedByUs };
   }
+  drains = 0;
+  onDrain(): void {
+    this.drains++;
+  }
 }
 
 async function connectTo(
   answer: (socket: Socket, key: string, head: string) => void,
-  options: { subprotocol?: string } = {},
+  options: { subprotocol?: string; refillOnDrain?: boolean } = {},
 ) {
   const server = await rawServer(answer);
   const url = new URL(server.url);
@@ -59,6 +64,7 @@ async function connectTo(
     subprotocols: askedSubprotocols(headers, options.subprotocol),
     connectTimeoutMs: 5000,
     batchWrites: false,
+    refillOnDrain: options.refillOnDrain,
   });
   await eventually(() => events.outcome !== undefined, 10_000, 'the attempt to end');
   return { server, events, connection };
@@ -253,6 +259,32 @@ describe('blast client: frames written straight to the socket handle', () => {
       });
       assert.equal(frames.at(-1)!.opcode, Opcode.close);
       assert.equal(frames.at(-1)!.payload.readUInt16BE(0), 1000);
+    } finally {
+      connection.destroy();
+      await server.close();
+    }
+  });
+});
+
+describe('blast client: frames written through net\'s stream (flood, scenarios)', () => {
+  it("a connection that reads as full gets net's 'drain' once the server reads again: flood and scenarios wait for it", async () => {
+    const { server, events, connection } = await connectTo((socket, key) => {
+      socket.pause();
+      socket.write(upgradeAnswer(key));
+    }, { refillOnDrain: true });
+    const serverSide = server.connections[0]!;
+    try {
+      // As flood and scenarios do: send until the connection reads as full, then wait for 'drain'.
+      // Frames just under net's 16 KiB mark: once the kernel's buffers fill, one sits in libuv's
+      // queue, counted by net's stream; counted twice, it read as full with no 'drain' to come.
+      const payload = Buffer.alloc(15_000, 120);
+      let sends = 0;
+      while (connection.writableLength <= WRITE_HIGH_WATER_BYTES) {
+        assert.ok(++sends < 5000, 'the socket fills before 5000 frames');
+        connection.send(payload, Opcode.binary);
+      }
+      serverSide.socket.resume();
+      await eventually(() => events.drains > 0, 10_000, "net's 'drain'");
     } finally {
       connection.destroy();
       await server.close();

@@ -278,10 +278,16 @@ export class WsConnection extends FrameParser {
     socket.write(`${target.requestHead}Sec-WebSocket-Key: ${handshake.key}\r\n\r\n`);
   }
 
-  /** Bytes written but not yet handed to the kernel: held by net's stream, or queued in libuv by a direct write. */
+  /**
+   * Bytes written but not yet handed to the kernel. Through net's stream, its count: it covers the
+   * bytes it has handed to libuv until they are written, and flood and scenarios wait for its
+   * 'drain', which comes when that count falls, so counting libuv's queue as well would have them
+   * wait for a 'drain' that never comes. Written directly, libuv's queue.
+   */
   get writableLength(): number {
     const socket = this.socket;
-    return socket ? socket.writableLength + queuedBytes(socket) : 0;
+    if (!socket) return 0;
+    return this.streamWrites ? socket.writableLength : socket.writableLength + queuedBytes(socket);
   }
 
   /**
