@@ -194,9 +194,9 @@ export const blastCpuVsTcpkali: Benchmark = {
       ratioBlastFloodToTcpkali: Number.isFinite(floodRatio) ? round(floodRatio, 3) : null,
       floodTarget: `blast --flood <= ${FLOOD_TARGET}x tcpkali flood, CPU (user + system) per echoed message`,
       floodMet: Number.isFinite(floodRatio) ? floodMet : null,
-      ratioBlastP1UserToNaiveUser: round(closedLoopUserRatio, 3),
+      ratioBlastP1UserToNaiveUser: Number.isFinite(closedLoopUserRatio) ? round(closedLoopUserRatio, 3) : null,
       closedLoopTarget: `blast -p 1 <= ${CLOSED_LOOP_USER_TARGET}x naive ws client, user CPU per echoed message`,
-      closedLoopMet,
+      closedLoopMet: Number.isFinite(closedLoopUserRatio) ? closedLoopMet : null,
       blastP1SystemUsPerMessageMedian: of('blast-p1', 'windowSystemUsPerMessage'),
     };
     const text =
@@ -209,8 +209,10 @@ export const blastCpuVsTcpkali: Benchmark = {
       ) +
       skipped.map((line) => `${line}\n`).join('') +
       (Number.isFinite(floodRatio) ? `blast-flood/tcpkali-flood = ${round(floodRatio, 3)} (target <= ${FLOOD_TARGET}: ${verdict(floodMet)})\n` : 'blast-flood/tcpkali-flood: no tcpkali figure\n') +
-      `blast-p1 user/naive-ws user = ${round(closedLoopUserRatio, 3)} (target <= ${CLOSED_LOOP_USER_TARGET}: ${verdict(closedLoopMet)}); ` +
-      `blast-p1 system ${of('blast-p1', 'windowSystemUsPerMessage')} µs/msg beside it\n`;
+      (Number.isFinite(closedLoopUserRatio)
+        ? `blast-p1 user/naive-ws user = ${round(closedLoopUserRatio, 3)} (target <= ${CLOSED_LOOP_USER_TARGET}: ${verdict(closedLoopMet)}); ` +
+          `blast-p1 system ${of('blast-p1', 'windowSystemUsPerMessage')} µs/msg beside it\n`
+        : 'blast-p1/naive-ws: not run\n');
     return { figures, runs, commands: [...commands], table: text };
   },
 };
