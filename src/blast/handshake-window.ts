@@ -13,7 +13,10 @@
  * target, up to the cap, as TCP's slow start does: against a fast server it reaches the cap within
  * a fraction of a second; against a slow one, the first burst no longer times out.
  * The lowest window of the ramp is reported, so a run says when the server's accept rate, not
- * --max-handshakes, set the pace.
+ * --max-handshakes, set the pace: a window lowered on congestion counts, and so does one the slow
+ * start left under the cap because answers stopped coming back quickly while blast held connections
+ * back. (Against a server that upgrades 250 a second, slow start settles near 2 × 64 with answers
+ * taking about half a second: never congested, yet the server set the pace.)
  */
 export const WINDOW_TICK_MS = 250;
 /** Ticks of completions the server's rate is measured over (one second). */
@@ -46,7 +49,11 @@ export class HandshakeWindow {
     return Math.floor(this.#size);
   }
 
-  /** The smallest the window has been once grown (the slow start's first sizes do not count). */
+  /**
+   * The smallest the window has been while the server set the pace: lowered on congestion, or held
+   * under the cap by slow answers while connections waited. A slow start that is still growing on
+   * quick answers does not count.
+   */
   get lowest(): number {
     return Math.floor(this.#lowest);
   }
@@ -62,8 +69,11 @@ export class HandshakeWindow {
     if (timedOut) this.#timeouts++;
   }
 
-  /** Every WINDOW_TICK_MS during the ramp: resize from this tick's latency and the last second's rate. */
-  tick(): void {
+  /**
+   * Every WINDOW_TICK_MS during the ramp: resize from this tick's latency and the last second's rate.
+   * `waiting`: blast holds connections back because the window is full.
+   */
+  tick(waiting = false): void {
     this.#settledPerTick.push(this.#settled);
     if (this.#settledPerTick.length > RATE_TICKS) this.#settledPerTick.shift();
     const meanMs = this.#timed ? this.#latencySumMs / this.#timed : undefined;
@@ -73,6 +83,9 @@ export class HandshakeWindow {
       const ratePerSecond = (completed * 1000) / (this.#settledPerTick.length * WINDOW_TICK_MS);
       const fits = ratePerSecond * (this.targetMs / 1000);
       this.#size = Math.max(this.#min, Math.min(this.#size, fits > 0 ? fits : this.#size / 2));
+      this.#lowest = Math.min(this.#lowest, this.#size);
+    } else if (waiting && this.#size < this.max && meanMs !== undefined && meanMs >= this.targetMs / 2) {
+      // Not congested, but answers too slow to grow the window while connections wait: held.
       this.#lowest = Math.min(this.#lowest, this.#size);
     }
     this.#latencySumMs = 0;

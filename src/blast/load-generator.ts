@@ -192,7 +192,7 @@ export class LoadGenerator implements ConnectionEvents {
       last = now;
     }, STALL_SAMPLE_MS);
     this.#windowTimer = setInterval(() => {
-      this.#window.tick();
+      this.#window.tick(this.#started < this.#options.connections && this.#connecting.size >= this.#window.size);
       this.counters.handshakeWindowLowest = this.#window.lowest;
       this.#pump();
     }, WINDOW_TICK_MS);

@@ -75,8 +75,9 @@ export interface BlastResult {
     dropped: { total: number; byCloseCode: Record<string, number> };
     addressRetries: number;
     /**
-     * The fewest handshakes blast let be in flight during the ramp, over all processes: below
-     * --max-handshakes when the server's connect latency passed a quarter of the connect timeout
+     * The fewest handshakes blast let be in flight during the ramp while the server set the pace,
+     * over all processes: below --max-handshakes when connect latency passed an eighth of the connect
+     * timeout while connections waited, or a quarter of it (congestion: the window is lowered)
      * (blast/handshake-window.ts). Absent from results written before it existed.
      */
     handshakesInFlightLowest?: number;

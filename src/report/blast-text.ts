@@ -40,8 +40,8 @@ export function formatBlastSummary(result: BlastResult): string {
   const lowest = outcomes.handshakesInFlightLowest;
   if (lowest !== undefined && lowest < maxHandshakes && outcomes.attempted > lowest) {
     lines.push(
-      `  handshakes in flight lowered to ${formatCount(lowest)} (of --max-handshakes ${formatCount(maxHandshakes)}) while connect latency ` +
-        `passed ${formatCount(Math.max(100, Number(result.config.connectTimeoutMs) / 4))} ms: the server's upgrade rate set the ramp's pace`,
+      `  handshakes in flight held to ${formatCount(lowest)} (of --max-handshakes ${formatCount(maxHandshakes)}) while connect latency ` +
+        `passed ${formatCount(Math.max(100, Number(result.config.connectTimeoutMs) / 4) / 2)} ms: the server's upgrade rate set the ramp's pace`,
     );
   }
   lines.push('', `Latency (ms)     ${['p50', 'p75', 'p90', 'p99', 'p99.9', 'p99.99', 'max', 'mean', 'stdev'].map((h) => h.padStart(8)).join('')}       count`);
