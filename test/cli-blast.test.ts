@@ -13,6 +13,15 @@ const scratch = mkdtempSync(join(tmpdir(), 'wsbench-test-'));
 let fileCount = 0;
 const outFile = () => join(scratch, `result-${++fileCount}.json`);
 
+async function portIsFree(port: number): Promise<boolean> {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 function assertAccounting(result: BlastResult): void {
   const { outcomes } = result;
   assert.equal(outcomes.attempted, outcomes.accepted + outcomes.rejected.total + outcomes.failed.total, 'attempted = accepted + rejected + failed');
@@ -57,6 +66,48 @@ describe('wsbench blast (CLI)', () => {
     assert.equal(result.latency.coordinatedOmissionCorrected, false);
     const header = await runCliToEnd(['blast', '-c', '5', '-d', '0', '--no-save']);
     assert.match(header.stderr, /its own server, started for this run/);
+  });
+
+  it("no URL beside `wsbench serve` on its default port: blasts that serve (its cap holds), unless --own-server; another program there is left alone", async (t) => {
+    if (!(await portIsFree(8000))) {
+      t.skip('127.0.0.1:8000 is taken by something this test did not start');
+      return;
+    }
+    // As a user runs the pair: serve with no --port, blast with no URL.
+    const server = runCli(['serve', '--max', '40', '--workers', '1']);
+    try {
+      await server.waitForStderr(/listening on ws:\/\/127\.0\.0\.1:8000\/ws/);
+      const out = outFile();
+      const run = await runCliToEnd(['blast', '-c', '60', '-d', '1s', '--out', out]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, /^wsbench blast ws:\/\/127\.0\.0\.1:8000\/ws \(the wsbench serve running there: --mode echo, --max 40, 0 open; --own-server/);
+      const result = JSON.parse(readFileSync(out, 'utf8')) as BlastResult;
+      assert.deepEqual(result.target, { url: 'ws://127.0.0.1:8000/ws', ownServer: false });
+      assert.equal(result.outcomes.accepted, 40);
+      assert.deepEqual(result.outcomes.rejected.byStatus, { 503: 20 });
+      assert.ok(result.messages.received > 0);
+      const own = await runCliToEnd(['blast', '-c', '60', '-d', '0', '--own-server', '--json', '--no-save']);
+      assert.equal(own.code, 0, own.stderr);
+      const ownResult = JSON.parse(own.stdout) as BlastResult;
+      assert.equal(ownResult.target.ownServer, true);
+      assert.equal(ownResult.outcomes.accepted, 60);
+      const both = await runCliToEnd(['blast', 'ws://127.0.0.1:8000/ws', '--own-server']);
+      assert.equal(both.code, 2);
+      assert.match(both.stderr, /^wsbench: --own-server: "ws:\/\/127\.0\.0\.1:8000\/ws" is not valid; it is for runs without a URL/);
+    } finally {
+      await stop(server, 'SIGINT');
+    }
+    // Not a wsbench serve (an HTTP server whose /healthz says only "ok"): blast starts its own.
+    const { createServer } = await import('node:http');
+    const other = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok","max":5,"open":0}'));
+    await new Promise<void>((resolve) => other.listen(8000, '127.0.0.1', resolve));
+    try {
+      const run = await runCliToEnd(['blast', '-c', '20', '-d', '0', '--json', '--no-save']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal((JSON.parse(run.stdout) as BlastResult).target.ownServer, true);
+    } finally {
+      await new Promise((resolve) => other.close(resolve));
+    }
   });
 
   it('scale: 30,000 connections, past one process\'s open files and one address\'s ports', async () => {

@@ -13,6 +13,9 @@ import { addGateOptions, formatGated, GATE_HELP, reportVerdict, type GateFlags }
 import { onceInterrupted, type CliIo } from './io.js';
 import { addReportOption, appendStepSummary, resolveReportFormats, writeReports } from './report-options.js';
 import { createProgress } from './progress.js';
+import { findDefaultServe, type FoundServe } from './find-serve.js';
+import { ConfigError } from '../config/errors.js';
+import { formatCount } from '../report/format.js';
 
 interface BlastFlags extends Omit<BlastOptions, 'url'>, GateFlags {
   quiet?: boolean;
@@ -20,12 +23,13 @@ interface BlastFlags extends Omit<BlastOptions, 'url'>, GateFlags {
   out?: string;
   save?: boolean;
   report?: string;
+  ownServer?: boolean;
 }
 
 export function blastCommand(io: CliIo, setExit: (code: number) => void): Command {
   const command = new Command('blast')
     .description('open N concurrent WebSocket clients, send messages, and report outcomes and latency')
-    .argument('[url]', 'ws:// or wss:// URL of the server; without one, wsbench starts its own server and blasts that')
+    .argument('[url]', 'ws:// or wss:// URL of the server; without one, the wsbench serve at ws://127.0.0.1:8000/ws if one runs there, else a server of its own')
     .option('-c, --connections <count>', `concurrent connections, e.g. 50k (default ${blastDefaults.connections})`)
     .option('-d, --duration <duration>', `the run: send for this long once every connection is attempted, e.g. 30s (default ${formatDurationMs(blastDefaults.durationMs)})`)
     .option('--ramp-traffic', 'send from the moment each connection opens, during the ramp too (default: traffic starts with the run)')
@@ -46,6 +50,7 @@ export function blastCommand(io: CliIo, setExit: (code: number) => void): Comman
     .option('--fire-and-forget', 'send at --rate (or as fast as each socket drains) and wait for nothing: counts and bytes both ways, no latency')
     .option('--flood', 'keep every socket full, and time each echo from the {{now_us}} it carries (tcpkali-style latency markers)')
     .option('--scenario <file>', 'each connection runs the steps of this YAML or JSON file: send, expect (match, timeout), sleep, loop; see examples/')
+    .option('--own-server', 'without a URL: start a server of its own even when a wsbench serve runs at ws://127.0.0.1:8000/ws')
     .option('-w, --workers <count>', 'client processes (default: from the open-file limit and cores)')
     .option('--source-ip <list>', 'source addresses: a,b,c or a range a.b.c.d-a.b.c.e (default: picked in 127.0.0.0/8 for loopback targets)')
     .option('-H, --header <header>', "extra upgrade header 'name: value' (repeatable)", (value: string, all: string[] = []) => [...all, value])
@@ -62,6 +67,7 @@ export function blastCommand(io: CliIo, setExit: (code: number) => void): Comman
       `
 Examples:
   $ wsbench blast                                   # demo: its own server, 100 connections, 10s
+  $ wsbench serve --max 50000 & wsbench blast -c 50000   # no URL: blasts the serve at its default address
   $ wsbench blast ws://127.0.0.1:8000/ws -c 50k -d 30s
   $ wsbench blast ws://127.0.0.1:8000/ws -c 1000 --rate 10 -d 1m   # paced, coordinated omission corrected
   $ wsbench blast ws://127.0.0.1:8000/ws -c 10k --rate 0 --json > run.json   # idle connections only
@@ -84,7 +90,11 @@ the server went away before --duration, or a client process was lost; 2 invalid 
     );
   return addReportOption(addGateOptions(command))
     .action(async (url: string | undefined, flags: BlastFlags) => {
-      const config = resolveBlastConfig({ ...flags, url });
+      if (url !== undefined && flags.ownServer) throw new ConfigError('--own-server', url, 'it is for runs without a URL; give one or the other');
+      let config = resolveBlastConfig({ ...flags, url });
+      // No URL: the wsbench serve at its default address, when one runs there (find-serve.ts).
+      const found = url === undefined && !flags.ownServer ? await findDefaultServe() : undefined;
+      if (found) config = { ...config, url: found.url };
       const gate = resolveGate(flags);
       const reports = resolveReportFormats(flags.report);
       // Where the result and its reports go is settled before the run: a path that cannot be
@@ -102,7 +112,7 @@ the server went away before --duration, or a client process was lost; 2 invalid 
         const result = applyGate(await blast(config, {
           signal: abort.signal,
           command: redactHeaderArgs(io.argv.slice(2), config.recordHeaders),
-          onStart: quiet ? undefined : (start: BlastStart) => io.stderr.write(header(start)),
+          onStart: quiet ? undefined : (start: BlastStart) => io.stderr.write(header(start, found)),
           onProgress: progress ? (p: BlastProgress) => progress.update(p) : undefined,
         }), gate);
         progress?.stop();
@@ -122,13 +132,18 @@ the server went away before --duration, or a client process was lost; 2 invalid 
     });
 }
 
-function header(start: BlastStart): string {
+function header(start: BlastStart, found: FoundServe | undefined): string {
   const { plan, config } = start;
   const load = describeLoad(config);
   const length = config.messages !== undefined ? `${config.messages} messages each` : `${formatDurationMs(config.durationMs)} run${config.scenario ? ' at most' : ''}`;
   const what = config.scenario ? `${countSteps(config.scenario.steps)} steps` : config.message !== undefined ? 'templated message' : `${config.payload.length} B payload`;
   const when = config.rate === 0 ? '' : config.rampTraffic ? ', traffic from each open' : ', traffic after the ramp';
-  return formatBlastHeader(start.url, start.ownServer, config.connections, plan.workers, describeSources(plan), `${load}${when}, ${length}, ${what}`);
+  const about = start.ownServer
+    ? 'its own server, started for this run'
+    : found
+      ? `the wsbench serve running there: --mode ${found.mode}, --max ${formatCount(found.max)}, ${formatCount(found.open)} open; --own-server to use a server of its own`
+      : undefined;
+  return formatBlastHeader(start.url, about, config.connections, plan.workers, describeSources(plan), `${load}${when}, ${length}, ${what}`);
 }
 
 function describeLoad(config: BlastConfig): string {

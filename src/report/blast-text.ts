@@ -4,9 +4,10 @@ import type { BlastResult } from '../metrics/blast-result.js';
 import { formatBytes, formatCount, formatMs } from './format.js';
 import { generatorWarnings, stalledTimeoutsNote } from './generator-advice.js';
 
-export function formatBlastHeader(url: string, ownServer: boolean, connections: number, workers: number, sources: string, duration: string): string {
+/** `about`: what the target is, when blast chose it (its own server, or the wsbench serve it found). */
+export function formatBlastHeader(url: string, about: string | undefined, connections: number, workers: number, sources: string, duration: string): string {
   return (
-    `wsbench blast ${url}${ownServer ? ' (its own server, started for this run)' : ''}\n` +
+    `wsbench blast ${url}${about ? ` (${about})` : ''}\n` +
     `  ${formatCount(connections)} connections over ${workers} client process${workers === 1 ? '' : 'es'}, ` +
     `source addresses: ${sources}, ${duration}\n`
   );

@@ -260,7 +260,7 @@ export class EchoServer {
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(formatPrometheus(stats));
         } else {
           const status = this.#shuttingDown ? 'draining' : 'ok';
-          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status, mode: this.config.mode, ...stats }) + '\n');
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ server: 'wsbench', status, mode: this.config.mode, path: this.config.path, ...stats }) + '\n');
         }
       },
       (error: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${error.message}\n`),
