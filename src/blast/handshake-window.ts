@@ -23,6 +23,8 @@ export const WINDOW_TICK_MS = 250;
 const RATE_TICKS = 4;
 const MIN_WINDOW = 8;
 const INITIAL_WINDOW = 64;
+/** Ticks in a row a window must be held under the cap by slow answers to count as held. */
+const HELD_TICKS = 2;
 
 export class HandshakeWindow {
   #size: number;
@@ -32,6 +34,7 @@ export class HandshakeWindow {
   #timed = 0;
   #timeouts = 0;
   #settled = 0;
+  #heldTicks = 0;
   readonly #settledPerTick: number[] = [];
 
   constructor(
@@ -84,9 +87,13 @@ export class HandshakeWindow {
       const fits = ratePerSecond * (this.targetMs / 1000);
       this.#size = Math.max(this.#min, Math.min(this.#size, fits > 0 ? fits : this.#size / 2));
       this.#lowest = Math.min(this.#lowest, this.#size);
+      this.#heldTicks = 0;
     } else if (waiting && this.#size < this.max && meanMs !== undefined && meanMs >= this.targetMs / 2) {
-      // Not congested, but answers too slow to grow the window while connections wait: held.
-      this.#lowest = Math.min(this.#lowest, this.#size);
+      // Not congested, but answers too slow to grow the window while connections wait: held, when
+      // it lasts (one slow tick, a pause of blast's own, is not a pace).
+      if (++this.#heldTicks >= HELD_TICKS) this.#lowest = Math.min(this.#lowest, this.#size);
+    } else {
+      this.#heldTicks = 0;
     }
     this.#latencySumMs = 0;
     this.#timed = 0;

@@ -42,7 +42,7 @@ export function formatBlastSummary(result: BlastResult): string {
   if (lowest !== undefined && lowest < maxHandshakes && outcomes.attempted > lowest) {
     lines.push(
       `  handshakes in flight held to ${formatCount(lowest)} (of --max-handshakes ${formatCount(maxHandshakes)}) while connect latency ` +
-        `passed ${formatCount(Math.max(100, Number(result.config.connectTimeoutMs) / 4) / 2)} ms: the server's upgrade rate set the ramp's pace`,
+        `passed ${formatCount(Math.max(100, Number(result.config.connectTimeoutMs) / 4) / 2)} ms: how fast the server answered, not --max-handshakes, set the ramp's pace`,
     );
   }
   lines.push('', `Latency (ms)     ${['p50', 'p75', 'p90', 'p99', 'p99.9', 'p99.99', 'max', 'mean', 'stdev'].map((h) => h.padStart(8)).join('')}       count`);
