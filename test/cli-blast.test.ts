@@ -52,7 +52,11 @@ describe('wsbench blast (CLI)', () => {
     }
   });
 
-  it('no URL: starts its own server, says so, and writes JSON with schemaVersion and histograms', async () => {
+  it('no URL: starts its own server, says so, and writes JSON with schemaVersion and histograms', async (t) => {
+    if (!(await portIsFree(8000))) {
+      t.skip('127.0.0.1:8000 is taken: with no URL, blast would blast a wsbench serve there');
+      return;
+    }
     const run = await runCliToEnd(['blast', '-c', '50', '-d', '1s', '--json', '--no-save']);
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stderr, '', '--json is silent on stderr');
@@ -64,7 +68,7 @@ describe('wsbench blast (CLI)', () => {
     assert.ok(result.latency.roundTrip.p50_us > 0);
     assert.equal(typeof result.histograms.roundTrip_us, 'string');
     assert.equal(result.latency.coordinatedOmissionCorrected, false);
-    const header = await runCliToEnd(['blast', '-c', '5', '-d', '0', '--no-save']);
+    const header = await runCliToEnd(['blast', '-c', '5', '-d', '0', '--own-server', '--no-save']);
     assert.match(header.stderr, /its own server, started for this run/);
   });
 
@@ -82,7 +86,7 @@ describe('wsbench blast (CLI)', () => {
       assert.equal(run.code, 0, run.stderr);
       assert.match(run.stderr, /^wsbench blast ws:\/\/127\.0\.0\.1:8000\/ws \(the wsbench serve running there: --mode echo, --max 40, 0 open; --own-server/);
       const result = JSON.parse(readFileSync(out, 'utf8')) as BlastResult;
-      assert.deepEqual(result.target, { url: 'ws://127.0.0.1:8000/ws', ownServer: false });
+      assert.deepEqual(result.target, { url: 'ws://127.0.0.1:8000/ws', ownServer: false, found: true });
       assert.equal(result.outcomes.accepted, 40);
       assert.deepEqual(result.outcomes.rejected.byStatus, { 503: 20 });
       assert.ok(result.messages.received > 0);
@@ -93,26 +97,42 @@ describe('wsbench blast (CLI)', () => {
       assert.equal(ownResult.outcomes.accepted, 60);
       const both = await runCliToEnd(['blast', 'ws://127.0.0.1:8000/ws', '--own-server']);
       assert.equal(both.code, 2);
-      assert.match(both.stderr, /^wsbench: --own-server: "ws:\/\/127\.0\.0\.1:8000\/ws" is not valid; it is for runs without a URL/);
+      assert.match(both.stderr, /^wsbench: --own-server: "ws:\/\/127\.0\.0\.1:8000\/ws" is not valid; it cannot be combined with a URL/);
     } finally {
       await stop(server, 'SIGINT');
     }
-    // Not a wsbench serve (an HTTP server whose /healthz says only "ok"): blast starts its own.
-    const { createServer } = await import('node:http');
-    const other = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok","max":5,"open":0}'));
-    await new Promise<void>((resolve) => other.listen(8000, '127.0.0.1', resolve));
-    try {
-      const run = await runCliToEnd(['blast', '-c', '20', '-d', '0', '--json', '--no-save']);
-      assert.equal(run.code, 0, run.stderr);
-      assert.equal((JSON.parse(run.stdout) as BlastResult).target.ownServer, true);
-    } finally {
-      await new Promise((resolve) => other.close(resolve));
+    // Not a wsbench serve: an HTTP server whose /healthz has all of serve's fields but the name, and
+    // a listener that never answers (the probe gives up after 1 s). blast starts its own each time.
+    const { createServer: createHttpServer } = await import('node:http');
+    const { createServer: createTcpServer } = await import('node:net');
+    const healthLike = JSON.stringify({ status: 'ok', mode: 'echo', path: '/ws', max: 5, open: 0 });
+    const held = new Set<import('node:net').Socket>();
+    const others = [
+      createHttpServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(healthLike)),
+      createTcpServer((socket) => held.add(socket.on('error', () => {}))),
+    ];
+    for (const other of others) {
+      await new Promise<void>((resolve, reject) => {
+        other.once('error', reject);
+        other.listen(8000, '127.0.0.1', resolve);
+      });
+      try {
+        const run = await runCliToEnd(['blast', '-c', '20', '-d', '0', '--json', '--no-save'], { timeoutMs: 30_000 });
+        assert.equal(run.code, 0, run.stderr);
+        const result = JSON.parse(run.stdout) as BlastResult;
+        assert.equal(result.target.ownServer, true);
+        assert.equal(result.outcomes.accepted, 20);
+      } finally {
+        for (const socket of held) socket.destroy();
+        if ('closeAllConnections' in other) other.closeAllConnections();
+        await new Promise((resolve) => other.close(resolve));
+      }
     }
   });
 
   it('scale: 30,000 connections, past one process\'s open files and one address\'s ports', async () => {
     const out = outFile();
-    const run = await runCliToEnd(['blast', '-c', '30000', '--rate', '0', '-d', '1s', '--connect-timeout', '30s', '--out', out, '--quiet'], { timeoutMs: 180_000 });
+    const run = await runCliToEnd(['blast', '-c', '30000', '--own-server', '--rate', '0', '-d', '1s', '--connect-timeout', '30s', '--out', out, '--quiet'], { timeoutMs: 180_000 });
     assert.equal(run.code, 0, run.stderr);
     const result = JSON.parse(readFileSync(out, 'utf8')) as BlastResult;
     assert.equal(result.outcomes.accepted, 30_000, JSON.stringify(result.outcomes));
@@ -192,7 +212,7 @@ describe('wsbench blast (CLI)', () => {
 
   it('a client process that dies: the result says INCOMPLETE and the exit code is 1', async () => {
     const out = outFile();
-    const run = runCli(['blast', '-c', '2000', '--workers', '2', '-d', '60s', '--out', out]);
+    const run = runCli(['blast', '-c', '2000', '--own-server', '--workers', '2', '-d', '60s', '--out', out]);
     await run.waitForStderr(/holding|hold \d+s/, 30_000).catch(() => undefined);
     const children = readFileSync(`/proc/${run.child.pid}/task/${run.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
     // The coordinator's children: its own server's primary and the client processes; kill a client.
@@ -211,7 +231,7 @@ describe('wsbench blast (CLI)', () => {
 
   it('SIGINT: stops, prints and writes the partial result, exit 130', async () => {
     const out = outFile();
-    const run = runCli(['blast', '-c', '20', '-d', '60s', '--json', '--out', out]);
+    const run = runCli(['blast', '-c', '20', '-d', '60s', '--own-server', '--json', '--out', out]);
     // Long enough for its own server, the ramp and some echoes, on a loaded machine too.
     await new Promise((resolve) => setTimeout(resolve, 4000));
     run.child.kill('SIGINT');
@@ -300,7 +320,7 @@ describe('wsbench blast (CLI)', () => {
 
   it('writes a results file atomically under results/ by default', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'wsbench-cwd-'));
-    const run = await runCliToEnd(['blast', '-c', '3', '-d', '0', '--quiet'], { cwd });
+    const run = await runCliToEnd(['blast', '-c', '3', '-d', '0', '--own-server', '--quiet'], { cwd });
     assert.equal(run.code, 0, run.stderr);
     const files = (await import('node:fs')).readdirSync(join(cwd, 'results'));
     assert.equal(files.length, 1);

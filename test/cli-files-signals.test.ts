@@ -52,7 +52,7 @@ describe('impossible plans are refused before any side effect', () => {
     const log = join(scratch, `${mark}.log`);
     const preload = join(scratch, `${mark}.mjs`);
     writeFileSync(preload, `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(log)}, process.argv[1] + '\\n');\n`);
-    const run = await runCliToEnd(['blast', '-c', '50000', '--workers', '1', '--no-save'], { env: { NODE_OPTIONS: `--import=${preload}` } });
+    const run = await runCliToEnd(['blast', '-c', '50000', '--workers', '1', '--own-server', '--no-save'], { env: { NODE_OPTIONS: `--import=${preload}` } });
     assert.equal(run.code, 2, run.stderr);
     assert.match(run.stderr, /^wsbench: --workers: 1 is not valid; -c 50000 needs at least 3 client processes/);
     const started = readFileSync(log, 'utf8').trim().split('\n');

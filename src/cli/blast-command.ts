@@ -90,7 +90,7 @@ the server went away before --duration, or a client process was lost; 2 invalid 
     );
   return addReportOption(addGateOptions(command))
     .action(async (url: string | undefined, flags: BlastFlags) => {
-      if (url !== undefined && flags.ownServer) throw new ConfigError('--own-server', url, 'it is for runs without a URL; give one or the other');
+      if (url !== undefined && flags.ownServer) throw new ConfigError('--own-server', url, 'it cannot be combined with a URL: it is for runs without one');
       let config = resolveBlastConfig({ ...flags, url });
       // No URL: the wsbench serve at its default address, when one runs there (find-serve.ts).
       const found = url === undefined && !flags.ownServer ? await findDefaultServe() : undefined;
@@ -109,12 +109,13 @@ the server went away before --duration, or a client process was lost; 2 invalid 
       void interrupted.signal.then(() => abort.abort());
       const progress = quiet ? undefined : createProgress(io, config.connections, config.durationMs);
       try {
-        const result = applyGate(await blast(config, {
+        const measured = await blast(config, {
           signal: abort.signal,
           command: redactHeaderArgs(io.argv.slice(2), config.recordHeaders),
           onStart: quiet ? undefined : (start: BlastStart) => io.stderr.write(header(start, found)),
           onProgress: progress ? (p: BlastProgress) => progress.update(p) : undefined,
-        }), gate);
+        });
+        const result = applyGate(found ? { ...measured, target: { ...measured.target, found: true } } : measured, gate);
         progress?.stop();
         io.stdout.write(flags.json ? JSON.stringify(result, null, 2) + '\n' : formatGated(result, formatBlastSummary(result)));
         if (flags.save !== false) {

@@ -24,9 +24,11 @@ const MAX_BODY_BYTES = 64 * 1024;
 export function findDefaultServe(timeoutMs = PROBE_TIMEOUT_MS): Promise<FoundServe | undefined> {
   const { host, port } = serveDefaults;
   return new Promise((resolve) => {
-    const request = get({ host, port, path: '/healthz', timeout: timeoutMs, agent: false }, (response) => {
+    let answered = false;
+    // The signal bounds the whole exchange (a timeout option would bound only each silence).
+    const request = get({ host, port, path: '/healthz', agent: false, signal: AbortSignal.timeout(timeoutMs) }, (response) => {
+      answered = true;
       if (response.statusCode !== 200) {
-        response.resume();
         request.destroy();
         resolve(undefined);
         return;
@@ -37,12 +39,15 @@ export function findDefaultServe(timeoutMs = PROBE_TIMEOUT_MS): Promise<FoundSer
         body += chunk;
         if (body.length > MAX_BODY_BYTES) request.destroy();
       });
-      response.on('end', () => resolve(parseHealth(body, host, port)));
+      // Whole, the answer is read; cut short (destroyed, aborted), it says nothing.
+      response.on('close', () => resolve(response.complete ? parseHealth(body, host, port) : undefined));
       response.on('error', () => resolve(undefined));
     });
-    request.on('timeout', () => request.destroy());
     request.on('error', () => resolve(undefined));
-    request.on('close', () => resolve(undefined));
+    // Closed before any answer (a response, once there, settles this itself).
+    request.on('close', () => {
+      if (!answered) resolve(undefined);
+    });
   });
 }
 

@@ -58,7 +58,11 @@ export interface BlastResult {
   readonly interrupted: boolean;
   /** Client processes that ended without reporting: their connections are missing from the counts. */
   readonly missingClientProcesses: readonly number[];
-  readonly target: { url: string; ownServer: boolean };
+  /**
+   * `found`: no URL was given and blast used the wsbench serve answering at serve's default address
+   * (absent otherwise, and from results written before it existed).
+   */
+  readonly target: { url: string; ownServer: boolean; found?: boolean };
   readonly config: Record<string, unknown>;
   readonly plan: { workers: number; connectionsPerWorker: number[]; sourceMode: string; sourceAddresses: readonly string[] };
   readonly outcomes: {
