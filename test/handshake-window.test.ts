@@ -46,18 +46,19 @@ describe('handshake window', () => {
 
   it('counts a window that slow answers hold under the cap while connections wait, but not a slow start still growing', () => {
     const window = new HandshakeWindow(1000, 500);
-    for (let i = 0; i < 60; i++) window.settled(100, false);
-    window.tick(true);
+    /** A tick in which 60 answers came, each after `latencyMs`. */
+    const tick = (latencyMs: number, waiting: boolean) => {
+      for (let i = 0; i < 60; i++) window.settled(latencyMs, false);
+      window.tick(waiting);
+    };
+    tick(100, true);
     assert.equal(window.lowest, 1000, 'quick answers: the slow start is growing, nothing held');
     // Answers now take 300 ms: over half the 500 ms target (no growth), under the target (no congestion).
-    for (let i = 0; i < 60; i++) window.settled(300, false);
-    window.tick(false);
+    tick(300, false);
     assert.equal(window.lowest, 1000, 'no connection waited: the window did not set the pace');
-    for (let i = 0; i < 60; i++) window.settled(300, false);
-    window.tick(true);
+    tick(300, true);
     assert.equal(window.lowest, 1000, 'one slow tick is not a pace');
-    for (let i = 0; i < 60; i++) window.settled(300, false);
-    window.tick(true);
+    tick(300, true);
     assert.equal(window.size, 124, 'held, not lowered');
     assert.equal(window.lowest, 124, 'two slow ticks in a row while connections wait: held');
   });

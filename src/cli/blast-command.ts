@@ -67,7 +67,7 @@ export function blastCommand(io: CliIo, setExit: (code: number) => void): Comman
       `
 Examples:
   $ wsbench blast                                   # demo: its own server, 100 connections, 10s
-  $ wsbench serve --max 50000 & wsbench blast -c 50000   # no URL: blasts the serve at its default address
+  $ wsbench blast -c 50000                          # with wsbench serve running at its default address: blasts it
   $ wsbench blast ws://127.0.0.1:8000/ws -c 50k -d 30s
   $ wsbench blast ws://127.0.0.1:8000/ws -c 1000 --rate 10 -d 1m   # paced, coordinated omission corrected
   $ wsbench blast ws://127.0.0.1:8000/ws -c 10k --rate 0 --json > run.json   # idle connections only
