@@ -30,13 +30,17 @@
  * holds can end up behind it. Closing stays with net: socket.end() shuts down after libuv's queued
  * writes, and socket.destroy() cancels them (their callbacks see an error and do nothing).
  *
- * Where the bindings this needs are missing (a Node without process.binding('stream_wrap')),
- * `directWrites` is false: every write goes through socket.write and every read through net's
- * onStreamRead, as before.
+ * Both rest on Node internals, so both are off until `proveHandleIo` has run a loopback round of
+ * real bytes through them in this process (see the self-test below): until then, and wherever the
+ * self-test fails, the bindings are missing or WSBENCH_PORTABLE says so, every write goes through
+ * socket.write and every read through net's onStreamRead (the portable path).
  */
-import type { Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect, createServer, type Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { frameHeaderLength, writeFrameHeader } from '../protocol/frame-codec.js';
+import { forcedOff, off, on, type FastPathVerdict } from '../runtime/fast-paths.js';
 
 /** The part of a TCP handle (node's TCPWrap) used here. */
 interface StreamHandle {
@@ -60,8 +64,9 @@ interface StreamWrapBinding {
 }
 
 const binding = loadBinding();
-/** Can frames go to the handle directly here? */
-export const directWrites = binding !== undefined;
+/** Did the self-test prove each path here? Off until it has. */
+let writesProven = false;
+let readsProven = false;
 
 function loadBinding(): StreamWrapBinding | undefined {
   try {
@@ -93,7 +98,7 @@ let spare: WriteRequest | undefined;
 
 /** The socket's handle, when a frame may be written to it directly now; else undefined. */
 export function directHandle(socket: Socket): StreamHandle | undefined {
-  if (!binding || socket.writableLength !== 0 || socket.destroyed) return undefined;
+  if (!writesProven || socket.writableLength !== 0 || socket.destroyed) return undefined;
   return (socket as unknown as { _handle?: StreamHandle | null })._handle ?? undefined;
 }
 
@@ -144,6 +149,7 @@ function write(socket: Socket, handle: StreamHandle, data: Buffer, pooled: boole
     return;
   }
   // Queued: the request and its bytes stay until libuv is done with them.
+  if (socket === writeProof?.socket) writeProof.queued++;
   request.socket = socket;
   request.buffer = data;
   request.oncomplete = onQueuedWriteDone;
@@ -155,6 +161,7 @@ function write(socket: Socket, handle: StreamHandle, data: Buffer, pooled: boole
 
 function onQueuedWriteDone(this: WriteRequest, status: number): void {
   const socket = this.socket;
+  if (socket !== undefined && socket === writeProof?.socket) writeProof.done++;
   this.socket = undefined;
   this.buffer = undefined;
   // A write cancelled by destroy() needs nothing; another failure ends the connection, as net's would.
@@ -188,7 +195,11 @@ let ownerSymbol: symbol | undefined;
  * Returns false, changing nothing, where the handle is not the kind expected.
  */
 export function readDirect(socket: Socket, into: ReadInto): boolean {
-  if (!binding) return false;
+  if (!readsProven) return false;
+  return takeReads(socket, into);
+}
+
+function takeReads(socket: Socket, into: ReadInto): boolean {
   const handle = (socket as unknown as { _handle?: ReadHandle | null })._handle;
   if (!handle || typeof handle.onread !== 'function') return false;
   if (netOnRead === undefined) {
@@ -196,8 +207,10 @@ export function readDirect(socket: Socket, into: ReadInto): boolean {
     if (!ownerSymbol || handle[ownerSymbol] !== socket) return false;
     netOnRead = handle.onread;
   }
-  if (handle.onread !== netOnRead || (reader !== undefined && reader !== into)) return false;
-  reader = into;
+  if (handle.onread !== netOnRead) return false;
+  if (socket === selfTest?.socket) selfTest.into = into;
+  else if (reader !== undefined && reader !== into) return false;
+  else reader = into;
   handle.onread = onHandleRead;
   return true;
 }
@@ -207,9 +220,204 @@ function onHandleRead(this: ReadHandle, arrayBuffer: unknown): unknown {
   if (bytes > 0) {
     const socket = this[ownerSymbol!] as Socket | undefined;
     if (socket && !socket.destroyed) {
-      reader!(socket, bytes);
+      if (socket === selfTest?.socket) selfTest.into!(socket, bytes);
+      else reader!(socket, bytes);
       return undefined;
     }
   }
   return netOnRead!.call(this, arrayBuffer);
+}
+
+// --- the self-test -------------------------------------------------------------------------------
+
+export interface HandleIoProof {
+  readonly directWrites: FastPathVerdict;
+  readonly directReads: FastPathVerdict;
+}
+
+export interface HandleIoSelfTestOptions {
+  /** Tests: a handle of the test's own in place of the socket's (one whose writes never complete, say). */
+  readonly handle?: (real: StreamHandle) => StreamHandle;
+  /** How long the peer's bytes and the queued writes' completions may take (default 5 s). */
+  readonly timeoutMs?: number;
+}
+
+/** The self-test's writes that libuv queued, and their completions: every one queued must complete. */
+let writeProof: { socket: Socket; queued: number; done: number } | undefined;
+/** The self-test's socket: its reads go to the self-test's reader, not the process's. */
+let selfTest: { socket: Socket; into?: ReadInto } | undefined;
+let proven: Promise<HandleIoProof> | undefined;
+
+/**
+ * Prove the direct writes and reads in this process (once; again when a test passes options),
+ * switch on those that passed, and say which. Blast's client processes await it before their
+ * first connection.
+ */
+export function proveHandleIo(options?: HandleIoSelfTestOptions): Promise<HandleIoProof> {
+  if (proven && !options) return proven;
+  proven = selfTestHandleIo(options ?? {}).then((proof) => {
+    writesProven = proof.directWrites.on;
+    readsProven = proof.directReads.on;
+    return proof;
+  });
+  return proven;
+}
+
+/** The verdicts in force now (both off until proveHandleIo has settled). */
+export function handleIoInUse(): { directWrites: boolean; directReads: boolean } {
+  return { directWrites: writesProven, directReads: readsProven };
+}
+
+/**
+ * A loopback round through both paths, on a socket and a peer of its own:
+ * - writes: frames of sizes around every header length, the pool's end and past the pool, written
+ *   while the peer reads nothing, until libuv queues one (so the queued path runs), and 32 more
+ *   behind it; then the peer reads. Every frame must arrive whole, in order, byte for byte, and
+ *   every queued write must complete (its 'drain': libuv's queue empties);
+ * - reads: the peer writes 256 KiB in pieces and ends. Every byte must reach the reader in order,
+ *   none may reach net's callback, and net must still see the end of the stream.
+ */
+async function selfTestHandleIo(options: HandleIoSelfTestOptions): Promise<HandleIoProof> {
+  const writesForced = forcedOff('directWrites');
+  const readsForced = forcedOff('directReads');
+  if (writesForced && readsForced) return { directWrites: off(writesForced), directReads: off(readsForced) };
+  if (!binding) {
+    const why = "process.binding('stream_wrap') has no WriteWrap here";
+    return { directWrites: off(writesForced ?? why), directReads: off(readsForced ?? why) };
+  }
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const server = createServer({ pauseOnConnect: true, noDelay: true });
+  let client: Socket | undefined;
+  let peer: Socket | undefined;
+  try {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection') as Promise<[Socket]>;
+    const readBuffer = Buffer.allocUnsafe(64 * 1024);
+    const viaNet: Buffer[] = [];
+    const socket = connect({
+      port: (server.address() as { port: number }).port,
+      host: '127.0.0.1',
+      noDelay: true,
+      onread: { buffer: readBuffer, callback: (bytes: number, buffer: Uint8Array) => viaNet.push(Buffer.from(buffer.subarray(0, bytes))) > 0 },
+    });
+    client = socket;
+    socket.on('error', () => {});
+    await once(socket, 'connect');
+    peer = (await accepted)[0];
+    peer.on('error', () => {});
+    const directWrites = writesForced ? off(writesForced) : await proveWrites(socket, peer, options, timeoutMs);
+    peer.resume();
+    const directReads = readsForced ? off(readsForced) : await proveReads(socket, peer, readBuffer, viaNet, timeoutMs);
+    return { directWrites, directReads };
+  } catch (error) {
+    const why = `self-test failed: ${(error as Error).message}`;
+    return { directWrites: off(writesForced ?? why), directReads: off(readsForced ?? why) };
+  } finally {
+    writeProof = undefined;
+    if (selfTest?.socket === client) selfTest = undefined;
+    client?.destroy();
+    peer?.destroy();
+    server.close();
+  }
+}
+
+const PROOF_SIZES = [0, 1, 125, 126, 127, 65_535, 65_536, 70_000, 20_000, 40_000, 3, 64];
+
+async function proveWrites(socket: Socket, peer: Socket, options: HandleIoSelfTestOptions, timeoutMs: number): Promise<FastPathVerdict> {
+  const real = (socket as unknown as { _handle?: StreamHandle | null })._handle;
+  if (!real || typeof real.writeBuffer !== 'function') return off('the socket has no handle.writeBuffer');
+  const handle = options.handle ? options.handle(real) : real;
+  const source = randomBytes(70_000 + 256);
+  const sent: Buffer[] = [];
+  const proof = (writeProof = { socket, queued: 0, done: 0 });
+  let sentBytes = 0;
+  let behind = -1;
+  while (behind < 32) {
+    if (sentBytes > 64 * 1024 * 1024) return off('no write queued in 64 MiB: the queued path could not be tried');
+    const i = sent.length;
+    const payload = source.subarray(i % 256, (i % 256) + PROOF_SIZES[i % PROOF_SIZES.length]!);
+    writeFrameDirect(socket, handle, payload, 2);
+    if (socket.destroyed) return off('a direct write failed');
+    sent.push(payload);
+    sentBytes += frameHeaderLength(payload.length, true) + payload.length;
+    if (behind >= 0) behind++;
+    else if (proof.queued > 0) behind = 0;
+  }
+  const received: Buffer[] = [];
+  let receivedBytes = 0;
+  peer.on('data', (chunk: Buffer) => {
+    received.push(chunk);
+    receivedBytes += chunk.length;
+  });
+  peer.resume();
+  const done = await until(() => receivedBytes >= sentBytes && proof.done === proof.queued && handle.writeQueueSize === 0, timeoutMs);
+  writeProof = undefined;
+  peer.removeAllListeners('data');
+  peer.pause();
+  if (!done) {
+    if (receivedBytes < sentBytes) return off(`self-test: ${receivedBytes} of ${sentBytes} bytes written past net arrived`);
+    return off('self-test: a queued write never completed (no drain)');
+  }
+  const frames = unmaskFrames(Buffer.concat(received));
+  if (frames.length !== sent.length) return off(`self-test: ${frames.length} frames arrived of ${sent.length} written`);
+  for (let i = 0; i < sent.length; i++) {
+    if (!frames[i]!.equals(sent[i]!)) return off(`self-test: frame ${i} of ${sent.length} arrived changed`);
+  }
+  return on();
+}
+
+async function proveReads(socket: Socket, peer: Socket, readBuffer: Buffer, viaNet: Buffer[], timeoutMs: number): Promise<FastPathVerdict> {
+  const got: Buffer[] = [];
+  selfTest = { socket, into: (_socket, bytes) => void got.push(Buffer.from(readBuffer.subarray(0, bytes))) };
+  if (!takeReads(socket, selfTest.into!)) return off("the socket's handle has no onread of net's to take over");
+  let ended = false;
+  socket.on('end', () => (ended = true));
+  socket.resume();
+  const expected = randomBytes(256 * 1024);
+  for (let at = 0; at < expected.length; at += 20_000) {
+    peer.write(expected.subarray(at, at + 20_000));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  peer.end();
+  const done = await until(() => ended, timeoutMs);
+  const bytes = Buffer.concat(got);
+  if (viaNet.length > 0) return off(`self-test: ${viaNet.length} reads went to net's callback, not the handle's`);
+  if (!bytes.equals(expected)) return off(`self-test: ${bytes.length} of ${expected.length} bytes read past net arrived${bytes.length === expected.length ? ' changed' : ''}`);
+  if (!done) return off('self-test: the end of the stream never reached net');
+  return on();
+}
+
+/** Poll `check` every few ms until it holds (true) or `timeoutMs` passes (false). */
+async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) return false;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  return true;
+}
+
+/** The payloads of masked client frames, unmasked (a reader of its own, so the test depends on nothing it tests). */
+function unmaskFrames(bytes: Buffer): Buffer[] {
+  const payloads: Buffer[] = [];
+  let at = 0;
+  while (at + 2 <= bytes.length) {
+    let length = bytes[at + 1]! & 0x7f;
+    let head = at + 2;
+    if (length === 126) {
+      length = bytes.readUInt16BE(head);
+      head += 2;
+    } else if (length === 127) {
+      length = bytes.readUInt32BE(head) * 2 ** 32 + bytes.readUInt32BE(head + 4);
+      head += 8;
+    }
+    const mask = bytes.subarray(head, head + 4);
+    const payload = Buffer.from(bytes.subarray(head + 4, head + 4 + length));
+    if (payload.length !== length) break;
+    for (let i = 0; i < length; i++) payload[i]! ^= mask[i & 3]!;
+    payloads.push(payload);
+    at = head + 4 + length;
+  }
+  return payloads;
 }

@@ -18,7 +18,7 @@ import { compileIdExtractor, type IdExtractor } from '../message/reply-id.js';
 import { StepRunner } from '../scenario/runner.js';
 import type { ScenarioHost, ScenarioRunner } from '../scenario/types.js';
 import { HandshakeWindow, WINDOW_TICK_MS } from './handshake-window.js';
-import { Opcode, WsConnection, type ConnectionEvents, type ConnectTarget } from './ws-connection.js';
+import { Opcode, WRITE_HIGH_WATER_BYTES, WsConnection, type ConnectionEvents, type ConnectTarget } from './ws-connection.js';
 
 export type { LoadGeneratorOptions };
 
@@ -30,7 +30,7 @@ export type { LoadGeneratorOptions };
  * times (8 B each); a process, its connections times that.
  */
 export const MAX_OUTSTANDING = 4096;
-export const WRITE_HIGH_WATER_BYTES = 16 * 1024;
+export { WRITE_HIGH_WATER_BYTES };
 /** A connection that finds this many source pairs taken in a row fails with the last code. */
 const MAX_ADDRESS_RETRIES = 256;
 /** Connections opened per turn of the event loop during the ramp. */
@@ -350,7 +350,7 @@ export class LoadGenerator implements ConnectionEvents {
         this.counters.messagesSent++;
         this.counters.bytesSent += message.length;
         connection.send(message, binary ? Opcode.binary : Opcode.text);
-        return connection.writableLength <= WRITE_HIGH_WATER_BYTES;
+        return !connection.full;
       },
       matched: (connection, message, latencyUs) => {
         connection.received++;
@@ -699,7 +699,7 @@ export class LoadGenerator implements ConnectionEvents {
     const quota = this.#options.messages;
     const intervalMs = this.#options.pattern === 'subscribe' ? 1000 / (this.#options.rate || 1) : this.#intervalMs;
     const now = performance.now();
-    while (connection.sentAt <= now && this.#outstanding(connection) < MAX_OUTSTANDING && connection.writableLength <= WRITE_HIGH_WATER_BYTES) {
+    while (connection.sentAt <= now && this.#outstanding(connection) < MAX_OUTSTANDING && !connection.full) {
       if (quota !== undefined && connection.sent >= quota) return;
       this.#write(connection, connection.sentAt);
       connection.sentAt += intervalMs;
@@ -725,7 +725,7 @@ export class LoadGenerator implements ConnectionEvents {
   #flood(connection: WsConnection): void {
     connection.floodQueued = false;
     if (this.#stopping || this.#quiescing || connection.state !== 'open') return;
-    if (connection.writableLength > WRITE_HIGH_WATER_BYTES) return; // 'drain' calls back
+    if (connection.full) return; // 'drain' calls back
     const quota = this.#options.messages;
     const count = quota === undefined ? FLOOD_BURST : Math.min(FLOOD_BURST, quota - connection.sent);
     if (count <= 0) return;

@@ -1,5 +1,8 @@
 /** Entry of a blast client process: runs one LoadGenerator and reports over IPC. */
 import type { BlastWorkerToCoordinator, CoordinatorToBlastWorker } from '../ipc/blast-messages.js';
+import { histogramIndexVerdict } from '../metrics/histogram.js';
+import type { FastPathVerdicts } from '../runtime/fast-paths.js';
+import { proveHandleIo } from './handle-io.js';
 import { LoadGenerator } from './load-generator.js';
 
 const TICK_MS = 1000;
@@ -25,8 +28,19 @@ process.on('disconnect', () => {
   if (!stopping) process.exit(1);
 });
 
+/** The fast paths this process proved before its first connection (runtime/fast-paths.ts). */
+let fastPaths: FastPathVerdicts = {};
+
 process.on('message', (message: CoordinatorToBlastWorker) => {
-  if (message.t === 'start') {
+  if (message.t === 'start') void start(message);
+  else handle(message);
+});
+
+/** The handle I/O's self-test, then the generator: a fast path is on only once it has passed. */
+async function start(message: Extract<CoordinatorToBlastWorker, { t: 'start' }>): Promise<void> {
+  const proof = await proveHandleIo();
+  fastPaths = { ...proof, histogramIndex: histogramIndexVerdict() };
+  {
     const { payloadBase64, ...options } = message.options;
     generator = new LoadGenerator({ ...options, payload: Buffer.from(payloadBase64, 'base64') });
     generator.start();
@@ -40,14 +54,27 @@ process.on('message', (message: CoordinatorToBlastWorker) => {
       tick();
       lastState = state;
     }, 20);
-  } else if (message.t === 'run') {
+    if (early.run) generator.startRun();
+    if (early.stop) handle({ t: 'stop' });
+  }
+}
+
+/** A 'run' or 'stop' that came while the self-test ran: done as soon as the generator exists. */
+const early = { run: false, stop: false };
+
+function handle(message: CoordinatorToBlastWorker): void {
+  if (message.t === 'run') {
+    if (!generator) early.run = true;
     generator?.startRun();
+  } else if (message.t === 'stop' && !generator) {
+    early.stop = true;
   } else if (message.t === 'stop' && generator && !stopping) {
     stopping = true;
     if (ticker) clearInterval(ticker);
-    void generator.stop().then((snapshot) => {
+    void generator.stop().then((measured) => {
+      const snapshot = { ...measured, fastPaths };
       // Disconnect only once the final report is handed to the channel.
       if (process.connected) process.send!({ t: 'final', snapshot } satisfies BlastWorkerToCoordinator, () => process.disconnect());
     });
   }
-});
+}

@@ -21,6 +21,14 @@ import { directHandle, queuedBytes, readDirect, writeFrameDirect } from './handl
 export { Opcode };
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+/**
+ * How many unsent bytes make a connection full: it sends no more until they go (see `full`). It is
+ * also every socket's writable high-water mark, so that net's 'drain' comes at the same count on
+ * every Node: the default mark is 16 KiB on Node 20 and 64 KiB from Node 22.
+ */
+export const WRITE_HIGH_WATER_BYTES = 16 * 1024;
+/** net's Duplex options take it; @types/node@20 does not declare it for connect(). */
+const HIGH_WATER: object = { writableHighWaterMark: WRITE_HIGH_WATER_BYTES };
 /** After a server's close frame, how long its TCP close may take before the socket is cut. */
 const CLOSE_TIMEOUT_MS = 2000;
 const kConnection = Symbol('connection');
@@ -250,10 +258,10 @@ export class WsConnection extends FrameParser {
     if (target.tls) {
       // TLS over a TCP socket of our own, so the source address and port stay ours to choose; it
       // decrypts into buffers of its own, so it takes 'data' events instead of onread.
-      const tcp = connect({ host: target.host, port: target.port, localAddress, localPort, noDelay: true });
+      const tcp = connect({ host: target.host, port: target.port, localAddress, localPort, noDelay: true, ...HIGH_WATER });
       (tcp as SocketWithConnection)[kConnection] = this;
       tcp.on('error', onSocketError);
-      socket = tlsConnect({ socket: tcp, ...target.tls });
+      socket = tlsConnect({ socket: tcp, ...target.tls, ...HIGH_WATER });
       socket.on('data', onSocketData);
     } else {
       socket = connect({
@@ -262,6 +270,7 @@ export class WsConnection extends FrameParser {
         localAddress,
         localPort,
         noDelay: true,
+        ...HIGH_WATER,
         onread: { buffer: sharedReadBuffer, callback: onSocketRead },
       });
       // Past net's read callback when it can (handle-io.ts); onSocketRead otherwise.
@@ -288,6 +297,18 @@ export class WsConnection extends FrameParser {
     const socket = this.socket;
     if (!socket) return 0;
     return this.streamWrites ? socket.writableLength : socket.writableLength + queuedBytes(socket);
+  }
+
+  /**
+   * Should the connection send no more until its socket takes what it holds? Through net's stream,
+   * exactly when net owes it a 'drain' (a write returned false): the one count that 'drain' answers
+   * to, whatever this Node's default high-water mark. Written directly (nothing waits for a
+   * 'drain': paced sends retry on their timer), when more than WRITE_HIGH_WATER_BYTES wait.
+   */
+  get full(): boolean {
+    const socket = this.socket;
+    if (!socket) return false;
+    return this.streamWrites ? socket.writableNeedDrain : socket.writableLength + queuedBytes(socket) > WRITE_HIGH_WATER_BYTES;
   }
 
   /**

@@ -1,4 +1,5 @@
 /** `wsbench serve`: options → config → serve() → status lines → totals on SIGINT/SIGTERM. */
+import { portableLine } from '../runtime/fast-paths.js';
 import { Command } from 'commander';
 import { ExitCode, RunError } from '../config/errors.js';
 import { resolveServeConfig, serveDefaults, type ServeConfig, type ServeOptions } from '../config/serve-config.js';
@@ -68,6 +69,8 @@ Examples:
         io.stderr.write(
           `wsbench serve: listening on ${server.url}  max ${config.max}  ${workers}  overflow ${config.overflow}${modeText(config)}\n`,
         );
+        const portable = portableLine(server.runtime);
+        if (portable) io.stderr.write(`wsbench serve: ${portable}\n`);
       }
       const status = quiet ? undefined : startStatus(io, server.stats);
       const signal = await Promise.race([interrupted.signal, allGone]);

@@ -10,6 +10,7 @@
  * rampMs runs from the first start to the last ramp's end; runMs from the first run phase's start
  * to the last one's end. Timelines add up per second (see mergeTimelines).
  */
+import { mergeRuntimeReports } from '../runtime/fast-paths.js';
 import { ConfigError } from '../config/errors.js';
 import type { Shard } from '../config/shard.js';
 import { SCHEMA_VERSION, type BlastResult, type EndReason } from '../metrics/blast-result.js';
@@ -95,6 +96,7 @@ export function mergeResults(sources: readonly MergeSource[], options: { force?:
       busyCpuPercent: first.generator.busyCpuPercent,
       busyEventLoopDelayP99Ms: first.generator.busyEventLoopDelayP99Ms,
     },
+    runtime: mergeRuntimeReports(results.map((r) => r.runtime)),
     environment: first.environment,
     merged: {
       forced: Boolean(options.force),

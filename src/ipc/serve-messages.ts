@@ -1,4 +1,5 @@
 /** The typed messages between the serve primary and its worker processes. */
+import type { FastPathVerdicts } from '../runtime/fast-paths.js';
 import type { ServeConfig } from '../config/serve-config.js';
 import type { ServeCounters, ServeStats } from '../metrics/serve-stats.js';
 
@@ -36,7 +37,7 @@ export type PrimaryToServeWorker =
   | RelayedBroadcast;
 
 export type ServeWorkerToPrimary =
-  | { t: 'ready' }
+  | { t: 'ready'; fastPaths?: FastPathVerdicts }
   /** Sent with the listening handle, which the primary keeps (unpolled) and duplicates for workers. */
   | { t: 'bound'; port: number }
   | { t: 'bind-failed'; code: string }

@@ -2,6 +2,7 @@
  * The result of a blast run: what `--json` prints, what results/ files hold, and what the API
  * returns. Built from worker snapshots by summing counters and adding histograms.
  */
+import { runtimeReport, type RuntimeReport } from '../runtime/fast-paths.js';
 import { addBlastCounters, emptyBlastCounters, GENERATOR_LIMIT_REASONS, sum, type BlastCounters } from './blast-counters.js';
 import { encodeHistogram, HISTOGRAM_RANGE, mergeEncoded, summarize, type LatencySummaryUs } from './histogram.js';
 import { redactHeaders } from '../config/redact-headers.js';
@@ -141,6 +142,12 @@ export interface BlastResult {
    */
   readonly timeline?: readonly TimelineEntry[];
   readonly generator: GeneratorHealth;
+  /**
+   * The Node that ran the client processes, and which fast paths on internals they ran after their
+   * self-tests (runtime/fast-paths.ts): a path is true only where every process ran it. Absent
+   * from results written before it existed.
+   */
+  readonly runtime?: RuntimeReport;
   readonly environment: Record<string, unknown>;
 }
 
@@ -223,6 +230,7 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
     histograms: { connect_us: encodeHistogram(connect), roundTrip_us: encodeHistogram(runRoundTrip), roundTripRamp_us: encodeHistogram(rampRoundTrip) },
     timeline: context.timeline,
     generator: generatorHealth(snapshots),
+    runtime: runtimeReport(snapshots.flatMap((s) => (s.fastPaths ? [s.fastPaths] : []))),
     environment: context.environment,
   };
 }

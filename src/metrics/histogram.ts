@@ -4,6 +4,7 @@
  * never averaged.
  */
 import * as hdr from 'hdr-histogram-js';
+import { forcedOff, off, on, type FastPathVerdict } from '../runtime/fast-paths.js';
 
 export const HISTOGRAM_RANGE = { lowestUs: 1, highestUs: 3_600_000_000, significantDigits: 3 } as const;
 
@@ -57,8 +58,12 @@ function recordFast(histogram: HdrInternals, value: number): void {
   histogram.incrementTotalCount();
 }
 
-/** Does this hdr-histogram-js have the internals recordFast uses, giving the indexes its own code gives? (A test asserts it.) */
-export const FAST_RECORDING = ((): boolean => {
+/**
+ * Does this hdr-histogram-js have the internals recordFast uses, giving the indexes its own code
+ * gives for values across the whole range? (A test asserts it; WSBENCH_PORTABLE=histogramIndex
+ * turns it off.)
+ */
+export const FAST_RECORDING = !forcedOff('histogramIndex') && ((): boolean => {
   try {
     const probe = createHistogram() as unknown as HdrInternals;
     for (const name of ['countsArrayIndex', 'incrementCountAtIndex', 'updateMinAndMax', 'incrementTotalCount'] as const) {
@@ -75,6 +80,13 @@ export const FAST_RECORDING = ((): boolean => {
     return false;
   }
 })();
+
+/** The histogram fast path's verdict, for the result's runtime report. */
+export function histogramIndexVerdict(): FastPathVerdict {
+  const forced = forcedOff('histogramIndex');
+  if (forced) return off(forced);
+  return FAST_RECORDING ? on() : off("hdr-histogram-js's bucket index differs from recordFast's");
+}
 
 export function encodeHistogram(histogram: Histogram): string {
   return hdr.encodeIntoCompressedBase64(histogram);

@@ -2,6 +2,7 @@
  * What one blast client process reports at the end of a run: its counters, its histograms (as
  * compressed snapshots), its phase times and its own load. The coordinator merges these.
  */
+import type { FastPathVerdicts } from '../runtime/fast-paths.js';
 import type { BlastCounters } from './blast-counters.js';
 import type { IntervalSample } from './timeline.js';
 
@@ -28,4 +29,6 @@ export interface WorkerSnapshot {
   readonly run: PhaseHealth | null;
   /** The timeline's last, partial, second: from the last tick to the end of the run. */
   readonly lastInterval: IntervalSample;
+  /** Which fast paths this process ran (runtime/fast-paths.ts); absent where no self-test ran. */
+  readonly fastPaths?: FastPathVerdicts;
 }

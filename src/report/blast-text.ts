@@ -1,4 +1,5 @@
 /** The blast summary for a terminal: a pure function from the result to text. */
+import { portableLine } from '../runtime/fast-paths.js';
 import type { LatencySummaryUs } from '../metrics/histogram.js';
 import type { BlastResult } from '../metrics/blast-result.js';
 import { formatBytes, formatCount, formatMs } from './format.js';
@@ -101,6 +102,8 @@ export function formatBlastSummary(result: BlastResult): string {
     lines.push(`  #${w.index}  ${w.phase === 'run' ? `${main};  ramp: ${ramp}` : `ramp: ${main}`}`);
   }
   for (const warning of generatorWarnings(result)) lines.push(`  WARNING: ${warning}`);
+  const portable = portableLine(result.runtime);
+  if (portable) lines.push(`  ${portable}`);
   return lines.join('\n') + '\n';
 }
 

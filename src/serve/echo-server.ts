@@ -7,6 +7,7 @@
  * message, close, pong and error handlers are shared functions (no closures per connection). Either
  * way the heartbeat is one interval over all connections rather than a timer each.
  */
+import { runtimeReport } from '../runtime/fast-paths.js';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
@@ -20,7 +21,7 @@ import type { RelayedBroadcast } from '../ipc/serve-messages.js';
 import type { AdmissionOutcome } from './admission.js';
 import { modeHandler, type ModeHandler, type RelayOut } from './modes.js';
 import { upgradeResponse } from './handshake.js';
-import { ServerConnections } from './server-connection.js';
+import { ServerConnections, sharedReadsVerdict } from './server-connection.js';
 
 /** How an echo server reaches its admission point: in-process, or over IPC to the primary. */
 export interface AdmissionClient {
@@ -260,7 +261,7 @@ export class EchoServer {
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(formatPrometheus(stats));
         } else {
           const status = this.#shuttingDown ? 'draining' : 'ok';
-          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ server: 'wsbench', status, mode: this.config.mode, path: this.config.path, ...stats }) + '\n');
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ server: 'wsbench', status, mode: this.config.mode, path: this.config.path, ...stats, runtime: runtimeReport([{ sharedReads: sharedReadsVerdict() }]) }) + '\n');
         }
       },
       (error: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${error.message}\n`),

@@ -23,8 +23,11 @@
  * - while closing (the server sent its close first, e.g. on shutdown), messages and pings are read
  *   and not answered, and the peer's close frame ends TCP.
  */
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import { Socket as NetSocket } from 'node:net';
+import { connect, createServer, Socket as NetSocket } from 'node:net';
+import { forcedOff, off, on, type FastPathVerdict } from '../runtime/fast-paths.js';
 import type { ServeCounters } from '../metrics/serve-stats.js';
 import { encodeFrame, FrameParser, Opcode } from '../protocol/frame-codec.js';
 
@@ -282,9 +285,11 @@ export class ServerConnections {
     socket.setNoDelay(true);
     if (head.length > 0) connection.handleRead(head);
     if (readIntoSharedBuffer(socket)) {
-      // Bytes the socket read before the switch (none with Node's HTTP parser, which reads for itself).
-      const early = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
-      if (early) connection.handleRead(early);
+      // Bytes the socket read before the switch, after `head`, in order. Node 20's HTTP parser read
+      // the socket itself and left none; Node 26's leaves what arrived after the request in the
+      // socket's readable buffer, often several chunks, and one read() returns only the first of
+      // them: every chunk is taken, or the rest would never be answered.
+      drainReadable(socket, connection);
     } else {
       socket.on('data', onSocketData);
     }
@@ -359,6 +364,14 @@ function onSocketError(this: Socket): void {
 function resumeReading(this: Socket): void {
   this.resume();
 }
+/** Hand `connection` every chunk the socket holds in its readable buffer. */
+function drainReadable(socket: Socket, connection: Pick<ServerConnection, 'handleRead' | 'socket'>): void {
+  while (socket.readableLength > 0 && connection.socket === socket) {
+    const chunk = socket.read() as Buffer | null;
+    if (chunk === null) break;
+    connection.handleRead(chunk);
+  }
+}
 function destroyConnection(connection: ServerConnection): void {
   connection.socket?.destroy();
 }
@@ -367,12 +380,123 @@ function destroyConnection(connection: ServerConnection): void {
  * net reads into a buffer of the caller's when a socket is created with `onread`; a socket the
  * HTTP server accepted was not, so it is switched over the way the Socket constructor sets it up:
  * its (Node-internal) onread fields, found on a probe socket by their values, and the handle's
- * useUserBuffer. Checked once per process; if Node ever changes them, sockets read through 'data'
- * events instead (correct, only slower).
+ * useUserBuffer. That is a fast path on Node internals: it is off until proveSharedReads has
+ * passed in this process, and where it fails sockets read through 'data' events (correct, slower).
  */
 const userBufferFields = findUserBufferFields();
-/** Whether this Node lets serve switch accepted sockets to the shared read buffer (test/serve.test checks it). */
-export const readsIntoSharedBuffer = userBufferFields !== undefined;
+let sharedReadsProven = false;
+let sharedReadsProof: Promise<FastPathVerdict> | undefined;
+
+/** Is the shared read buffer in use here now (proven, and not turned off)? */
+export function sharedReadsInUse(): boolean {
+  return sharedReadsProven;
+}
+
+let lastVerdict: FastPathVerdict = off('its self-test has not run in this process');
+/** The shared read buffer's verdict in this process, for /healthz. */
+export function sharedReadsVerdict(): FastPathVerdict {
+  return lastVerdict;
+}
+
+export interface SharedReadsSelfTestOptions {
+  /** Tests: how the switch takes bytes the socket read before it (default: every chunk, as open() does). */
+  readonly takeEarly?: (socket: Socket, into: (chunk: Buffer) => void) => void;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Prove the shared read buffer in this process (once; again when a test passes options) and switch
+ * it on if it passed. serve's worker processes await it before they take a connection.
+ *
+ * The round, on a socket pair of its own: the peer writes before the switch, so bytes wait in the
+ * socket's readable buffer (in several chunks: what Node 26's HTTP server leaves at an upgrade);
+ * the socket is switched as open() switches one; the peer writes more, the socket pauses (as serve
+ * pauses a peer that does not drain) and must then read nothing, resumes, and the peer ends. Every
+ * byte must arrive once, in order, and the end of the stream must still reach net.
+ */
+export function proveSharedReads(options?: SharedReadsSelfTestOptions): Promise<FastPathVerdict> {
+  if (sharedReadsProof && !options) return sharedReadsProof;
+  sharedReadsProof = selfTestSharedReads(options ?? {}).then((verdict) => {
+    sharedReadsProven = verdict.on;
+    lastVerdict = verdict;
+    return verdict;
+  });
+  return sharedReadsProof;
+}
+
+async function selfTestSharedReads(options: SharedReadsSelfTestOptions): Promise<FastPathVerdict> {
+  const forced = forcedOff('sharedReads');
+  if (forced) return off(forced);
+  if (!userBufferFields) return off("net's onread fields were not found on a probe socket");
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const server = createServer({ noDelay: true });
+  let client: Socket | undefined;
+  let socket: SocketWithConnection | undefined;
+  try {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection') as Promise<[Socket]>;
+    client = connect({ port: (server.address() as { port: number }).port, host: '127.0.0.1', noDelay: true });
+    client.on('error', () => {});
+    await once(client, 'connect');
+    socket = (await accepted)[0] as SocketWithConnection;
+    socket.on('error', () => {});
+    const expected = randomBytes(300 * 1024);
+    const got: Buffer[] = [];
+    let gotBytes = 0;
+    const collect = (chunk: Buffer) => {
+      got.push(Buffer.from(chunk));
+      gotBytes += chunk.length;
+    };
+    // Before the switch: three writes the socket reads into its readable buffer.
+    let at = 0;
+    for (const size of [700, 3000, 9000]) {
+      client.write(expected.subarray(at, at + size));
+      at += size;
+      if (!(await until(() => socket!.readableLength >= at, timeoutMs))) return off('self-test: bytes written before the switch were never read');
+    }
+    socket[kConnection] = { handleRead: collect, socket } as unknown as ServerConnection;
+    if (!readIntoSharedBuffer(socket, true)) return off("the accepted socket's handle has no useUserBuffer");
+    if (options.takeEarly) options.takeEarly(socket, collect);
+    else drainReadable(socket, socket[kConnection]!);
+    socket.resume();
+    let ended = false;
+    socket.on('end', () => (ended = true));
+    const half = 150 * 1024;
+    client.write(expected.subarray(at, half));
+    at = half;
+    if (!(await until(() => gotBytes >= half, timeoutMs))) return off(`self-test: ${gotBytes} of ${half} bytes arrived through the shared buffer`);
+    socket.pause();
+    const heldAt = gotBytes;
+    client.write(expected.subarray(at, at + 20_000));
+    at += 20_000;
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    if (gotBytes !== heldAt) return off('self-test: a paused socket went on reading into the shared buffer');
+    socket.resume();
+    client.end(expected.subarray(at));
+    const done = await until(() => ended && gotBytes >= expected.length, timeoutMs);
+    const bytes = Buffer.concat(got);
+    if (!bytes.equals(expected)) return off(`self-test: ${bytes.length} of ${expected.length} bytes arrived through the shared buffer${bytes.length === expected.length ? ', changed' : ''}`);
+    if (!done) return off('self-test: the end of the stream never reached net');
+    return on();
+  } catch (error) {
+    return off(`self-test failed: ${(error as Error).message}`);
+  } finally {
+    if (socket) socket[kConnection] = undefined;
+    client?.destroy();
+    socket?.destroy();
+    server.close();
+  }
+}
+
+async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) return false;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  return true;
+}
 
 function findUserBufferFields(): { buffer: symbol; callback: symbol } | undefined {
   const buffer = Buffer.alloc(1);
@@ -390,7 +514,8 @@ function findUserBufferFields(): { buffer: symbol; callback: symbol } | undefine
   return bufferField && callbackField ? { buffer: bufferField, callback: callbackField } : undefined;
 }
 
-function readIntoSharedBuffer(socket: Socket): boolean {
+function readIntoSharedBuffer(socket: Socket, selfTest = false): boolean {
+  if (!sharedReadsProven && !selfTest) return false;
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buffer: Uint8Array) => void } })._handle;
   if (!userBufferFields || typeof handle?.useUserBuffer !== 'function' || 'encrypted' in socket) return false;
   const fields = socket as unknown as Record<symbol, unknown>;

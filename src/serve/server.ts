@@ -4,6 +4,8 @@
  * listening socket, which it never accepts from itself; each worker accepts through descriptors of
  * it (listener-set.ts explains why many), and every upgrade asks the primary for a slot.
  */
+import { runtimeReport, type RuntimeReport } from '../runtime/fast-paths.js';
+import { proveSharedReads } from './server-connection.js';
 import type { Socket } from 'node:net';
 import { RunError } from '../config/errors.js';
 import { resolveServeConfig, type ServeConfig, type ServeOptions } from '../config/serve-config.js';
@@ -23,6 +25,8 @@ export interface RunningServer extends PrimaryHooks {
   /** ws://host:port/path */
   readonly url: string;
   stats(): Promise<ServeStats>;
+  /** The Node serving, and which fast paths on internals its processes run (runtime/fast-paths.ts). */
+  readonly runtime: RuntimeReport;
   /** Stop accepting, close every connection with 1001 within the drain time; resolves with the totals. */
   close(): Promise<ServeStats>;
 }
@@ -39,6 +43,7 @@ function isConfig(options: ServeOptions | ServeConfig): options is ServeConfig {
 
 async function serveInProcess(config: ServeConfig, plan: ServePlan): Promise<RunningServer> {
   const startedAt = Date.now();
+  const sharedReads = await proveSharedReads();
   const control = new AdmissionControl(config.max, config.overflow, config.queueTimeoutMs, [plan.perWorkerCapacity]);
   let echo: EchoServer;
   const stats = async (): Promise<ServeStats> => serveStats(echo.counters, control.state, 1, 0, Date.now() - startedAt);
@@ -67,6 +72,7 @@ async function serveInProcess(config: ServeConfig, plan: ServePlan): Promise<Run
     port,
     url: wsUrl(config, port),
     stats,
+    runtime: runtimeReport([{ sharedReads }]),
     close: () =>
       (closing ??= (async () => {
         control.close();
@@ -102,7 +108,8 @@ async function serveWithWorkers(config: ServeConfig, plan: ServePlan): Promise<R
       await pool.shutdown(config.drainTimeoutMs + 3000);
       return primary.snapshot();
     })());
-  return Object.assign(hooks, { config, plan, port, url: wsUrl(config, port), stats: () => primary.stats(), close });
+  const runtime = runtimeReport(pool.fastPaths);
+  return Object.assign(hooks, { config, plan, port, url: wsUrl(config, port), stats: () => primary.stats(), runtime, close });
 }
 
 function listenError(config: ServeConfig, error: NodeJS.ErrnoException): RunError {

@@ -3,6 +3,7 @@
  * socket (the primary hands them out and never accepts), and every upgrade asks the primary's
  * admission point for a slot.
  */
+import { proveSharedReads } from './server-connection.js';
 import type { PrimaryToServeWorker, RelayedBroadcast, ServeWorkerToPrimary } from '../ipc/serve-messages.js';
 import { EchoServer } from './echo-server.js';
 import { keepYoungGenerationSmall } from './heap-tuning.js';
@@ -33,14 +34,17 @@ process.on('disconnect', () => process.exit(0));
 process.on('message', (message: PrimaryToServeWorker, handle?: ListeningHandle) => {
   switch (message.t) {
     case 'start': {
-      const echo = new EchoServer(message.config, admission, relay);
-      server = echo;
-      listeners = new ListenerSet((socket) => echo.accept(socket), {
-        max: message.socketBudget,
-        onRoom: () => send({ t: 'listeners-wanted', n: LISTENERS_PER_PROCESS }),
+      // The shared read buffer's self-test first: a fast path is on only once it has passed.
+      void proveSharedReads().then((sharedReads) => {
+        const echo = new EchoServer(message.config, admission, relay);
+        server = echo;
+        listeners = new ListenerSet((socket) => echo.accept(socket), {
+          max: message.socketBudget,
+          onRoom: () => send({ t: 'listeners-wanted', n: LISTENERS_PER_PROCESS }),
+        });
+        drainTimeoutMs = message.config.drainTimeoutMs;
+        send({ t: 'ready', fastPaths: { sharedReads } });
       });
-      drainTimeoutMs = message.config.drainTimeoutMs;
-      send({ t: 'ready' });
       break;
     }
     case 'bind':

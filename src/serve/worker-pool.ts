@@ -3,6 +3,7 @@
  * when one dies, and shut them all down. What the messages mean is the primary's business
  * (primary.ts); this file only carries them.
  */
+import type { FastPathVerdicts } from '../runtime/fast-paths.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -61,6 +62,8 @@ export class WorkerPool {
   #start: { config: ServeConfig; socketBudget: number } | undefined;
   #stopping = false;
   readonly #restarts: number[] = [];
+  /** What each worker's self-tests found, by worker index (runtime/fast-paths.ts). */
+  readonly fastPaths: FastPathVerdicts[] = [];
 
   constructor(count: number, events: WorkerPoolEvents) {
     this.#events = events;
@@ -135,7 +138,11 @@ export class WorkerPool {
   }
 
   async #ready(worker: ForkedWorker): Promise<void> {
-    const ready = waitFor(worker.child, (m) => m.t === 'ready');
+    const ready = waitFor(worker.child, (m) => {
+      if (m.t !== 'ready') return false;
+      if (m.fastPaths) this.fastPaths[worker.index] = m.fastPaths;
+      return true;
+    });
     worker.send({ t: 'start', config: this.#start!.config, index: worker.index, socketBudget: this.#start!.socketBudget });
     await ready;
   }
