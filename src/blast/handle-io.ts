@@ -40,7 +40,7 @@ import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { frameHeaderLength, writeFrameHeader } from '../protocol/frame-codec.js';
-import { forcedOff, off, on, type FastPathVerdict } from '../runtime/fast-paths.js';
+import { forcedOff, off, on, until, type FastPathVerdict } from '../runtime/fast-paths.js';
 
 /** The part of a TCP handle (node's TCPWrap) used here. */
 interface StreamHandle {
@@ -388,15 +388,6 @@ async function proveReads(socket: Socket, peer: Socket, readBuffer: Buffer, viaN
   return on();
 }
 
-/** Poll `check` every few ms until it holds (true) or `timeoutMs` passes (false). */
-async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) return false;
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-  return true;
-}
 
 /** The payloads of masked client frames, unmasked (a reader of its own, so the test depends on nothing it tests). */
 function unmaskFrames(bytes: Buffer): Buffer[] {

@@ -82,14 +82,14 @@ export function portableLine(report: RuntimeReport | undefined): string | undefi
   return `Node ${report.node}: the portable path ran for ${parts.join('; ')}`;
 }
 
-/** A promise that settles with `value` after `ms` at most (a timer that keeps nothing alive). */
-export function deadline<T>(ms: number, value: T): { promise: Promise<T>; cancel: () => void } {
-  let timer: NodeJS.Timeout | undefined;
-  const promise = new Promise<T>((resolve) => {
-    timer = setTimeout(resolve, ms, value);
-    timer.unref();
-  });
-  return { promise, cancel: () => clearTimeout(timer) };
+/** For the self-tests: poll `check` every few ms until it holds (true) or `timeoutMs` passes (false). */
+export async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) return false;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  return true;
 }
 
 /** Reports of several runs (merged shards) as one: each Node named once, a path on only where on in all. */

@@ -27,7 +27,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { connect, createServer, Socket as NetSocket } from 'node:net';
-import { forcedOff, off, on, type FastPathVerdict } from '../runtime/fast-paths.js';
+import { forcedOff, off, on, until, type FastPathVerdict } from '../runtime/fast-paths.js';
 import type { ServeCounters } from '../metrics/serve-stats.js';
 import { encodeFrame, FrameParser, Opcode } from '../protocol/frame-codec.js';
 
@@ -489,14 +489,6 @@ async function selfTestSharedReads(options: SharedReadsSelfTestOptions): Promise
   }
 }
 
-async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) return false;
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-  return true;
-}
 
 function findUserBufferFields(): { buffer: symbol; callback: symbol } | undefined {
   const buffer = Buffer.alloc(1);
