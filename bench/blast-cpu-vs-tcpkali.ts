@@ -7,6 +7,9 @@
  *   blast-flood    wsbench blast --flood --workers 1 (every echo timed from its {{now_us}})
  *   blast-p16      wsbench blast -p 16 --workers 1
  *   blast-p1       wsbench blast -p 1 --workers 1 (closed loop)
+ *   blast-p1-portable  the same with WSBENCH_PORTABLE=directWrites,directReads,histogramIndex in
+ *                  blast's environment (its client process inherits it): the portable path, public
+ *                  Node APIs only; blast-p1 over it is what those fast paths buy
  *   naive-ws       naive-client.ts, closed loop with the ws client
  *
  * Headline figure: a steady-state window, the same for every client. Once echoes flow, 1 s later the
@@ -27,12 +30,18 @@ import type { BlastResult } from '../src/metrics/blast-result.js';
 import { MessageTemplate } from '../src/message/template.js';
 import { interleaved, type Benchmark } from './benchmark.js';
 import {
-  benchDist, childrenOf, CLIENT_CORE, cpuUs, CpuSampler, goEcho, median, parseJsonOutput, repoRoot, REPEATS, round, SERVER_CORE, sleep,
-  startNode, startProgram, startServer, startWsbench, stop, table, userCpuUs, verdict, waitExit, waitFor, type ServerUnderTest, type Started,
+  benchDist, childrenOf, CLIENT_CORE, cpuUs, CpuSampler, fastPathsNote, goEcho, median, parseJsonOutput, portableEnv, repoRoot, REPEATS, round,
+  SERVER_CORE, sleep, startNode, startProgram, startServer, startWsbench, stop, table, userCpuUs, verdict, waitExit, waitFor, type FastPaths,
+  type ServerUnderTest, type Started,
 } from './lib.js';
+import type { FastPathName } from '../src/runtime/fast-paths.js';
 
-type ClientKind = 'tcpkali-flood' | 'blast-flood' | 'blast-p16' | 'blast-p1' | 'naive-ws';
-const ALL_KINDS: readonly ClientKind[] = ['tcpkali-flood', 'blast-flood', 'blast-p16', 'blast-p1', 'naive-ws'];
+type ClientKind = 'tcpkali-flood' | 'blast-flood' | 'blast-p16' | 'blast-p1' | 'blast-p1-portable' | 'naive-ws';
+// blast-p1 and blast-p1-portable stay next to each other whichever way the order runs.
+const ALL_KINDS: readonly ClientKind[] = ['tcpkali-flood', 'blast-flood', 'blast-p16', 'blast-p1', 'blast-p1-portable', 'naive-ws'];
+/** The fast paths a blast client process runs, all turned off for blast-p1-portable. */
+const BLAST_FAST_PATHS: readonly FastPathName[] = ['directWrites', 'directReads', 'histogramIndex'];
+const PORTABLE_BLAST_ENV = portableEnv(BLAST_FAST_PATHS);
 const CONNECTIONS = 100;
 const MESSAGE_BYTES = 64;
 /** A server frame of a 64 B message: 2 bytes of header. */
@@ -56,6 +65,8 @@ interface CpuRun {
   windowCpuPercent: number;
   wholeRunMessages: number;
   wholeRunUsPerMessage: number;
+  /** blast: the fast paths its client processes ran (its result's runtime). */
+  clientFastPaths?: FastPaths;
 }
 
 /** A 64-byte flood message for blast: the clock's digits now, padded. */
@@ -76,8 +87,11 @@ function tcpkaliSkipped(): string | undefined {
 }
 
 function startClient(kind: ClientKind, server: ServerUnderTest): Started {
-  const blast = (extra: readonly string[]) =>
-    startWsbench(['blast', server.url, '-c', String(CONNECTIONS), '-d', `${RUN_SECONDS}s`, '--workers', '1', '--size', String(MESSAGE_BYTES), ...extra, '--json', '--no-save'], { core: CLIENT_CORE });
+  const blast = (extra: readonly string[], env?: Readonly<Record<string, string>>) =>
+    startWsbench(
+      ['blast', server.url, '-c', String(CONNECTIONS), '-d', `${RUN_SECONDS}s`, '--workers', '1', '--size', String(MESSAGE_BYTES), ...extra, '--json', '--no-save'],
+      env ? { core: CLIENT_CORE, env } : { core: CLIENT_CORE },
+    );
   switch (kind) {
     case 'tcpkali-flood':
       return startProgram(tcpkaliBinary, ['-w', '1', '--ws', '--nagle', 'off', '-c', String(CONNECTIONS), '-m', 'x'.repeat(MESSAGE_BYTES), '-T', `${RUN_SECONDS}s`, `127.0.0.1:${server.port}/ws`], { core: CLIENT_CORE });
@@ -87,6 +101,8 @@ function startClient(kind: ClientKind, server: ServerUnderTest): Started {
       return blast(['-p', '16']);
     case 'blast-p1':
       return blast(['-p', '1']);
+    case 'blast-p1-portable':
+      return blast(['-p', '1'], PORTABLE_BLAST_ENV);
     case 'naive-ws':
       return startNode(join(benchDist, 'naive-client.js'), ['echo', server.url, String(CONNECTIONS), String(RUN_SECONDS * 1000), String(MESSAGE_BYTES)], { core: CLIENT_CORE });
   }
@@ -122,15 +138,19 @@ function reportedMessages(kind: ClientKind, client: Started): number {
 
 export const blastCpuVsTcpkali: Benchmark = {
   name: 'blast-cpu-vs-tcpkali',
-  description: 'client CPU per echoed message, 100 connections, 64 B: tcpkali flood, blast --flood, -p 16, -p 1, naive ws client',
+  description: 'client CPU per echoed message, 100 connections, 64 B: tcpkali flood, blast --flood, -p 16, -p 1 (fast paths and portable), naive ws client',
   async run() {
     const skipped: string[] = [];
     const go = goEcho();
     if (!go.binary) skipped.push(`${go.skipped}; against wsbench serve --workers 1 instead`);
     const tcpkaliWhyNot = tcpkaliSkipped();
     if (tcpkaliWhyNot) skipped.push(tcpkaliWhyNot);
-    // BLAST_CPU_CLIENTS=blast-p1,naive-ws runs only those columns (a ratio with a column left out is null).
-    const only = process.env.BLAST_CPU_CLIENTS?.split(',');
+    // BLAST_CPU_CLIENTS=blast-p1,naive-ws runs only those columns (a ratio with a column left out is null);
+    // a name it does not know stops the run rather than leave a column out unnoticed.
+    const names = process.env.BLAST_CPU_CLIENTS?.split(',').map((name) => name.trim()).filter((name) => name !== '');
+    const only = names?.length ? names : undefined;
+    const unknownClients = only?.filter((name) => !(ALL_KINDS as readonly string[]).includes(name)) ?? [];
+    if (unknownClients.length) throw new Error(`BLAST_CPU_CLIENTS: unknown ${unknownClients.join(', ')}; known: ${ALL_KINDS.join(', ')}`);
     const kinds = ALL_KINDS.filter((kind) => (kind !== 'tcpkali-flood' || !tcpkaliWhyNot) && (!only || only.includes(kind)));
     const runs: CpuRun[] = [];
     const commands = new Set<string>();
@@ -169,6 +189,7 @@ export const blastCpuVsTcpkali: Benchmark = {
             windowCpuPercent: round(((cpuB.total - cpuA.total) / (windowMs * 1000)) * 100),
             wholeRunMessages: Math.round(wholeRunMessages),
             wholeRunUsPerMessage: round(sampler.totalUs() / wholeRunMessages, 3),
+            clientFastPaths: kind.startsWith('blast-') ? parseJsonOutput<BlastResult>(client).runtime?.fastPaths : undefined,
           });
         } finally {
           sampler.stop();
@@ -181,6 +202,13 @@ export const blastCpuVsTcpkali: Benchmark = {
     const of = (kind: ClientKind, key: keyof CpuRun) => median(runs.filter((r) => r.kind === kind).map((r) => r[key] as number));
     const floodRatio = of('blast-flood', 'windowUsPerMessage') / of('tcpkali-flood', 'windowUsPerMessage');
     const closedLoopUserRatio = of('blast-p1', 'windowUserUsPerMessage') / of('naive-ws', 'windowUserUsPerMessage');
+    // Fast over portable: below 1, the fast paths save that share of the CPU per echoed message.
+    const fastOverPortableUser = of('blast-p1', 'windowUserUsPerMessage') / of('blast-p1-portable', 'windowUserUsPerMessage');
+    const fastOverPortableTotal = of('blast-p1', 'windowUsPerMessage') / of('blast-p1-portable', 'windowUsPerMessage');
+    const clientFastPaths = (kind: ClientKind) => runs.filter((r) => r.kind === kind).map((r) => r.clientFastPaths);
+    const fastPathNotes =
+      fastPathsNote('blast-p1', clientFastPaths('blast-p1'), BLAST_FAST_PATHS, true) +
+      fastPathsNote('blast-p1-portable', clientFastPaths('blast-p1-portable'), BLAST_FAST_PATHS, false);
     const keys: (keyof CpuRun)[] = [
       'windowUsPerMessage', 'windowUserUsPerMessage', 'windowSystemUsPerMessage', 'windowMessagesPerSecond', 'windowCpuPercent', 'wholeRunUsPerMessage',
     ];
@@ -198,6 +226,10 @@ export const blastCpuVsTcpkali: Benchmark = {
       closedLoopTarget: `blast -p 1 <= ${CLOSED_LOOP_USER_TARGET}x naive ws client, user CPU per echoed message`,
       closedLoopMet: Number.isFinite(closedLoopUserRatio) ? closedLoopMet : null,
       blastP1SystemUsPerMessageMedian: of('blast-p1', 'windowSystemUsPerMessage'),
+      portableEnv: PORTABLE_BLAST_ENV,
+      ratioBlastP1UserToPortableUser: Number.isFinite(fastOverPortableUser) ? round(fastOverPortableUser, 3) : null,
+      ratioBlastP1ToPortable: Number.isFinite(fastOverPortableTotal) ? round(fastOverPortableTotal, 3) : null,
+      fastPathsAsMeant: fastPathNotes === '',
     };
     const text =
       table(
@@ -212,7 +244,12 @@ export const blastCpuVsTcpkali: Benchmark = {
       (Number.isFinite(closedLoopUserRatio)
         ? `blast-p1 user/naive-ws user = ${round(closedLoopUserRatio, 3)} (target <= ${CLOSED_LOOP_USER_TARGET}: ${verdict(closedLoopMet)}); ` +
           `blast-p1 system ${of('blast-p1', 'windowSystemUsPerMessage')} µs/msg beside it\n`
-        : 'blast-p1/naive-ws: not run\n');
+        : 'blast-p1/naive-ws: not run\n') +
+      (Number.isFinite(fastOverPortableUser)
+        ? `blast-p1/blast-p1-portable (WSBENCH_PORTABLE=${PORTABLE_BLAST_ENV.WSBENCH_PORTABLE}): user µs/msg ${round(fastOverPortableUser, 3)}, ` +
+          `user + system µs/msg ${round(fastOverPortableTotal, 3)}\n`
+        : 'blast-p1/blast-p1-portable: not run\n') +
+      fastPathNotes;
     return { figures, runs, commands: [...commands], table: text };
   },
 };

@@ -6,18 +6,24 @@
  * or the naive client itself, 2 s after the server counts every connection open.
  * Two figures: RSS at 10k / 10,000 (includes the runtime's fixed cost) and
  * (RSS at 10k − RSS at 100) / 9,900 (the marginal cost of one more connection).
+ *
+ * wsbench-portable is the same blast with WSBENCH_PORTABLE=directWrites,directReads in its
+ * environment (its worker inherits it): sockets written and read through net's public API. It runs
+ * beside the fast one and is not part of the target.
  */
 import { join } from 'node:path';
 import { interleaved, type Benchmark } from './benchmark.js';
 import {
-  benchDist, CLIENT_CORE, median, REPEATS, round, rssBytes, SERVER_CORE, sleep, startNode, startServer, startWsbench, stop, table,
+  benchDist, CLIENT_CORE, median, portableEnv, REPEATS, round, rssBytes, SERVER_CORE, sleep, startNode, startServer, startWsbench, stop, table,
   verdict, waitFor, waitForChildren, type Started,
 } from './lib.js';
 
 // blast's client processes run with a capped young generation themselves (src/blast/coordinator.ts),
 // so no separate capped run is needed here.
-type ClientKind = 'naive-ws' | 'wsbench';
-const KINDS: readonly ClientKind[] = ['naive-ws', 'wsbench'];
+type ClientKind = 'naive-ws' | 'wsbench' | 'wsbench-portable';
+// wsbench and wsbench-portable stay next to each other whichever way the order runs.
+const KINDS: readonly ClientKind[] = ['naive-ws', 'wsbench', 'wsbench-portable'];
+const PORTABLE_BLAST_ENV = portableEnv(['directWrites', 'directReads']);
 const SMALL = 100;
 const LARGE = 10_000;
 const SETTLE_MS = 2000;
@@ -35,12 +41,12 @@ interface MemoryRun {
 function startClient(kind: ClientKind, url: string, connections: number): Started {
   if (kind === 'naive-ws') return startNode(join(benchDist, 'naive-client.js'), ['idle', url, String(connections)], { core: CLIENT_CORE });
   const args = ['blast', url, '-c', String(connections), '--rate', '0', '-d', '15s', '--workers', '1', '--no-save', '--quiet'];
-  return startWsbench(args, { core: CLIENT_CORE });
+  return startWsbench(args, kind === 'wsbench-portable' ? { core: CLIENT_CORE, env: PORTABLE_BLAST_ENV } : { core: CLIENT_CORE });
 }
 
 export const blastMemory: Benchmark = {
   name: 'blast-memory',
-  description: `client RSS per idle connection at ${LARGE.toLocaleString('en-US')}: wsbench blast vs naive ws client`,
+  description: `client RSS per idle connection at ${LARGE.toLocaleString('en-US')}: wsbench blast vs naive ws client, and wsbench blast with WSBENCH_PORTABLE=directWrites,directReads`,
   async run() {
     const runs: MemoryRun[] = [];
     const commands = new Set<string>();
@@ -64,7 +70,7 @@ export const blastMemory: Benchmark = {
               coordinatorRssBytes: kind !== 'naive-ws' ? (rssBytes(client.pid) ?? NaN) : 0,
             });
           } finally {
-            await stop(client, kind === 'wsbench' ? 'SIGINT' : 'SIGTERM');
+            await stop(client, kind !== 'naive-ws' ? 'SIGINT' : 'SIGTERM');
           }
         } finally {
           await stop(server.process);
@@ -88,12 +94,17 @@ export const blastMemory: Benchmark = {
     ) as unknown as Record<ClientKind, Record<string, number>>;
     const marginal = summary.wsbench.marginalBytesPerConnectionMedian!;
     const at10k = summary.wsbench.bytesPerConnectionAt10kMedian!;
+    const portableMarginal = summary['wsbench-portable'].marginalBytesPerConnectionMedian!;
     const figures = {
       ...summary,
       ratioMarginalWsbenchToNaive: round(marginal / summary['naive-ws'].marginalBytesPerConnectionMedian!, 3),
       target: `wsbench <= 2 KB (${TARGET_BYTES} B) per connection, marginal`,
       metMarginal: marginal <= TARGET_BYTES,
       metAt10k: at10k <= TARGET_BYTES,
+      portableEnv: PORTABLE_BLAST_ENV,
+      // Below 1 (a positive saving), the fast paths cost less memory per connection than the portable path.
+      ratioMarginalWsbenchToPortable: round(marginal / portableMarginal, 3),
+      fastPathSavesMarginalBytesPerConnection: portableMarginal - marginal,
     };
     const mb = (bytes: number) => round(bytes / 1048576, 1);
     const text =
@@ -105,7 +116,8 @@ export const blastMemory: Benchmark = {
         }),
       ) +
       `wsbench marginal ${marginal} B/conn (target <= ${TARGET_BYTES}: ${verdict(marginal <= TARGET_BYTES)}); ` +
-      `at 10k ${at10k} B/conn, the runtime's fixed cost included (${verdict(at10k <= TARGET_BYTES)})\n`;
+      `at 10k ${at10k} B/conn, the runtime's fixed cost included (${verdict(at10k <= TARGET_BYTES)})\n` +
+      `wsbench fast/portable (blast WSBENCH_PORTABLE=${PORTABLE_BLAST_ENV.WSBENCH_PORTABLE}): marginal ${marginal} / ${portableMarginal} B/conn = ${round(marginal / portableMarginal, 3)}\n`;
     return { figures, runs, commands: [...commands], table: text };
   },
 };

@@ -10,6 +10,7 @@ import { createServer, connect } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { FastPathName, RuntimeReport } from '../src/runtime/fast-paths.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const wsbenchBin = join(repoRoot, 'bin', 'wsbench.js');
@@ -362,6 +363,37 @@ export async function startServer(kind: ServerKind, serveArgs: readonly string[]
       return { open: counts.open ?? counts.active ?? 0, accepted: counts.accepted, messagesIn: counts.messagesIn ?? NaN };
     },
   };
+}
+
+// --- fast paths --------------------------------------------------------------------------------
+
+/** Which fast paths on internals a wsbench process ran (src/runtime/fast-paths.ts): true when on. */
+export type FastPaths = RuntimeReport['fastPaths'];
+
+/**
+ * The environment for a "portable" column: WSBENCH_PORTABLE turns the named fast paths off in the
+ * process started with it and in the processes it forks (blast's client processes, serve's workers).
+ */
+export function portableEnv(names: readonly FastPathName[]): Readonly<Record<string, string>> {
+  return { WSBENCH_PORTABLE: names.join(',') };
+}
+
+/** The fast paths a wsbench server runs, from its /healthz; undefined for the other servers. */
+export async function serverFastPaths(server: ServerUnderTest): Promise<FastPaths | undefined> {
+  if (server.kind !== 'wsbench') return undefined;
+  return (await getJson<{ runtime?: RuntimeReport }>(`http://127.0.0.1:${server.port}/healthz`)).runtime?.fastPaths;
+}
+
+/**
+ * A line for a table when a column's processes did not run `names` as the column means to (on for
+ * a fast column, off for a portable one), e.g. a self-test failed on this Node or the bench itself ran
+ * under WSBENCH_PORTABLE: then that column's fast vs portable figure compares nothing. '' when every
+ * reported run matched (runs that reported nothing are not counted).
+ */
+export function fastPathsNote(column: string, reports: readonly (FastPaths | undefined)[], names: readonly FastPathName[], expectOn: boolean): string {
+  const wrong = names.filter((name) => reports.some((report) => report?.[name] !== undefined && report[name] !== expectOn));
+  if (wrong.length === 0) return '';
+  return `note: ${column} ran ${wrong.join(', ')} ${expectOn ? 'on the portable path' : 'on the fast path'} in some runs, so its fast/portable figures do not measure the fast paths\n`;
 }
 
 let goEchoBuild: { binary?: string; skipped?: string } | undefined;

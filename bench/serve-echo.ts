@@ -6,8 +6,8 @@
 import type { BlastResult } from '../src/metrics/blast-result.js';
 import { interleaved, type Benchmark } from './benchmark.js';
 import {
-  CLIENT_CORE, cpuUs, median, parseJsonOutput, REPEATS, round, SERVER_CORE, startServer, startWsbench, stop, table, verdict,
-  waitExit, type ServerKind,
+  CLIENT_CORE, cpuUs, median, parseJsonOutput, REPEATS, round, SERVER_CORE, serverFastPaths, startServer, startWsbench, stop, table, verdict,
+  waitExit, type FastPaths, type ServerKind,
 } from './lib.js';
 
 const KINDS: readonly ServerKind[] = ['plain-ws', 'wsbench'];
@@ -25,6 +25,9 @@ export interface EchoMeasurement {
   serverUsPerMessage: number;
   roundTripP50Ms: number;
   roundTripP99Ms: number;
+  /** Fast paths the server ran (its /healthz; wsbench only) and the driver's client process ran. */
+  serverFastPaths?: FastPaths;
+  driverFastPaths?: FastPaths;
 }
 
 interface EchoRun extends EchoMeasurement {
@@ -34,11 +37,19 @@ interface EchoRun extends EchoMeasurement {
 /**
  * Start a `kind` server on the server core, run one `wsbench blast` (blastArgs, which must include
  * --json) against it from the client core, stop the server. Commands run are added to `commands`.
+ * serverEnv is added to the server's environment only (e.g. portableEnv), not the driver's.
  */
-export async function measureEcho(kind: ServerKind, serveArgs: readonly string[], blastArgs: readonly string[], commands: Set<string>): Promise<EchoMeasurement> {
-  const server = await startServer(kind, serveArgs, { core: SERVER_CORE });
+export async function measureEcho(
+  kind: ServerKind,
+  serveArgs: readonly string[],
+  blastArgs: readonly string[],
+  commands: Set<string>,
+  serverEnv?: Readonly<Record<string, string>>,
+): Promise<EchoMeasurement> {
+  const server = await startServer(kind, serveArgs, serverEnv ? { core: SERVER_CORE, env: serverEnv } : { core: SERVER_CORE });
   commands.add(server.process.command);
   try {
+    const fastPaths = await serverFastPaths(server);
     const cpuBefore = cpuUs(server.process.pid) ?? 0;
     const driver = startWsbench(['blast', server.url, ...blastArgs], { core: CLIENT_CORE });
     commands.add(driver.command);
@@ -55,6 +66,8 @@ export async function measureEcho(kind: ServerKind, serveArgs: readonly string[]
       serverUsPerMessage: round(serverCpu / result.messages.received, 2),
       roundTripP50Ms: result.latency.roundTrip.p50_us / 1000,
       roundTripP99Ms: result.latency.roundTrip.p99_us / 1000,
+      serverFastPaths: fastPaths,
+      driverFastPaths: result.runtime?.fastPaths,
     };
   } finally {
     await stop(server.process);
