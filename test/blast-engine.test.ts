@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { WebSocketServer } from 'ws';
-import { blast, serve } from '../src/index.js';
+import { blast, runVerdict, serve } from '../src/index.js';
 import { generatorWarnings } from '../src/report/generator-advice.js';
 
 async function listenOn(host: string, port: number): Promise<Server> {
@@ -105,16 +105,23 @@ describe('blast engine', () => {
     }
   });
 
-  it('counts echoes that do not match what was sent', async () => {
+  it('an answer that is not the echo is counted as mismatched, never timed or received; nothing matched exits 1', async () => {
     const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
     await once(wss, 'listening');
     wss.on('connection', (ws) => ws.on('message', () => ws.send('something else')));
     try {
       const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}/`;
-      const result = await blast({ url, connections: 2, messages: 4 });
-      assert.equal(result.messages.received, 8);
-      assert.equal(result.messages.mismatched, 8);
-      assert.ok(generatorWarnings(result).some((w) => /8 echoes did not match/.test(w)));
+      const result = await blast({ url, connections: 2, messages: 4, duration: '1s' });
+      // Each connection's first message got 'something else', and the echo it waits for never came.
+      assert.equal(result.messages.sent, 2);
+      assert.equal(result.messages.received, 0);
+      assert.equal(result.messages.mismatched, 2);
+      // The histogram holds only the 2 messages still unanswered at the end, at their age then.
+      assert.equal(result.messages.unanswered, 2);
+      assert.equal(result.latency.roundTrip.count, 2);
+      assert.ok(result.latency.roundTrip.min_us >= 900_000, `aged, not timed by a push: min ${result.latency.roundTrip.min_us} µs`);
+      assert.equal(runVerdict(result).exitCode, 1);
+      assert.ok(generatorWarnings(result).some((w) => /2 messages received were not the echo/.test(w)));
     } finally {
       await new Promise((resolve) => wss.close(resolve));
     }

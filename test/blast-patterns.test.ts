@@ -282,13 +282,28 @@ describe('blast patterns end to end (the wsbench binary against ws servers)', { 
       assert.equal(result.messages.mismatched, 0);
       assert.equal(result.latency.roundTrip.count, 100);
     });
-    // Every other answer is 'HELLO': as long as the message, not its bytes.
-    let answers = 0;
-    const altering = await wsServerWith(() => {}, (ws, data, binary) => ws.send(++answers % 2 === 0 ? 'HELLO' : data, { binary }));
-    await withServer(altering, async () => {
-      const { result } = await blastJson(altering.url, ['-c', '1', '--messages', '40', '-d', '10s', '--message', 'hello']);
+    // Before each echo the server pushes 'HELLO': as long as the message, not its bytes. The push is
+    // counted as mismatched and never timed; the echo after it is the round trip.
+    const pushing = await wsServerWith(() => {}, (ws, data, binary) => {
+      ws.send('HELLO');
+      ws.send(data, { binary });
+    });
+    await withServer(pushing, async () => {
+      const { code, result } = await blastJson(pushing.url, ['-c', '1', '--messages', '40', '-d', '10s', '--message', 'hello']);
+      assert.equal(code, 0);
       assert.equal(result.messages.received, 40);
-      assert.equal(result.messages.mismatched, 20);
+      assert.equal(result.messages.mismatched, 40);
+      assert.equal(result.latency.roundTrip.count, 40);
+    });
+    // A server that only pushes: nothing matched, nothing was timed, exit 1.
+    const onlyPushes = await wsServerWith(() => {}, (ws) => ws.send('HELLO'));
+    await withServer(onlyPushes, async () => {
+      const { code, result } = await blastJson(onlyPushes.url, ['-c', '2', '-d', '1s', '--message', 'hello']);
+      assert.equal(code, 1);
+      assert.equal(result.messages.received, 0);
+      assert.equal(result.messages.mismatched, 2);
+      // Only the two unanswered messages, at their age when the run ended.
+      assert.equal(result.latency.roundTrip.count, 2);
     });
   });
 
@@ -329,7 +344,9 @@ describe('blast patterns end to end (the wsbench binary against ws servers)', { 
       assert.ok(seen >= result.messages.received);
       assert.equal(result.messages.unanswered, result.messages.sent - result.messages.received);
       assert.equal(result.latency.roundTrip.count, result.messages.received);
-      assert.ok(result.messages.bytesSent / result.messages.sent >= 95, 'the message is padded to about --size');
+      // Padded so that no message is longer than --size, whatever its numbers' digits: up to 48 bytes shorter.
+      const meanBytes = result.messages.bytesSent / result.messages.sent;
+      assert.ok(meanBytes <= 100 && meanBytes >= 52, `the message is padded to at most --size: ${meanBytes} B`);
     });
   });
 

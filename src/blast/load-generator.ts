@@ -46,8 +46,9 @@ const STALL_SAMPLE_MS = 20;
 export const STALL_EXPLAINS_TIMEOUT = 0.1;
 /** Subscribe: a delivery whose timestamp is one of the connection's last this many is a duplicate. */
 const RECENT_DELIVERIES = 16;
-/** Flood: messages a connection sends per turn of the event loop at most. */
+/** Flood: messages a connection sends per turn of the event loop at most, and their bytes at most (one message at least). */
 const FLOOD_BURST = 64;
+const FLOOD_BURST_BYTES = 64 * 1024;
 /**
  * Subscribe and fire-and-forget: at the end, sending stops first, and what arrives still counts
  * until nothing has for DELIVERY_QUIET_MS (at least that long, at most DELIVERY_DRAIN_MAX_MS), so
@@ -231,10 +232,12 @@ export class LoadGenerator implements ConnectionEvents {
         connection.paceTimer = undefined;
       }
       const drainStartedAt = performance.now();
+      const receivedBeforeDrain = this.counters.messagesReceived;
       this.#lastDeliveryAt = drainStartedAt;
       while (performance.now() - this.#lastDeliveryAt < DELIVERY_QUIET_MS && performance.now() - drainStartedAt < DELIVERY_DRAIN_MAX_MS) {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
+      this.counters.drainMessagesReceived = this.counters.messagesReceived - receivedBeforeDrain;
     }
     this.#stopping = true;
     const endedAt = performance.now();
@@ -523,18 +526,23 @@ export class LoadGenerator implements ConnectionEvents {
     return true;
   }
 
+  /**
+   * An echo is the oldest message outstanding on the connection, coming back with its bytes and its
+   * type. Anything else (nothing outstanding: the server sent it unasked; other bytes: a push, a
+   * greeting, a changed message) is counted as mismatched and nothing more: never timed as a round
+   * trip, never counted as received, and it sends nothing, so a server that pushes cannot pass for a
+   * fast echo server, and a run in which nothing matched has measured nothing (exit 1).
+   */
   #onEcho(connection: WsConnection, payload: Buffer, binary: boolean): void {
-    // Nothing outstanding on this connection: the server sent it unasked. It is counted as a
-    // mismatch (what came back is not what was sent), not as an echo, and sends nothing more.
-    if (connection.received >= connection.sent) {
+    const expected = connection.received >= connection.sent ? undefined : connection.expected ? connection.expected[0] : this.#fixedMessage;
+    if (expected === undefined || binary !== this.#options.binary || !payload.equals(expected)) {
       this.counters.mismatched++;
       return;
     }
+    connection.expected?.shift();
     const sentAt = connection.intended ? connection.intended.shift() : connection.sentAt;
     const now = performance.now();
     this.#received(connection, payload, sentAt, now);
-    const expected = connection.expected ? connection.expected.shift() : this.#fixedMessage;
-    if (binary !== this.#options.binary || !payload.equals(expected!)) this.counters.mismatched++;
     if (!this.#paced) this.#sendClosedLoop(connection, now);
   }
 
@@ -607,6 +615,10 @@ export class LoadGenerator implements ConnectionEvents {
   onClosed(connection: WsConnection, code: number, closedByUs: boolean): void {
     this.#open.delete(connection);
     this.#scenarioStopped(connection);
+    // Messages in flight on a connection that ends before the run does are unanswered: recorded now,
+    // at their age, as the ones still outstanding at the end are (stop() records those itself).
+    const pattern = this.#options.pattern;
+    if (!this.#stopping && (pattern === 'echo' || pattern === 'reply')) this.#recordUnanswered(connection, performance.now());
     this.counters.open--;
     if (connection.paceTimer) clearTimeout(connection.paceTimer);
     connection.paceTimer = undefined;
@@ -623,8 +635,9 @@ export class LoadGenerator implements ConnectionEvents {
     const { rate, pipeline, pattern } = this.#options;
     if (pattern === 'scenario') return this.#scenario!.start(connection);
     if (pattern === 'subscribe') {
-      // Only publishers send; at --rate, or one message a second when no rate is given.
-      if (connection.publisher) this.#startPaced(connection, rate || 1);
+      // Only publishers send; at --rate, or one message a second when no rate is given (--rate 0: none).
+      const publishRate = rate ?? 1;
+      if (connection.publisher && publishRate > 0) this.#startPaced(connection, publishRate);
       return;
     }
     if (pattern === 'fire' && rate === undefined) return this.#flood(connection);
@@ -727,13 +740,17 @@ export class LoadGenerator implements ConnectionEvents {
     if (this.#stopping || this.#quiescing || connection.state !== 'open') return;
     if (connection.full) return; // 'drain' calls back
     const quota = this.#options.messages;
-    const count = quota === undefined ? FLOOD_BURST : Math.min(FLOOD_BURST, quota - connection.sent);
-    if (count <= 0) return;
-    const template = this.#template!;
+    // --fire-and-forget without --message floods its payload; --flood, its {{now_us}} template.
+    const template = this.#template;
+    const payload = this.#options.payload;
+    const maxBytes = template ? template.maxBytes : payload.length;
     // Room for the longest message and its header; a shorter one's header may be shorter, and the
     // message is moved up to meet it (never, with messages under 126 bytes).
-    const roomHeader = frameHeaderLength(template.maxBytes, true);
-    const burst = Buffer.allocUnsafe(count * (roomHeader + template.maxBytes));
+    const roomHeader = frameHeaderLength(maxBytes, true);
+    const perBurst = Math.max(1, Math.min(FLOOD_BURST, Math.floor(FLOOD_BURST_BYTES / (roomHeader + maxBytes))));
+    const count = quota === undefined ? perBurst : Math.min(perBurst, quota - connection.sent);
+    if (count <= 0) return;
+    const burst = Buffer.allocUnsafe(count * (roomHeader + maxBytes));
     const context = this.#floodContext;
     context.conn = connection.index;
     context.worker = this.#options.index;
@@ -741,7 +758,7 @@ export class LoadGenerator implements ConnectionEvents {
     let at = 0;
     for (let i = 0; i < count; i++) {
       context.seq = connection.sent + 1;
-      const length = template.writeInto(burst, at + roomHeader, context, nowUs);
+      const length = template ? template.writeInto(burst, at + roomHeader, context, nowUs) : payload.copy(burst, at + roomHeader);
       const header = frameHeaderLength(length, true);
       if (header < roomHeader) burst.copyWithin(at + header, at + roomHeader, at + roomHeader + length);
       writeFrameHeader(burst, at, length, this.#opcode, true);

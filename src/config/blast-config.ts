@@ -2,6 +2,7 @@
  * The blast configuration: every option once, with its type, default and meaning. The CLI and the
  * API both go through resolveBlastConfig.
  */
+import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
@@ -130,7 +131,7 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
   const scenario = options.scenario === undefined ? undefined : resolveScenario(options, options.scenario);
   const binary = Boolean(options.binary);
   const size = sizeBytes('--size', options.size, blastDefaults.sizeBytes, 0, 64 * 1024 * 1024);
-  const payload = options.payload !== undefined ? readPayload(options.payload) : makePayload(size, binary);
+  const payload = options.payload !== undefined ? readPayload(options.payload, binary) : makePayload(size, binary);
   if (options.pipeline !== undefined && options.rate !== undefined && Number(options.pipeline) !== 1) {
     throw new ConfigError('-p, --pipeline', options.pipeline, 'pipelining is for the closed loop; with --rate every due message is sent anyway');
   }
@@ -245,6 +246,9 @@ function resolvePattern(options: BlastOptions, size: number): Traffic {
     if (subscribe !== undefined) new MessageTemplate(subscribe, '--subscribe');
     const publishers = integer('--publishers', options.publishers, 0, 0, 10_000_000);
     if (publishers > 0) message ??= timestampedMessage(size);
+    if (publishers > 0 && !new MessageTemplate(message!, '--message').carriesTimestamp) {
+      throw new ConfigError('--message', message!, 'with --publishers the message must carry {{now_us}}: each delivery is timed from it');
+    }
     const connections = Number(options.connections ?? blastDefaults.connections);
     if (publishers > connections) throw new ConfigError('--publishers', options.publishers, `expected at most -c (${connections}) publishers`);
     const expectFanout = options.expectFanout === undefined ? undefined : integer('--expect-fanout', options.expectFanout, 0, 0, 10_000_000);
@@ -266,12 +270,15 @@ function readTemplate(option: string, value: string): string {
 
 /**
  * The default message when latency travels in the payload: JSON with the send time, the sender and
- * its sequence number, padded to about --size bytes when that is larger (the numbers' digits vary).
+ * its sequence number, padded so that it is never longer than --size when that is larger than the
+ * message itself: the numbers' digits vary, so the padding leaves room for their longest, and a
+ * message is up to a few dozen bytes shorter than --size (never longer: --size is often a server's
+ * limit, such as serve's --max-payload).
  */
 function timestampedMessage(size: number): string {
   const core = '{"ts":{{now_us}},"conn":{{conn}},"seq":{{seq}},"pad":""}';
-  const rendered = new MessageTemplate(core, '--message').render({ seq: 1, conn: 0, worker: 0 }).length;
-  const pad = Math.max(0, size - rendered);
+  const longest = new MessageTemplate(core, '--message').maxBytes;
+  const pad = Math.max(0, size - longest);
   return core.replace('"pad":""', `"pad":"${'x'.repeat(pad)}"`);
 }
 
@@ -295,12 +302,16 @@ function makePayload(size: number, binary: boolean): Buffer {
   return payload;
 }
 
-function readPayload(file: string): Buffer {
+function readPayload(file: string, binary: boolean): Buffer {
+  let payload: Buffer;
   try {
-    return readFileSync(file);
+    payload = readFileSync(file);
   } catch (error) {
     throw new ConfigError('--payload', file, `expected a readable file (${(error as NodeJS.ErrnoException).code})`);
   }
+  // Sent as text, bytes that are not UTF-8 make every server that checks (as RFC 6455 asks) close with 1007.
+  if (!binary && !isUtf8(payload)) throw new ConfigError('--payload', file, 'expected UTF-8 text, or --binary to send it as binary frames');
+  return payload;
 }
 
 /** `127.0.0.2,127.0.0.3` or a range `127.0.0.2-127.0.0.40` (IPv4), or both mixed by commas. */

@@ -58,6 +58,8 @@ function nothingCameBack(result: VerdictInput): string | undefined {
     case 'reply':
       return sent > 0 ? `no reply matched a request (${sent} sent): nothing was measured` : undefined;
     case 'subscribe':
+      // Publishers that published nothing (--rate 0, or -d 0) asked for nothing: as echo's --rate 0.
+      if (sent === 0 && Number(result.config.publishers ?? 0) > 0) return undefined;
       return `no message was received (${sent} published): nothing was measured`;
     case 'scenario':
       return unanswered > 0 ? `no expect step was matched (${unanswered} waited in vain): nothing was measured` : undefined;

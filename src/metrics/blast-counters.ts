@@ -19,6 +19,11 @@ export interface BlastCounters {
   messagesReceived: number;
   /** Of messagesReceived, those that arrived during the ramp (only with --ramp-traffic). */
   rampMessagesReceived: number;
+  /**
+   * Of messagesReceived, those that arrived in the closing drain (subscribe, fire-and-forget): after
+   * sending stopped at the end of the run, while messages in flight still arrive. Not the run's rate.
+   */
+  drainMessagesReceived: number;
   bytesSent: number;
   bytesReceived: number;
   /**
@@ -74,6 +79,7 @@ export function emptyBlastCounters(): BlastCounters {
     messagesSent: 0,
     messagesReceived: 0,
     rampMessagesReceived: 0,
+    drainMessagesReceived: 0,
     bytesSent: 0,
     bytesReceived: 0,
     mismatched: 0,
@@ -92,7 +98,7 @@ export function emptyBlastCounters(): BlastCounters {
 
 export function addBlastCounters(into: BlastCounters, from: BlastCounters): BlastCounters {
   for (const key of [
-    'attempted', 'accepted', 'open', 'messagesSent', 'messagesReceived', 'rampMessagesReceived', 'bytesSent', 'bytesReceived',
+    'attempted', 'accepted', 'open', 'messagesSent', 'messagesReceived', 'rampMessagesReceived', 'drainMessagesReceived', 'bytesSent', 'bytesReceived',
     'mismatched', 'unanswered', 'delayedSends', 'addressRetries', 'timeoutsWhileStalled', 'unmatched', 'duplicates', 'subscribed', 'delivered', 'completed', 'handshakeWindowLowest',
   ] as const) {
     // Results from before a counter existed lack it.

@@ -92,6 +92,11 @@ export interface BlastResult {
     received: number;
     /** Of received, those that arrived during the ramp (with --ramp-traffic). */
     receivedDuringRamp: number;
+    /**
+     * Of received, those that arrived in the closing drain (subscribe, fire-and-forget: sending had
+     * stopped; messages in flight still count). Not in perSecond. Absent from older results.
+     */
+    receivedDuringDrain?: number;
     /** Sent and not echoed when the run ended (recorded as round trips of at least their age then). */
     unanswered: number;
     mismatched: number;
@@ -183,7 +188,8 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
   const rampRoundTrip = mergeEncoded(snapshots.map((s) => s.rampRoundTripHistogram));
   const runRoundTrip = mergeEncoded(snapshots.map((s) => s.runRoundTripHistogram));
   const runSeconds = (context.runMs ?? 0) / 1000;
-  const runEchoes = counters.messagesReceived - counters.rampMessagesReceived;
+  // The run's own: not the ramp's (--ramp-traffic), nor the closing drain's (subscribe, fire).
+  const runEchoes = counters.messagesReceived - counters.rampMessagesReceived - (counters.drainMessagesReceived ?? 0);
   const runSummary = summarize(runRoundTrip);
   return {
     schemaVersion: SCHEMA_VERSION,
@@ -204,6 +210,7 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
       sent: counters.messagesSent,
       received: counters.messagesReceived,
       receivedDuringRamp: counters.rampMessagesReceived,
+      receivedDuringDrain: counters.drainMessagesReceived ?? 0,
       unanswered: counters.unanswered,
       mismatched: counters.mismatched,
       delayedSends: counters.delayedSends,

@@ -83,7 +83,7 @@ export function formatBlastSummary(result: BlastResult): string {
     const plural = { echo: 'round trips', reply: 'replies', delivery: 'deliveries', none: 'round trips' }[measures];
     lines.push(`  unanswered when the run ended: ${formatCount(messages.unanswered)}${result.config.flood ? '' : ` (recorded as ${plural} of at least their age then)`}`);
   }
-  if (messages.mismatched) lines.push(`  echoes that did not match: ${formatCount(messages.mismatched)}`);
+  if (messages.mismatched) lines.push(`  not the echo of what was outstanding (not timed): ${formatCount(messages.mismatched)}`);
   if (messages.unmatched && result.config.pattern !== 'scenario') lines.push(`  replies that matched no request: ${formatCount(messages.unmatched)}`);
   if (messages.subscribed) lines.push(`  subscribe messages sent: ${formatCount(messages.subscribed)}`);
   if (messages.duplicates) lines.push(`  duplicate deliveries: ${formatCount(messages.duplicates)}`);

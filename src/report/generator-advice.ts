@@ -24,7 +24,7 @@ export function generatorWarnings(result: BlastResult): string[] {
     const limit = GENERATOR_LIMIT_REASONS[reason];
     if (limit) warnings.push(`${formatCount(count)} connections failed with ${reason}: ${limit}, a limit of the generator, not the server`);
   }
-  if (result.messages.mismatched > 0) warnings.push(`${formatCount(result.messages.mismatched)} echoes did not match what was sent`);
+  if (result.messages.mismatched > 0) warnings.push(`${formatCount(result.messages.mismatched)} messages received were not the echo of what was outstanding (pushes, or changed bytes): none of them was timed or counted as received`);
   return warnings;
 }
 

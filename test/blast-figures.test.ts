@@ -1,0 +1,145 @@
+/**
+ * Figures that must be true and runs that must not crash: each case here was a bug a user met
+ * (issue 16), run through the real `wsbench` binary against servers built here or `wsbench serve`,
+ * with blast's counts checked against what the server saw.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { BlastResult } from '../src/metrics/blast-result.js';
+import { runCliToEnd, startServeCli, stop } from './helpers/cli.js';
+import { wsServerWith, type TestServer } from './helpers/servers.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'wsbench-figures-'));
+let files = 0;
+
+async function blastJson(url: string, args: string[]): Promise<{ code: number | null; result: BlastResult; stderr: string }> {
+  const out = join(scratch, `result-${++files}.json`);
+  const run = await runCliToEnd(['blast', url, '--quiet', '--out', out, ...args], { timeoutMs: 90_000 });
+  assert.equal(run.stderr.includes('    at '), false, `no stack trace: ${run.stderr}`);
+  const result = JSON.parse(readFileSync(out, 'utf8')) as BlastResult;
+  const { outcomes } = result;
+  assert.equal(outcomes.attempted, outcomes.accepted + outcomes.rejected.total + outcomes.failed.total, 'attempted = accepted + rejected + failed');
+  return { code: run.code, result, stderr: run.stderr };
+}
+
+async function withServer<S extends TestServer, T>(server: S, body: (server: S) => Promise<T>): Promise<T> {
+  try {
+    return await body(server);
+  } finally {
+    await server.close();
+  }
+}
+
+describe('blast: runs that crashed or exited wrongly', () => {
+  it('--fire-and-forget without --message floods the payload (text, binary, any size): no crash, every message reaches the server', { timeout: 90_000 }, async () => {
+    let seen = 0;
+    let seenBytes = 0;
+    const server = await wsServerWith(() => {}, (_ws, data) => {
+      seen++;
+      seenBytes += data.length;
+    });
+    await withServer(server, async () => {
+      for (const extra of [[], ['--binary'], ['-s', '3000']]) {
+        seen = 0;
+        seenBytes = 0;
+        const { code, result, stderr } = await blastJson(server.url, ['-c', '2', '-d', '1s', '--fire-and-forget', ...extra]);
+        assert.equal(code, 0, `${extra.join(' ')}: ${stderr}`);
+        assert.ok(result.messages.sent > 0, `${extra.join(' ')}: sent ${result.messages.sent}`);
+        assert.equal(result.outcomes.accepted, 2);
+        // Everything sent arrives (the server reads until blast closes, after the run).
+        assert.equal(seen, result.messages.sent, `${extra.join(' ')}: the server saw every message`);
+        assert.equal(seenBytes, result.messages.bytesSent);
+        assert.equal(result.messages.bytesSent, result.messages.sent * (extra[0] === '-s' ? 3000 : 64));
+      }
+    });
+  });
+
+  it('--flood -s 1mb against serve (--max-payload 1mb): no frame over the size, no 1009, bounded memory', { timeout: 90_000 }, async () => {
+    const server = await startServeCli(['--max', '10']);
+    try {
+      const { code, result, stderr } = await blastJson(server.url, ['-c', '4', '-d', '2s', '--flood', '-s', '1mb']);
+      assert.equal(code, 0, stderr);
+      assert.equal(result.outcomes.dropped.total, 0, `drops: ${JSON.stringify(result.outcomes.dropped.byCloseCode)}`);
+      assert.ok(result.messages.received > 0);
+      assert.ok(result.messages.bytesSent / result.messages.sent <= 1024 * 1024, 'every message fits --size');
+      assert.equal(result.endReason, 'duration');
+    } finally {
+      await stop(server);
+    }
+  });
+
+  it('--publishers with -d 0, or with --rate 0, publish nothing and exit 0; without {{now_us}} in --message they are refused (exit 2)', { timeout: 90_000 }, async () => {
+    let published = 0;
+    const server = await wsServerWith(() => {}, () => published++);
+    await withServer(server, async () => {
+      const zero = await blastJson(server.url, ['-c', '4', '-d', '0', '--publishers', '2']);
+      assert.equal(zero.code, 0, zero.stderr);
+      const idle = await blastJson(server.url, ['-c', '4', '-d', '2s', '--publishers', '2', '--rate', '0']);
+      assert.equal(idle.code, 0, idle.stderr);
+      assert.equal(idle.result.messages.sent, 0);
+      assert.equal(published, zero.result.messages.sent, 'the server saw what was published');
+      const refused = await runCliToEnd(['blast', server.url, '-c', '4', '-d', '1s', '--publishers', '2', '--message', 'hello {{seq}}']);
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, /--message: "hello \{\{seq\}\}" is not valid; .*\{\{now_us\}\}/);
+    });
+  });
+
+  it('a --payload file that is not UTF-8 is refused without --binary (exit 2), and echoes as binary with it', { timeout: 60_000 }, async () => {
+    const file = join(scratch, 'binary.bin');
+    writeFileSync(file, Buffer.from([0xff, 0xfe, 0x00, 0x80, 0xc3, 0x28]));
+    const server = await wsServerWith(() => {}, (ws, data, binary) => ws.send(data, { binary }));
+    await withServer(server, async () => {
+      const refused = await runCliToEnd(['blast', server.url, '-c', '1', '-d', '1s', '--payload', file]);
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, /--payload: ".*binary\.bin" is not valid; expected UTF-8 text, or --binary/);
+      const { code, result } = await blastJson(server.url, ['-c', '1', '-d', '1s', '--payload', file, '--binary']);
+      assert.equal(code, 0);
+      assert.ok(result.messages.received > 0);
+      assert.equal(result.messages.mismatched, 0);
+    });
+  });
+});
+
+describe('blast: figures that must be true', () => {
+  it('subscribe: msg/s is the run\'s own, not the run\'s plus the closing drain\'s', { timeout: 90_000 }, async () => {
+    // Pushes 50 msg/s to each connection for as long as it is open: through the run and the drain.
+    const timers = new Set<NodeJS.Timeout>();
+    const server = await wsServerWith((ws) => {
+      const timer = setInterval(() => ws.send(`{"tick":${Date.now()}}`), 20);
+      timers.add(timer);
+      ws.on('close', () => clearInterval(timer));
+    });
+    await withServer(server, async () => {
+      const { code, result } = await blastJson(server.url, ['-c', '2', '-d', '2s', '--subscribe', 'hi']);
+      for (const timer of timers) clearInterval(timer);
+      assert.equal(code, 0);
+      const run = result.messages.received - result.messages.receivedDuringRamp - result.messages.receivedDuringDrain!;
+      assert.ok(result.messages.receivedDuringDrain! > 0, 'the pusher went on during the drain');
+      assert.equal(result.messages.perSecond, Math.round(run / (result.runMs! / 1000)));
+      // Two connections at 50 msg/s each: about 100 msg/s; with the drain's messages in, several times that.
+      assert.ok(result.messages.perSecond > 60 && result.messages.perSecond < 140, `perSecond ${result.messages.perSecond}`);
+    });
+  });
+
+  it('messages in flight on a connection the server drops are recorded at their age: the histogram holds every message sent', { timeout: 60_000 }, async () => {
+    // Echoes the first 50 messages of each connection, then goes silent and drops it a moment later.
+    const server = await wsServerWith(() => {}, (ws, data, binary) => {
+      const count = ((ws as unknown as { count?: number }).count = ((ws as unknown as { count?: number }).count ?? 0) + 1);
+      if (count <= 50) ws.send(data, { binary });
+      else if (count === 51) setTimeout(() => ws.terminate(), 200);
+    });
+    await withServer(server, async () => {
+      const { result } = await blastJson(server.url, ['-c', '2', '-d', '3s', '-p', '4']);
+      assert.equal(result.outcomes.dropped.total, 2);
+      assert.equal(result.messages.received, 100);
+      assert.equal(result.messages.sent, 2 * 54, 'four in flight at a time: 50 echoed, and 4 in flight when it went silent');
+      assert.equal(result.messages.unanswered, result.messages.sent - result.messages.received);
+      const histograms = result.latency.phases;
+      assert.equal(histograms.run.roundTrip.count + histograms.ramp.roundTrip.count, result.messages.sent, 'every message sent is in the histogram');
+      assert.ok(result.latency.roundTrip.max_us >= 150_000, `the unanswered ones at their age: max ${result.latency.roundTrip.max_us} µs`);
+    });
+  });
+});
