@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
 import { describe, it } from 'node:test';
+import { WebSocketServer } from 'ws';
 import type { BlastResult } from '../src/metrics/blast-result.js';
 import { runCliToEnd, startServeCli, stop } from './helpers/cli.js';
 import { wsServerWith, type TestServer } from './helpers/servers.js';
@@ -141,5 +143,55 @@ describe('blast: figures that must be true', () => {
       assert.equal(histograms.run.roundTrip.count + histograms.ramp.roundTrip.count, result.messages.sent, 'every message sent is in the histogram');
       assert.ok(result.latency.roundTrip.max_us >= 150_000, `the unanswered ones at their age: max ${result.latency.roundTrip.max_us} µs`);
     });
+  });
+});
+
+describe('input: credentials, URLs and files refused or kept out of results', () => {
+  it('ws://user:secret@host: sent as HTTP Basic authentication, and redacted in the result unless --record-headers', { timeout: 60_000 }, async () => {
+    const authorizations: (string | undefined)[] = [];
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+    await once(wss, 'listening');
+    wss.on('connection', (ws, req) => {
+      authorizations.push(req.headers.authorization);
+      ws.on('message', (data: Buffer, binary: boolean) => ws.send(data, { binary }));
+    });
+    try {
+      const url = `ws://alice:s3cr%3At@127.0.0.1:${(wss.address() as { port: number }).port}/ws`;
+      const out = join(scratch, `creds-${++files}.json`);
+      const run = await runCliToEnd(['blast', url, '-c', '2', '--messages', '3', '-d', '5s', '--out', out, '--quiet']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(authorizations, Array(2).fill(`Basic ${Buffer.from('alice:s3cr:t').toString('base64')}`));
+      const text = readFileSync(out, 'utf8');
+      assert.equal(text.includes('s3cr'), false, 'the password is in no field of the result');
+      const result = JSON.parse(text) as BlastResult & { config: { url: string } };
+      assert.match(result.target.url, /^ws:\/\/<redacted>@127\.0\.0\.1:\d+\/ws$/);
+      assert.match(result.config.url, /<redacted>@/);
+      const kept = join(scratch, `creds-${++files}.json`);
+      const recorded = await runCliToEnd(['blast', url, '-c', '1', '--messages', '1', '-d', '5s', '--out', kept, '--quiet', '--record-headers']);
+      assert.equal(recorded.code, 0, recorded.stderr);
+      assert.match((JSON.parse(readFileSync(kept, 'utf8')) as BlastResult).target.url, /alice:s3cr%3At@/);
+    } finally {
+      for (const ws of wss.clients) ws.terminate();
+      await new Promise((resolve) => wss.close(resolve));
+    }
+  });
+
+  it('a URL without a host or with port 0, and a --subprotocol that is no token, are refused before any connection (exit 2)', async () => {
+    for (const [args, message] of [
+      [['ws:///ws'], /url: "ws:\/\/\/ws" is not valid; expected a host/],
+      [['ws://127.0.0.1:0/ws'], /url: "ws:\/\/127\.0\.0\.1:0\/ws" is not valid; expected a port from 1 to 65535/],
+      [['ws://127.0.0.1:9/ws', '--subprotocol', 'a b'], /--subprotocol: "a b" is not valid; expected protocol names/],
+    ] as const) {
+      const run = await runCliToEnd(['blast', ...args, '-c', '1', '-d', '1s']);
+      assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, message);
+      assert.equal(run.stderr.trim().split('\n').length, 1, 'one line');
+    }
+  });
+
+  it('serve refuses a certificate or key that is not PEM (exit 2) instead of failing every handshake', async () => {
+    const run = await runCliToEnd(['serve', '--port', '0', '--tls-cert', '/dev/null', '--tls-key', '/dev/null']);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /^wsbench: --tls-cert: "\/dev\/null" is not valid; expected a PEM certificate/);
   });
 });

@@ -212,6 +212,27 @@ describe('serve: protections', () => {
     await closeAll([held!]);
   });
 
+  it("what Node's HTTP parser refuses is answered 400 or 431 and counted, also in /metrics", async () => {
+    const server = await start({ max: 2, workers: 1 });
+    const answerTo = async (request: string) => {
+      const socket = connect({ host: '127.0.0.1', port: server.port });
+      let answer = '';
+      socket.on('data', (chunk) => (answer += chunk));
+      socket.on('error', () => {});
+      socket.write(request);
+      await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      return answer;
+    };
+    assert.match(await answerTo('GARBAGE\r\n\r\n'), /^HTTP\/1.1 400 /);
+    assert.match(await answerTo(`GET /ws HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`), /^HTTP\/1.1 431 /);
+    const stats = await server.stats();
+    assert.equal(stats.rejected['bad-request'], 1);
+    assert.equal(stats.rejected['header-too-large'], 1);
+    const metrics = await (await fetch(`${httpBase(server)}/metrics`)).text();
+    assert.match(metrics, /wsbench_connections_rejected_total\{reason="bad-request",status="400"\} 1\n/);
+    assert.match(metrics, /wsbench_connections_rejected_total\{reason="header-too-large",status="431"\} 1\n/);
+  });
+
   it('an upgrade on another path is refused with 404', async () => {
     const server = await start({ max: 5, workers: 1 });
     const refused = await attempt(server.url.replace('/ws', '/other'));

@@ -10,6 +10,7 @@ import { arch, cpus, platform, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { resolveBlastConfig, type BlastConfig, type BlastOptions } from '../config/blast-config.js';
 import { RunError } from '../config/errors.js';
+import { redactUrl } from '../config/redact-headers.js';
 import type { BlastWorkerToCoordinator, CoordinatorToBlastWorker } from '../ipc/blast-messages.js';
 import { planBlast, type BlastPlan } from '../limits/blast-plan.js';
 import { planServe } from '../limits/serve-plan.js';
@@ -94,7 +95,7 @@ export async function blast(options: BlastOptions | BlastConfig = {}, run: Blast
     const target = new URL(url);
     const plan = planBlast(config, target);
     await probe(plan.connectHost, plan.connectPort, config.connectTimeoutMs);
-    run.onStart?.({ url, ownServer: server !== undefined, plan, config });
+    run.onStart?.({ url: config.recordHeaders ? url : redactUrl(url), ownServer: server !== undefined, plan, config });
     return await runWorkers(config, plan, target, server !== undefined, run);
   } finally {
     await server?.close();
@@ -242,7 +243,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
         ? (config.expectFanout ?? Math.max(0, (config.shard ? config.shard.totalConnections : accepted) - 1))
         : undefined,
     version: packageVersion,
-    url: target.href,
+    url: config.recordHeaders ? target.href : redactUrl(target.href),
     ownServer,
     paced: config.rate !== undefined && config.rate > 0,
     interrupted: run.signal?.aborted ?? false,

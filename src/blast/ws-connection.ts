@@ -621,6 +621,13 @@ export function buildRequestHead(url: URL, headers: Readonly<Record<string, stri
     'Sec-WebSocket-Version: 13',
   ];
   if (subprotocol) lines.push(`Sec-WebSocket-Protocol: ${subprotocol}`);
+  // Credentials in the URL go as HTTP Basic authentication, as ws's client and curl send them,
+  // unless an Authorization header is given.
+  const hasAuthorization = Object.keys(headers).some((name) => name.toLowerCase() === 'authorization');
+  if ((url.username !== '' || url.password !== '') && !hasAuthorization) {
+    const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+    lines.push(`Authorization: Basic ${Buffer.from(credentials).toString('base64')}`);
+  }
   for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
   return lines.join('\r\n') + '\r\n';
 }

@@ -154,7 +154,7 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
     workers: options.workers === undefined ? undefined : integer('--workers', options.workers, 1, 1, 256),
     sourceAddresses: options.sourceIp === undefined ? undefined : parseSourceAddresses(options.sourceIp),
     headers: Object.freeze(scenario ? withScenarioHeaders(scenario, cliHeaders) : cliHeaders),
-    subprotocol: options.subprotocol ?? scenario?.connect.subprotocol,
+    subprotocol: subprotocols(options.subprotocol ?? scenario?.connect.subprotocol),
     insecure: Boolean(options.insecure),
     rampTraffic: Boolean(options.rampTraffic),
     recordHeaders: Boolean(options.recordHeaders),
@@ -292,7 +292,22 @@ function wsUrl(text: string): string {
   if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
     throw new ConfigError('url', text, 'expected a ws:// or wss:// URL');
   }
+  // WHATWG URL reads ws:///ws as the host "ws": a missing host is the user's slip, not a host name.
+  if (/^wss?:\/\/(?:[^@/?#]*@)?[/?#]/i.test(text.trim())) throw new ConfigError('url', text, 'expected a host: ws://HOST[:PORT]/path');
+  if (parsed.port === '0') throw new ConfigError('url', text, 'expected a port from 1 to 65535 (0 is no port to connect to)');
   return parsed.href;
+}
+
+/**
+ * --subprotocol: one protocol name or a comma-separated list, each an HTTP token (RFC 6455 4.1,
+ * RFC 7230 3.2.6): a name with a space or a separator would be refused by every server (400).
+ */
+function subprotocols(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const names = value.split(',').map((name) => name.trim());
+  const bad = names.find((name) => !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name));
+  if (bad !== undefined) throw new ConfigError('--subprotocol', value, `expected protocol names made of letters, digits and !#$%&'*+-.^_\`|~, separated by commas (${JSON.stringify(bad)} is not one)`);
+  return names.join(', ');
 }
 
 /** A payload that is valid UTF-8 text and recognisable in a capture. */

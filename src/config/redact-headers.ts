@@ -1,14 +1,31 @@
 /**
- * Upgrade headers often carry credentials (Authorization, cookies, API keys). Results files are
- * shared and committed, so header values are replaced by "<redacted>" (names kept) unless the run
- * asked to record them (--record-headers).
+ * Upgrade headers often carry credentials (Authorization, cookies, API keys), and so does a URL's
+ * user:password. Results files are shared and committed, so header values are replaced by
+ * "<redacted>" (names kept), and a URL's credentials by "<redacted>@", unless the run asked to record
+ * them (--record-headers).
  */
 export const REDACTED = '<redacted>';
 
 export function redactHeaders(config: Record<string, unknown>): Record<string, unknown> {
+  if (config.recordHeaders === true) return config;
   const headers = config.headers;
-  if (config.recordHeaders === true || headers === null || typeof headers !== 'object') return config;
-  return { ...config, headers: Object.fromEntries(Object.keys(headers).map((name) => [name, REDACTED])) };
+  const redacted = typeof config.url === 'string' ? { ...config, url: redactUrl(config.url) } : { ...config };
+  if (headers === null || typeof headers !== 'object') return redacted;
+  return { ...redacted, headers: Object.fromEntries(Object.keys(headers).map((name) => [name, REDACTED])) };
+}
+
+/** A URL with its user and password, if any, replaced by "<redacted>" (anything that is no URL: as it is). */
+export function redactUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return text;
+  }
+  if (url.username === '' && url.password === '') return text;
+  url.username = '';
+  url.password = '';
+  return url.href.replace('//', `//${REDACTED}@`);
 }
 
 /** The command line as recorded in results: `-H 'name: value'` becomes `-H 'name: <redacted>'`. */
@@ -20,6 +37,6 @@ export function redactHeaderArgs(args: readonly string[], recordHeaders: boolean
     if (previous === '-H' || previous === '--header') return redactLine(arg);
     if (arg.startsWith('--header=')) return `--header=${redactLine(arg.slice('--header='.length))}`;
     if (arg.startsWith('-H') && arg.length > 2) return `-H${redactLine(arg.slice(2))}`;
-    return arg;
+    return /^wss?:\/\//i.test(arg) ? redactUrl(arg) : arg;
   });
 }

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { ConfigError } from './errors.js';
 import { durationMs, host, integer, oneOf, sizeBytes, urlPath } from './validate.js';
 
@@ -129,6 +130,21 @@ function tlsFiles(certFile: string | undefined, keyFile: string | undefined): Se
     }
   };
   const tls = { cert: read('--tls-cert', certFile), key: read('--tls-key', keyFile) };
+  // createSecureContext takes empty or half-read files without a word (and then every handshake
+  // fails): the certificate and the key are parsed, and matched, first.
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(tls.cert);
+  } catch (error) {
+    throw new ConfigError('--tls-cert', certFile, `expected a PEM certificate (${(error as Error).message})`);
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(tls.key);
+  } catch (error) {
+    throw new ConfigError('--tls-key', keyFile, `expected a PEM private key (${(error as Error).message})`);
+  }
+  if (!certificate.checkPrivateKey(key)) throw new ConfigError('--tls-key', keyFile, `expected the private key of the --tls-cert certificate (${certFile})`);
   try {
     createSecureContext(tls);
   } catch (error) {

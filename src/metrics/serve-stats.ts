@@ -10,7 +10,10 @@ export const rejectStatus = {
   'worker-full': 503,
   'shutting-down': 503,
   'not-found': 404,
+  /** A malformed upgrade, or a request Node's HTTP parser refused. */
   'bad-request': 400,
+  /** Request headers over Node's limit (--max-http-header-size), refused by its parser. */
+  'header-too-large': 431,
 } as const;
 export type RejectReason = keyof typeof rejectStatus;
 
@@ -82,7 +85,7 @@ export function emptyServeCounters(): ServeCounters {
   return {
     accepted: 0,
     closed: 0,
-    rejected: { full: 0, 'queue-timeout': 0, 'worker-full': 0, 'shutting-down': 0, 'not-found': 0, 'bad-request': 0 },
+    rejected: { full: 0, 'queue-timeout': 0, 'worker-full': 0, 'shutting-down': 0, 'not-found': 0, 'bad-request': 0, 'header-too-large': 0 },
     handshakeTimeouts: 0,
     messagesIn: 0,
     messagesOut: 0,

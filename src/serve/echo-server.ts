@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { ServeConfig } from '../config/serve-config.js';
-import { emptyServeCounters, type RejectReason, type ServeCounters, type ServeStats } from '../metrics/serve-stats.js';
+import { emptyServeCounters, rejectStatus, type RejectReason, type ServeCounters, type ServeStats } from '../metrics/serve-stats.js';
 import { formatPrometheus } from '../report/prometheus.js';
 import type { RelayedBroadcast } from '../ipc/serve-messages.js';
 import type { AdmissionOutcome } from './admission.js';
@@ -102,6 +102,15 @@ export class EchoServer {
     this.http.on(config.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
       this.#awaitingUpgrade.add(socket);
       this.#arrivals.push({ socket, at: performance.now() });
+    });
+    // What Node's HTTP parser refuses (no valid request, headers over its limit) is answered as Node
+    // answers it (400, 431), and counted, so that /metrics shows every refused attempt.
+    this.http.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+      const code = error.code ?? '';
+      if (!code.startsWith('HPE_') || !socket.writable) return void socket.destroy();
+      const reason: RejectReason = code === 'HPE_HEADER_OVERFLOW' ? 'header-too-large' : 'bad-request';
+      counters.rejected[reason]++;
+      refuse(socket, rejectStatus[reason]);
     });
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.#awaitingUpgrade.delete(socket as Socket);
