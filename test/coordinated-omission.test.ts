@@ -24,6 +24,7 @@ describe('coordinated omission', () => {
       }
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const snapshot = await generator.stop();
+      await generator.close();
       const latency = summarize(decodeHistogram(snapshot.runRoundTripHistogram));
       // ~100 of the ~600 sends per connection were due during the stall and went out up to 1 s late.
       assert.ok(latency.max_us >= 900_000, `max ${latency.max_us} µs`);

@@ -100,6 +100,7 @@ describe('engine rules', () => {
       generator.startRun();
       await sleep(1000);
       const snapshot = await generator.stop();
+      await generator.close();
       const { messagesSent, messagesReceived, unanswered } = snapshot.counters;
       assert.equal(messagesReceived, 0);
       assert.ok(messagesSent >= 30, `sent ${messagesSent}`);
@@ -122,6 +123,7 @@ describe('engine rules', () => {
       generator.startRun();
       await sleep(300);
       const snapshot = await generator.stop();
+      await generator.close();
       assert.equal(snapshot.counters.messagesSent, 2);
       assert.equal(snapshot.counters.unanswered, 2);
       const run = decodeHistogram(snapshot.runRoundTripHistogram);
@@ -143,6 +145,7 @@ describe('engine rules', () => {
       blockFor(700);
       await rampDone(generator);
       const snapshot = await generator.stop();
+      await generator.close();
       assert.equal(snapshot.counters.accepted, 5);
       assert.deepEqual(snapshot.counters.failed, {});
     } finally {
@@ -159,6 +162,7 @@ describe('engine rules', () => {
       blockFor(200);
       await rampDone(stalled);
       const a = (await stalled.stop()).counters;
+      await stalled.close();
       assert.deepEqual(a.failed, { ETIMEDOUT: 4 });
       assert.equal(a.timeoutsWhileStalled, 4);
 
@@ -166,6 +170,7 @@ describe('engine rules', () => {
       calm.start();
       await rampDone(calm);
       const b = (await calm.stop()).counters;
+      await calm.close();
       assert.deepEqual(b.failed, { ETIMEDOUT: 4 });
       assert.equal(b.timeoutsWhileStalled, 0, 'the server alone was slow');
     } finally {

@@ -50,7 +50,7 @@ export interface BlastRunOptions {
 }
 
 const packageVersion = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-const FINAL_TIMEOUT_MS = 15_000;
+const STALL_TIMEOUT_MS = 15_000;
 /** Stands in for its own server's URL when planning before that server exists (the port is unknown). */
 const OWN_SERVER_URL = 'ws://127.0.0.1:1/ws';
 /**
@@ -287,15 +287,37 @@ function latencyKind(config: BlastConfig): LatencyKind {
   }
 }
 
+/**
+ * Stop a client process and wait for it: it reports its measurement first, then closes its
+ * connections, saying every second how many are left. It is given up on (killed; if it had not
+ * reported, the result names it as missing) only when it stops making progress: STALL_TIMEOUT_MS
+ * without a word from it before its report, or without one connection fewer after it. A process
+ * closing 19,000 connections on a starved machine may take long; one that is stuck may not.
+ */
 function collectFinal(worker: WorkerState): Promise<void> {
   if (worker.exited) return Promise.resolve();
   return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      worker.child.kill('SIGKILL');
-      resolve();
-    }, FINAL_TIMEOUT_MS);
+    let fewest = Infinity;
+    let timer: NodeJS.Timeout;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        worker.child.off('message', onMessage);
+        worker.child.kill('SIGKILL');
+        resolve();
+      }, STALL_TIMEOUT_MS);
+    };
+    const onMessage = (message: BlastWorkerToCoordinator) => {
+      if (message.t === 'final') return arm();
+      if (message.t !== 'closing') return;
+      if (!worker.snapshot || message.open < fewest) arm();
+      fewest = Math.min(fewest, message.open);
+    };
+    arm();
+    worker.child.on('message', onMessage);
     worker.child.once('close', () => {
       clearTimeout(timer);
+      worker.child.off('message', onMessage);
       resolve();
     });
     if (worker.child.connected) worker.child.send({ t: 'stop' } satisfies CoordinatorToBlastWorker);

@@ -219,8 +219,10 @@ export class LoadGenerator implements ConnectionEvents {
 
   /**
    * Stop: no new connections or sends. Messages still unanswered now are recorded as round trips of
-   * at least their age (a stall at the very end still shows), then connections close, and what
-   * arrives while they do is no longer counted.
+   * at least their age (a stall at the very end still shows), and the snapshot of what was measured
+   * is returned at once, before any connection closes: how long closing takes (thousands of
+   * connections in a starved process) must not decide whether the measurement is reported.
+   * close() then closes the connections; what arrives meanwhile is no longer counted.
    */
   async stop(): Promise<WorkerSnapshot> {
     const drains = this.#options.pattern === 'subscribe' || this.#options.pattern === 'fire';
@@ -255,29 +257,23 @@ export class LoadGenerator implements ConnectionEvents {
       // Expects still waiting are unanswered, recorded at their wait (in the last interval too).
       for (const connection of this.#open) this.#scenarioStopped(connection);
     }
-    // The last, partial, second of the timeline: the unanswered messages just recorded are in it.
-    const lastInterval = this.takeInterval();
-    const health = this.#phaseHealth();
-    // Handshakes still in flight end now, as failed ('aborted'), through their close events.
-    for (const connection of this.#connecting) connection.destroy('aborted');
     for (const connection of this.#open) {
       if (connection.paceTimer) clearTimeout(connection.paceTimer);
       connection.paceTimer = undefined;
       this.#scenarioStopped(connection);
-      connection.close(1000);
     }
-    const deadline = performance.now() + CLOSE_GRACE_MS;
-    while ((this.#open.size > 0 || this.#connecting.size > 0) && performance.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    for (const connection of this.#open) connection.destroy();
-    await new Promise((resolve) => setImmediate(resolve));
+    // Handshakes still in flight end as failed ('aborted'): counted now, closed by close().
+    if (this.#connecting.size > 0) this.counters.failed.aborted = (this.counters.failed.aborted ?? 0) + this.#connecting.size;
+    this.#abortedAtStop = new Set(this.#connecting);
+    // The last, partial, second of the timeline: the unanswered messages just recorded are in it.
+    const lastInterval = this.takeInterval();
+    const health = this.#phaseHealth();
     this.#loopDelay.disable();
-    // Round trips recorded since the last interval (a scenario's expect cut short by the close).
     this.#flushRoundTrips();
     return {
       index: this.#options.index,
-      counters: this.counters,
+      // A copy: close() goes on changing the live counters after this snapshot.
+      counters: structuredClone(this.counters),
       connectHistogram: encodeHistogram(this.#connectHistogram),
       rampRoundTripHistogram: encodeHistogram(this.#rampRoundTrips),
       runRoundTripHistogram: encodeHistogram(this.#runRoundTrips),
@@ -287,6 +283,29 @@ export class LoadGenerator implements ConnectionEvents {
       run: this.#rampHealth ? health : null,
       lastInterval,
     };
+  }
+
+  /** Handshakes in flight when stop() counted them as aborted: their close adds nothing more. */
+  #abortedAtStop: Set<WsConnection> | undefined;
+
+  /** Connections still open or connecting (while close() runs: its progress). */
+  get openOrConnecting(): number {
+    return this.#open.size + this.#connecting.size;
+  }
+
+  /**
+   * After stop(): close every connection (a close frame, then CLOSE_GRACE_MS for the server's) and
+   * cut what is left. Nothing counts any more.
+   */
+  async close(): Promise<void> {
+    for (const connection of this.#connecting) connection.destroy('aborted');
+    for (const connection of this.#open) connection.close(1000);
+    const deadline = performance.now() + CLOSE_GRACE_MS;
+    while ((this.#open.size > 0 || this.#connecting.size > 0) && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    for (const connection of this.#open) connection.destroy();
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   /**
@@ -476,6 +495,8 @@ export class LoadGenerator implements ConnectionEvents {
   }
 
   onFailed(connection: WsConnection, reason: string): void {
+    // Counted as aborted by stop() already: its snapshot has it.
+    if (this.#abortedAtStop?.has(connection)) return void this.#connecting.delete(connection);
     bump(this.counters.failed, reason);
     if (reason === 'ETIMEDOUT') {
       // Did this process stall for long during the attempt? Then the timeout may be its own doing.

@@ -6,6 +6,8 @@ import { proveHandleIo } from './handle-io.js';
 import { LoadGenerator } from './load-generator.js';
 
 const TICK_MS = 1000;
+/** While it stops: how often it tells the coordinator how many connections are left. */
+const CLOSING_TICK_MS = 1000;
 let generator: LoadGenerator | undefined;
 let ticker: NodeJS.Timeout | undefined;
 let stopping = false;
@@ -71,10 +73,21 @@ function handle(message: CoordinatorToBlastWorker): void {
   } else if (message.t === 'stop' && generator && !stopping) {
     stopping = true;
     if (ticker) clearInterval(ticker);
-    void generator.stop().then((measured) => {
-      const snapshot = { ...measured, fastPaths };
-      // Disconnect only once the final report is handed to the channel.
-      if (process.connected) process.send!({ t: 'final', snapshot } satisfies BlastWorkerToCoordinator, () => process.disconnect());
-    });
+    void finish(generator);
   }
+}
+
+/**
+ * The end: the measurement goes to the coordinator first, the moment the run ends, and only then do
+ * the connections close. Until this process exits it says, every second, how many are left, so that
+ * the coordinator gives up on it only when it stops making progress, not after a fixed time.
+ */
+async function finish(engine: LoadGenerator): Promise<void> {
+  const progress = setInterval(() => send({ t: 'closing', open: engine.openOrConnecting }), CLOSING_TICK_MS);
+  const measured = await engine.stop();
+  const snapshot = { ...measured, fastPaths };
+  await new Promise<void>((resolve) => (process.connected ? process.send!({ t: 'final', snapshot } satisfies BlastWorkerToCoordinator, () => resolve()) : resolve()));
+  await engine.close();
+  clearInterval(progress);
+  if (process.connected) process.disconnect();
 }

@@ -62,4 +62,6 @@ export type BlastWorkerToCoordinator =
    * tick: that second's figures for the timeline.
    */
   | { t: 'tick'; counters: BlastCounters; rampDone: boolean; idle: boolean; messagesDone: boolean; interval?: IntervalSample }
-  | { t: 'final'; snapshot: WorkerSnapshot };
+  | { t: 'final'; snapshot: WorkerSnapshot }
+  /** While the process stops (before and after 'final'): its connections still open or connecting. */
+  | { t: 'closing'; open: number };
