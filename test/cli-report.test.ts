@@ -73,7 +73,7 @@ describe('wsbench report and --report (CLI)', () => {
     writeFileSync(notResult, '{"hello": 1}');
     const input = await runCliToEnd(['report', notResult, '--format', 'md']);
     assert.equal(input.code, 2);
-    assert.equal(input.stderr, `wsbench: report: ${JSON.stringify(notResult)} is not valid; expected a wsbench blast result (JSON written by blast --out or --json)\n`);
+    assert.equal(input.stderr, `wsbench: report: ${JSON.stringify(notResult)} is not valid; expected a wsbench blast result (JSON written by blast --out or --json): schemaVersion: expected a schema this wsbench reads (1 to 2), got nothing\n`);
     // Refused before any connection: nothing listens at this URL, yet the answer is 2, not 1.
     const blast = await runCliToEnd(['blast', 'ws://127.0.0.1:9/ws', '--report', 'html,pdf']);
     assert.equal(blast.code, 2);

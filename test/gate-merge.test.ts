@@ -62,7 +62,7 @@ describe('merge', () => {
   it('refuses a missing or repeated shard, another config or target, another schemaVersion; --force merges anyway', () => {
     const refusals: [Parameters<typeof mergeResults>[0], RegExp][] = [
       [[{ path: 'a.json', result: a }], /shard 2\/2 missing: the merged result would not account for every connection \(--force merges anyway\)/],
-      [[{ path: 'a.json', result: a }, { path: 'a2.json', result: a }], /"a2\.json" is not valid; shard 1\/2 is there twice/],
+      [[{ path: 'a.json', result: a }, { path: 'a2.json', result: shard(1, { connectUs: [6000], accepted: 1 }) }], /"a2\.json" is not valid; shard 1\/2 is there twice/],
       [[{ path: 'a.json', result: a }, { path: 'c.json', result: shard(2, { config: { rate: 5 } }) }], /"c\.json" is not valid; its config differs from a\.json in rate/],
       [[{ path: 'a.json', result: a }, { path: 'c.json', result: { ...b, target: { url: 'ws://elsewhere/', ownServer: false } } }], /target ws:\/\/elsewhere\/ is not ws:\/\/127\.0\.0\.1:8000\/ws/],
       [[{ path: 'a.json', result: a }, { path: 'v1.json', result: { ...b, schemaVersion: 1 } }], /"v1\.json" is not valid; schemaVersion 1; merge takes schemaVersion 2 results/],
@@ -73,5 +73,9 @@ describe('merge', () => {
       assert.doesNotThrow(() => mergeResults(sources, { force: true }));
     }
     assert.equal(mergeResults([{ path: 'a.json', result: a }], { force: true }).merged.forced, true);
+    // The same run twice would double every count: refused even with --force.
+    for (const force of [false, true]) {
+      assert.throws(() => mergeResults([{ path: 'a.json', result: a }, { path: 'a2.json', result: a }], { force }), /"a2\.json" is not valid; it is the same run as a\.json/);
+    }
   });
 });

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../config/errors.js';
 import type { BlastResult } from '../metrics/blast-result.js';
+import { resultProblem } from './result-schema.js';
 import { parseThreshold, type Threshold } from './thresholds.js';
 
 function readText(option: string, path: string): string {
@@ -37,18 +38,15 @@ export function readJsonOrYaml(option: string, path: string): unknown {
   }
 }
 
-/** A wsbench blast result: has the figures the gate reads (outcomes, messages, histograms). */
+/**
+ * A wsbench blast result, checked against its schema (result-schema.ts) before anything uses it:
+ * wrong types, negative or inconsistent counts, an unknown schemaVersion or an undecodable
+ * histogram are refused with the field named (exit 2).
+ */
 export function readResultFile(option: string, path: string): BlastResult {
-  const value = readJson(option, path) as Partial<BlastResult> | null;
-  const looksRight =
-    value !== null &&
-    typeof value === 'object' &&
-    typeof value.schemaVersion === 'number' &&
-    typeof value.outcomes?.attempted === 'number' &&
-    typeof value.messages?.sent === 'number' &&
-    typeof value.histograms?.connect_us === 'string' &&
-    typeof value.histograms?.roundTrip_us === 'string';
-  if (!looksRight) throw new ConfigError(option, path, 'expected a wsbench blast result (JSON written by blast --out or --json)');
+  const value = readJson(option, path);
+  const problem = resultProblem(value);
+  if (problem) throw new ConfigError(option, path, `expected a wsbench blast result (JSON written by blast --out or --json): ${problem}`);
   return value as BlastResult;
 }
 

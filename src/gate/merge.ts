@@ -37,6 +37,7 @@ const END_REASONS_WORST_FIRST: readonly EndReason[] = ['client-process-lost', 'i
 
 export function mergeResults(sources: readonly MergeSource[], options: { force?: boolean } = {}): MergedResult {
   if (sources.length === 0) throw new ConfigError('merge', '', 'expected at least one result file');
+  refuseRepeats(sources);
   if (!options.force) checkMergeable(sources);
   const results = sources.map((s) => s.result);
   const first = results[0]!;
@@ -144,6 +145,20 @@ function withoutShardFields(config: Record<string, unknown>): Record<string, unk
 function mergedConfig(results: readonly BlastResult[]): Record<string, unknown> {
   const total = (field: string) => results.reduce((n, r) => n + (Number(r.config[field]) || 0), 0);
   return { ...results[0]!.config, connections: total('connections'), connectRate: total('connectRate'), maxHandshakes: total('maxHandshakes'), shard: null };
+}
+
+/**
+ * The same run given twice (the same file, or a copy): its start, end and connect histogram are
+ * those of another source. Merged, every count would double; even --force does not do that.
+ */
+function refuseRepeats(sources: readonly MergeSource[]): void {
+  const seen = new Map<string, string>();
+  for (const { path, result } of sources) {
+    const key = `${result.startedAt} ${result.endedAt} ${result.histograms.connect_us}`;
+    const earlier = seen.get(key);
+    if (earlier !== undefined) throw new ConfigError('merge', path, `it is the same run as ${earlier} (same start, end and connect histogram): merged, every count would double`);
+    seen.set(key, path);
+  }
 }
 
 /** Throws ConfigError naming the file and what differs. */

@@ -2,9 +2,9 @@
  * Results files: written atomically (a temp file renamed into place), named by time. The path is
  * checked before a run starts, so a run is never lost to a path that cannot be written.
  */
-import { mkdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError, RunError } from '../config/errors.js';
 
 export function defaultResultsPath(kind: string, at = new Date(), directory = 'results'): string {
   const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', '-');
@@ -18,7 +18,12 @@ export function defaultResultsPath(kind: string, at = new Date(), directory = 'r
 export function checkWritable(path: string, option: string): void {
   const fail = (why: string) => new ConfigError(option, path, why);
   try {
-    if (statSync(path).isDirectory()) throw fail('is a directory; expected a file path such as results/run.json');
+    // Results replace what is at the path (a new file renamed over it): only a regular file may be
+    // there. A device (--out /dev/stdout) or a link would be replaced by a file, not written through.
+    const found = lstatSync(path);
+    if (found.isDirectory()) throw fail('is a directory; expected a file path such as results/run.json');
+    if (found.isSymbolicLink()) throw fail('is a symbolic link, which would be replaced by the results file; give the path it points to');
+    if (!found.isFile()) throw fail('is not a regular file (a device, pipe or socket), which would be replaced by the results file; expected a file path such as results/run.json (--json prints the result on stdout)');
   } catch (error) {
     if (error instanceof ConfigError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
@@ -48,7 +53,9 @@ export function writeTextAtomic(path: string, text: string): void {
     renameSync(temporary, path);
   } catch (error) {
     removeQuietly(temporary);
-    throw error;
+    // A full disk, a read-only file system: say which file could not be written (exit 1).
+    const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+    throw new RunError(code, `could not write ${path}: ${code} (${(error as Error).message.replace(/^[A-Z]+: /, '').split(',')[0]})`);
   }
 }
 
