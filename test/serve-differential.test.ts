@@ -19,6 +19,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { isDeepStrictEqual } from 'node:util';
 import { WebSocketServer, type RawData } from 'ws';
 import { encodeFrame, Opcode } from '../src/protocol/frame-codec.js';
 import { startServeCli, stop, type CliRun } from './helpers/cli.js';
@@ -271,10 +272,14 @@ describe('serve answers every byte stream as ws does', () => {
       while (next < streams.length) {
         const index = next++;
         const stream = streams[index]!;
-        const [expected, actual] = await Promise.all([exchange(oracle.port, stream), exchange(servePort, stream)]);
-        try {
-          assert.deepEqual(actual, expected);
-        } catch {
+        let [expected, actual] = await Promise.all([exchange(oracle.port, stream), exchange(servePort, stream)]);
+        // One side that said nothing at all within QUIET_MS, not even its upgrade answer, was late,
+        // not different (a loaded machine: seen once with the oracle, which shares this process):
+        // that stream is sent to both once more before it counts as a difference.
+        if (!isDeepStrictEqual(actual, expected) && (expected.status === undefined || actual.status === undefined)) {
+          [expected, actual] = await Promise.all([exchange(oracle.port, stream), exchange(servePort, stream)]);
+        }
+        if (!isDeepStrictEqual(actual, expected)) {
           differences.push(`#${index} ${stream.name}:\n  ws:    ${JSON.stringify(expected)}\n  serve: ${JSON.stringify(actual)}`);
         }
       }
