@@ -14,7 +14,9 @@ import { describe, it } from 'node:test';
 import { directHandle, handleIoInUse, proveHandleIo } from '../src/blast/handle-io.js';
 import { proveSharedReads, sharedReadsInUse } from '../src/serve/server-connection.js';
 import { forcedOff, mergeRuntimeReports, portableLine, runtimeReport } from '../src/runtime/fast-paths.js';
+import { formatMarkdown } from '../src/report/markdown.js';
 import { runCliToEnd, startServeCli, stop } from './helpers/cli.js';
+import { fakeResult } from './helpers/results.js';
 
 /** A connected socket pair on loopback, for the length of `body`. */
 async function withSocketPair<T>(body: (client: Socket, peer: Socket) => Promise<T>): Promise<T> {
@@ -106,6 +108,12 @@ describe('fast paths: what the result, /healthz and the summary say', () => {
     assert.equal(portableLine(runtimeReport([{ directWrites: { on: true } }], 'v1')), undefined);
     const merged = mergeRuntimeReports([report, runtimeReport([{ directWrites: { on: true }, directReads: { on: false, why: 'y' } }], 'v2'), undefined]);
     assert.deepEqual(merged, { node: 'v1, v2', fastPaths: { directWrites: false, directReads: false }, portableBecause: { directWrites: 'x', directReads: 'y' } });
+  });
+
+  it('the Markdown report says when a fast path was off, and is silent when all ran', () => {
+    const off = { ...fakeResult(), runtime: runtimeReport([{ directWrites: { on: false, why: 'self-test: x' } }], 'v9') };
+    assert.match(formatMarkdown(off), /> Node v9: the portable path ran for directWrites \(self-test: x\)\./);
+    assert.doesNotMatch(formatMarkdown({ ...fakeResult(), runtime: runtimeReport([{ directWrites: { on: true } }], 'v9') }), /portable path/);
   });
 
   it('blast: the result names the Node and the fast paths that ran; with WSBENCH_PORTABLE=all none ran, and the summary says why', { timeout: 90_000 }, async () => {

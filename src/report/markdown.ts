@@ -4,6 +4,7 @@
  * comparison with a baseline when there was one. A pure function from the result to text.
  */
 import { PERCENTILES, type LatencySummaryUs } from '../metrics/histogram.js';
+import { portableLine } from '../runtime/fast-paths.js';
 import { formatCount, formatMs, formatSeconds } from './format.js';
 import { formatFigure, formatObserved } from './gate-text.js';
 import { reportVerdict, type ReportInput } from './report-input.js';
@@ -110,6 +111,8 @@ export function formatMarkdown(result: ReportInput): string {
     }
   }
   if (result.generator.bottleneck) lines.push('', '> ⚠️ A client process was busy (CPU or event-loop delay): wsbench itself may have set these numbers.');
+  const portable = portableLine(result.runtime);
+  if (portable) lines.push('', `> ${portable}.`);
   return lines.join('\n') + '\n';
 }
 
