@@ -126,6 +126,39 @@ describe('blast: figures that must be true', () => {
     });
   });
 
+  it("a broadcast server's copies of other connections' messages are not echoes: against serve --mode broadcast nothing matches (exit 1)", { timeout: 90_000 }, async () => {
+    // Every connection sends the same default payload but for its stamp (its number, 8 hex digits):
+    // a copy of another connection's message is told from its own echo.
+    const server = await startServeCli(['--max', '100', '--mode', 'broadcast']);
+    try {
+      const { code, result } = await blastJson(server.url, ['-c', '20', '-d', '2s']);
+      assert.equal(code, 1);
+      assert.equal(result.messages.received, 0);
+      assert.ok(result.messages.mismatched >= 19 * 20, `every copy counted as mismatched: ${result.messages.mismatched}`);
+      assert.equal(result.messages.sent, 20, 'one message each, whose echo never came');
+    } finally {
+      await stop(server);
+    }
+    // Each connection's payload begins with its own number; the rest is the payload as before.
+    const heads = new Map<string, Set<string>>();
+    let id = 0;
+    const echo = await wsServerWith((ws) => ((ws as unknown as { id: number }).id = id++), (ws, data, binary) => {
+      const key = String((ws as unknown as { id: number }).id);
+      if (!heads.has(key)) heads.set(key, new Set());
+      heads.get(key)!.add(data.subarray(0, 8).toString());
+      ws.send(data, { binary });
+    });
+    await withServer(echo, async () => {
+      const { code, result } = await blastJson(echo.url, ['-c', '3', '--messages', '5', '-d', '5s']);
+      assert.equal(code, 0);
+      assert.equal(result.messages.received, 15);
+      assert.equal(result.messages.mismatched, 0);
+      const stamps = [...heads.values()].map((set) => [...set]);
+      assert.ok(stamps.every((one) => one.length === 1), 'one stamp per connection');
+      assert.deepEqual(stamps.map((one) => one[0]).sort(), ['00000000', '00000001', '00000002']);
+    });
+  });
+
   it('messages in flight on a connection the server drops are recorded at their age: the histogram holds every message sent', { timeout: 60_000 }, async () => {
     // Echoes the first 50 messages of each connection, then goes silent and drops it a moment later.
     const server = await wsServerWith(() => {}, (ws, data, binary) => {

@@ -178,6 +178,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
         messages: config.messages,
         pipeline: config.pipeline,
         binary: config.binary,
+        stampConnection: config.stampConnection,
         source: share.source,
         rampTraffic: config.rampTraffic,
         pattern: config.pattern,

@@ -46,6 +46,8 @@ const STALL_SAMPLE_MS = 20;
 export const STALL_EXPLAINS_TIMEOUT = 0.1;
 /** Subscribe: a delivery whose timestamp is one of the connection's last this many is a duplicate. */
 const RECENT_DELIVERIES = 16;
+/** '0'-'9', 'a'-'f' as bytes: the connection stamp's digits. */
+const HEX_DIGITS = Buffer.from('0123456789abcdef');
 /** Flood: messages a connection sends per turn of the event loop at most, and their bytes at most (one message at least). */
 const FLOOD_BURST = 64;
 const FLOOD_BURST_BYTES = 64 * 1024;
@@ -539,6 +541,7 @@ export class LoadGenerator implements ConnectionEvents {
   onMessageAt(connection: WsConnection, buffer: Buffer, start: number, end: number, binary: boolean): boolean {
     const payload = this.#constantEcho;
     if (!payload || binary !== this.#options.binary || this.#stopping || connection.received >= connection.sent || connection.expected) return false;
+    this.#stamp(connection);
     if (!bytesEqual(buffer, start, end, payload)) return false;
     const sentAt = connection.intended ? connection.intended.shift() : connection.sentAt;
     const now = performance.now();
@@ -555,6 +558,7 @@ export class LoadGenerator implements ConnectionEvents {
    * fast echo server, and a run in which nothing matched has measured nothing (exit 1).
    */
   #onEcho(connection: WsConnection, payload: Buffer, binary: boolean): void {
+    if (!connection.expected) this.#stamp(connection);
     const expected = connection.received >= connection.sent ? undefined : connection.expected ? connection.expected[0] : this.#fixedMessage;
     if (expected === undefined || binary !== this.#options.binary || !payload.equals(expected)) {
       this.counters.mismatched++;
@@ -683,6 +687,7 @@ export class LoadGenerator implements ConnectionEvents {
    * request's round trip counts from there. Fire-and-forget and publishers wait for nothing.
    */
   #write(connection: WsConnection, dueAt: number): void {
+    if (!this.#template) this.#stamp(connection);
     const message = this.#template ? this.#template.render({ seq: connection.sent + 1, conn: connection.index, worker: this.#options.index }) : this.#options.payload;
     switch (this.#options.pattern) {
       case 'echo':
@@ -702,6 +707,21 @@ export class LoadGenerator implements ConnectionEvents {
     this.counters.messagesSent++;
     this.counters.bytesSent += message.length;
     connection.send(message, this.#opcode);
+  }
+
+  /**
+   * With the default payload, its first 8 bytes become this connection's number in hex: stamped in
+   * place (one process, one thread) before the payload is sent or compared with an echo, so the same
+   * buffer serves every connection and a message costs eight byte writes.
+   */
+  #stamp(connection: WsConnection): void {
+    if (!this.#options.stampConnection) return;
+    const payload = this.#options.payload;
+    let index = connection.index;
+    for (let i = 7; i >= 0; i--) {
+      payload[i] = HEX_DIGITS[index & 15]!;
+      index >>>= 4;
+    }
   }
 
   /** Messages sent and not yet answered on the connection (for the open loop's bound). */
@@ -764,6 +784,7 @@ export class LoadGenerator implements ConnectionEvents {
     // --fire-and-forget without --message floods its payload; --flood, its {{now_us}} template.
     const template = this.#template;
     const payload = this.#options.payload;
+    if (!template) this.#stamp(connection);
     const maxBytes = template ? template.maxBytes : payload.length;
     // Room for the longest message and its header; a shorter one's header may be shorter, and the
     // message is moved up to meet it (never, with messages under 126 bytes).

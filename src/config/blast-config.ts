@@ -45,6 +45,12 @@ export interface BlastConfig {
   readonly pipeline: number;
   /** The payload sent in every message. Default 64 bytes of text. */
   readonly payload: Buffer;
+  /**
+   * The default payload (no --payload, 8 bytes or more) begins with the connection's number, 8 hex
+   * digits, stamped at each send: an echo is then told from another connection's copy of the same
+   * message (a broadcast server's), which would otherwise be byte for byte the same.
+   */
+  readonly stampConnection: boolean;
   readonly binary: boolean;
   /** Client processes; undefined sizes it from the fd limit and cores. */
   readonly workers: number | undefined;
@@ -150,6 +156,7 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
     rate: options.rate === undefined ? undefined : rate('--rate', options.rate, 0),
     pipeline: integer('-p, --pipeline', options.pipeline, 1, 1, 4096),
     payload,
+    stampConnection: options.payload === undefined && payload.length >= STAMP_BYTES,
     binary,
     workers: options.workers === undefined ? undefined : integer('--workers', options.workers, 1, 1, 256),
     sourceAddresses: options.sourceIp === undefined ? undefined : parseSourceAddresses(options.sourceIp),
@@ -309,6 +316,9 @@ function subprotocols(value: string | undefined): string | undefined {
   if (bad !== undefined) throw new ConfigError('--subprotocol', value, `expected protocol names made of letters, digits and !#$%&'*+-.^_\`|~, separated by commas (${JSON.stringify(bad)} is not one)`);
   return names.join(', ');
 }
+
+/** The connection's number at the head of the default payload: 8 hex digits. */
+export const STAMP_BYTES = 8;
 
 /** A payload that is valid UTF-8 text and recognisable in a capture. */
 function makePayload(size: number, binary: boolean): Buffer {

@@ -27,6 +27,8 @@ export interface LoadGeneratorOptions {
   /** Closed loop: messages in flight per connection (autocannon's pipelining). */
   readonly pipeline: number;
   readonly payload: Buffer;
+  /** The payload's first 8 bytes are each connection's number in hex, stamped at each send (config/blast-config.ts). */
+  readonly stampConnection: boolean;
   readonly binary: boolean;
   readonly source: SourcePairs | undefined;
   /** Send from the moment each connection opens, instead of from the start of the run. */

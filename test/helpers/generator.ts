@@ -18,6 +18,7 @@ export function generatorFor(url: string, options: Partial<LoadGeneratorOptions>
     messages: undefined,
     pipeline: 1,
     payload: Buffer.from('ping'),
+    stampConnection: false,
     binary: false,
     source: undefined,
     rampTraffic: false,
