@@ -59,6 +59,28 @@ describe('blast: runs that crashed or exited wrongly', () => {
     });
   });
 
+  it('--fire-and-forget without --rate goes on after a server that stopped reading reads again', { timeout: 60_000 }, async () => {
+    // The server reads nothing for 1.5 s: the sockets fill, and blast must wait for their 'drain',
+    // then send on until the end of the run (it used to stop for good once a socket was full).
+    let openedAt = 0;
+    let lastAt = 0;
+    const server = await wsServerWith(
+      (ws) => {
+        openedAt ||= Date.now();
+        const socket = (ws as unknown as { _socket: import('node:net').Socket })._socket;
+        socket.pause();
+        setTimeout(() => socket.resume(), 1500);
+      },
+      () => (lastAt = Date.now()),
+    );
+    await withServer(server, async () => {
+      const { code, result } = await blastJson(server.url, ['-c', '2', '-d', '4s', '--fire-and-forget', '-s', '3000']);
+      assert.equal(code, 0);
+      assert.ok(lastAt - openedAt > 3500, `messages still arrived ${lastAt - openedAt} ms after the open (the run lasts 4 s)`);
+      assert.ok(result.messages.sent > 0);
+    });
+  });
+
   it('--flood -s 1mb against serve (--max-payload 1mb): no frame over the size, no 1009, bounded memory', { timeout: 90_000 }, async () => {
     const server = await startServeCli(['--max', '10']);
     try {

@@ -289,6 +289,7 @@ describe('blast client: frames written through net\'s stream (flood, scenarios)'
         assert.ok(++sends < 5000, 'the socket fills before 5000 frames');
         connection.send(payload, Opcode.binary);
       }
+      assert.equal((connection as unknown as { socket: { writableHighWaterMark: number } }).socket.writableHighWaterMark, WRITE_HIGH_WATER_BYTES, 'the 16 KiB mark on every Node');
       assert.ok(connection.writableLength >= WRITE_HIGH_WATER_BYTES, `full at ${connection.writableLength} B unsent`);
       serverSide.socket.resume();
       await eventually(() => events.drains > 0, 10_000, "net's 'drain'");

@@ -51,6 +51,8 @@ export interface BlastRunOptions {
 
 const packageVersion = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const STALL_TIMEOUT_MS = 15_000;
+/** The longest a client process may take to report after 'stop': its closing drain (10 s at most) and STALL_TIMEOUT_MS. */
+const REPORT_CAP_MS = 10_000 + STALL_TIMEOUT_MS;
 /** Stands in for its own server's URL when planning before that server exists (the port is unknown). */
 const OWN_SERVER_URL = 'ws://127.0.0.1:1/ws';
 /**
@@ -308,6 +310,15 @@ function collectFinal(worker: WorkerState): Promise<void> {
         resolve();
       }, STALL_TIMEOUT_MS);
     };
+    // Before its report, a process that keeps talking but never reports (its stop() stuck) is still
+    // given up on: the closing drain's longest plus the stall time.
+    const cap = setTimeout(() => {
+      if (worker.snapshot) return;
+      clearTimeout(timer);
+      worker.child.off('message', onMessage);
+      worker.child.kill('SIGKILL');
+      resolve();
+    }, REPORT_CAP_MS);
     const onMessage = (message: BlastWorkerToCoordinator) => {
       if (message.t === 'final') return arm();
       if (message.t !== 'closing') return;
@@ -318,6 +329,7 @@ function collectFinal(worker: WorkerState): Promise<void> {
     worker.child.on('message', onMessage);
     worker.child.once('close', () => {
       clearTimeout(timer);
+      clearTimeout(cap);
       worker.child.off('message', onMessage);
       resolve();
     });

@@ -132,7 +132,9 @@ export class LoadGenerator implements ConnectionEvents {
       subprotocols: options.subprotocols,
       connectTimeoutMs: options.connectTimeoutMs,
       batchWrites: options.pipeline > 1,
-      refillOnDrain: options.flood || options.pattern === 'scenario',
+      // Floods (--flood, and --fire-and-forget without --rate) and scenarios go on when a full socket
+      // drains: they write through net's stream, whose 'drain' says so.
+      refillOnDrain: (options.pattern === 'fire' && options.rate === undefined) || options.pattern === 'scenario',
       tls: options.tls,
     };
     this.#paced = options.rate !== undefined && options.rate > 0;

@@ -29,6 +29,8 @@ const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 export const WRITE_HIGH_WATER_BYTES = 16 * 1024;
 /** net's Duplex options take it; @types/node@20 does not declare it for connect(). */
 const HIGH_WATER: object = { writableHighWaterMark: WRITE_HIGH_WATER_BYTES };
+/** A TLSSocket hands net.Socket only `highWaterMark` (both directions): given too, so wss:// gets the same mark. */
+const TLS_HIGH_WATER: object = { ...HIGH_WATER, highWaterMark: WRITE_HIGH_WATER_BYTES };
 /** After a server's close frame, how long its TCP close may take before the socket is cut. */
 const CLOSE_TIMEOUT_MS = 2000;
 const kConnection = Symbol('connection');
@@ -261,7 +263,7 @@ export class WsConnection extends FrameParser {
       const tcp = connect({ host: target.host, port: target.port, localAddress, localPort, noDelay: true, ...HIGH_WATER });
       (tcp as SocketWithConnection)[kConnection] = this;
       tcp.on('error', onSocketError);
-      socket = tlsConnect({ socket: tcp, ...target.tls, ...HIGH_WATER });
+      socket = tlsConnect({ socket: tcp, ...target.tls, ...TLS_HIGH_WATER });
       socket.on('data', onSocketData);
     } else {
       socket = connect({
@@ -611,6 +613,15 @@ export function askedSubprotocols(headers: Readonly<Record<string, string>>, sub
   return lists.flatMap((list) => list.split(',')).map((name) => name.trim()).filter(Boolean);
 }
 
+/** A URL's user or password as the user meant it: percent-decoded, or as typed where that is no valid escape (100%). */
+function decodeOrRaw(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 /** The request head shared by every connection of a run. */
 export function buildRequestHead(url: URL, headers: Readonly<Record<string, string>>, subprotocol?: string): string {
   const lines = [
@@ -625,7 +636,7 @@ export function buildRequestHead(url: URL, headers: Readonly<Record<string, stri
   // unless an Authorization header is given.
   const hasAuthorization = Object.keys(headers).some((name) => name.toLowerCase() === 'authorization');
   if ((url.username !== '' || url.password !== '') && !hasAuthorization) {
-    const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+    const credentials = `${decodeOrRaw(url.username)}:${decodeOrRaw(url.password)}`;
     lines.push(`Authorization: Basic ${Buffer.from(credentials).toString('base64')}`);
   }
   for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
