@@ -75,6 +75,11 @@ export class LoadGenerator implements ConnectionEvents {
    * message instead of two.
    */
   readonly #newRoundTrips = createHistogram();
+  /** Handshakes since the last interval sample: live /metrics (coordinator) adds them up. */
+  readonly #intervalConnects = createHistogram();
+  /** This process's own load over the interval, for live /metrics. */
+  readonly #intervalLoopDelay = monitorEventLoopDelay({ resolution: 20 });
+  #intervalCpu = process.cpuUsage();
   #intervalSecond = 0;
   #intervalStartedAt = 0;
   #intervalReceivedBefore = 0;
@@ -187,6 +192,7 @@ export class LoadGenerator implements ConnectionEvents {
 
   start(): void {
     this.#loopDelay.enable();
+    this.#intervalLoopDelay.enable();
     this.#rampStartedAt = performance.now();
     this.#intervalStartedAt = this.#rampStartedAt;
     let last = this.#rampStartedAt;
@@ -273,6 +279,7 @@ export class LoadGenerator implements ConnectionEvents {
     const lastInterval = this.takeInterval();
     const health = this.#phaseHealth();
     this.#loopDelay.disable();
+    this.#intervalLoopDelay.disable();
     this.#flushRoundTrips();
     return {
       index: this.#options.index,
@@ -319,15 +326,24 @@ export class LoadGenerator implements ConnectionEvents {
   takeInterval(): IntervalSample {
     this.#flushRoundTrips();
     const now = performance.now();
+    const elapsedMs = now - this.#intervalStartedAt;
+    const cpu = process.cpuUsage(this.#intervalCpu);
+    const delay = this.#intervalLoopDelay;
     const sample: IntervalSample = {
       second: this.#intervalSecond++,
-      elapsedMs: now - this.#intervalStartedAt,
+      elapsedMs,
       received: this.counters.messagesReceived - this.#intervalReceivedBefore,
       open: this.counters.open,
       roundTrips: encodeHistogram(this.#intervalRoundTrips),
       phase: this.#running ? 'run' : 'ramp',
+      connects: encodeHistogram(this.#intervalConnects),
+      cpuRatio: elapsedMs > 0 ? Math.round(((cpu.user + cpu.system) / 1000 / elapsedMs) * 1000) / 1000 : 0,
+      loopDelayP99Ms: delay.count ? Math.round(delay.percentile(99) / 1e4) / 100 : 0,
     };
     this.#intervalRoundTrips.reset();
+    this.#intervalConnects.reset();
+    this.#intervalCpu = process.cpuUsage();
+    delay.reset();
     this.#intervalStartedAt = now;
     this.#intervalReceivedBefore = this.counters.messagesReceived;
     return sample;
@@ -478,7 +494,9 @@ export class LoadGenerator implements ConnectionEvents {
   // --- connection events -------------------------------------------------------------------------
 
   onOpen(connection: WsConnection): void {
-    recordUs(this.#connectHistogram, (performance.now() - connection.startedAt) * 1000);
+    const connectUs = (performance.now() - connection.startedAt) * 1000;
+    recordUs(this.#connectHistogram, connectUs);
+    recordUs(this.#intervalConnects, connectUs);
     this.counters.accepted++;
     this.counters.open++;
     this.#open.add(connection);

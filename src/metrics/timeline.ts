@@ -24,6 +24,11 @@ export interface IntervalSample {
   readonly roundTrips: string;
   /** The phase at the end of the interval. */
   readonly phase: 'ramp' | 'run';
+  /** Handshakes completed in the interval (µs), for live /metrics; absent from older processes. */
+  readonly connects?: string;
+  /** The process's CPU time over the interval's wall time (1 = one core), and its event-loop delay p99. */
+  readonly cpuRatio?: number;
+  readonly loopDelayP99Ms?: number;
 }
 
 /** One second of the run, in the result's `timeline`. */
