@@ -1,4 +1,5 @@
 /** Shards split exactly; merging adds counters and histograms and refuses what would not add up. */
+import { gatedVerdict, runVerdict } from '../src/gate/verdict.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { firstConnectionOf } from '../src/config/shard.js';
@@ -57,11 +58,64 @@ describe('merge', () => {
     assert.equal(merged.config.shard, null);
     assert.deepEqual(merged.merged.sources.map((s) => [s.file, s.shard?.index]), [['a.json', 1], ['b.json', 2]]);
     assert.equal(merged.durationMs, 2000);
+    assert.deepEqual(merged.merged.overlap, { share: 1, togetherMs: 1500, spanMs: 1500 });
+    assert.equal(merged.partial, undefined);
+  });
+
+  /** A shard whose run phase went from `startS` to `endS` seconds after 12:00:00, on the wall clock. */
+  const timed = (index: number, startS: number, endS: number, extra: Parameters<typeof fakeResult>[0] = {}) => {
+    const result = shard(index, { connectUs: [1000 + index], ...extra });
+    const at = (s: number) => new Date(Date.parse('2025-01-01T12:00:00Z') + s * 1000).toISOString();
+    return { ...result, clock: { runStartedAt: at(startS), runEndedAt: at(endS), source: 'tsc' } };
+  };
+
+  it("measures how far the shards' run phases overlapped, exactly, and refuses under --min-overlap unless --force", () => {
+    // [0 s, 10 s] and [2 s, 12 s]: together 8 s of a 12 s span.
+    const sources = [{ path: 'a.json', result: timed(1, 0, 10) }, { path: 'b.json', result: timed(2, 2, 12) }];
+    assert.throws(() => mergeResults(sources), /"a\.json b\.json" is not valid; the shards' run phases overlapped 66\.6% \(all running together 8\.0 s of 12\.0 s\), under --min-overlap 95\.0%/);
+    const forced = mergeResults(sources, { force: true });
+    assert.deepEqual(forced.merged.overlap, { share: 8 / 12, togetherMs: 8000, spanMs: 12_000 });
+    assert.equal(forced.runMs, 12_000, 'the merged run spans every run phase');
+    assert.equal(forced.clock?.runStartedAt, '2025-01-01T12:00:00.000Z');
+    assert.equal(forced.clock?.runEndedAt, '2025-01-01T12:00:12.000Z');
+    assert.equal(mergeResults(sources, { minOverlap: 0.6 }).merged.overlap?.togetherMs, 8000);
+    // One after the other: no overlap at all.
+    const apart = [{ path: 'a.json', result: timed(1, 0, 10) }, { path: 'b.json', result: timed(2, 10, 20) }];
+    assert.equal(mergeResults(apart, { force: true }).merged.overlap?.share, 0);
+    // Within 100 ms of each other over 60 s: 99.7%, merged.
+    const together = [{ path: 'a.json', result: timed(1, 0, 60) }, { path: 'b.json', result: timed(2, 0.1, 60.1) }];
+    assert.equal(mergeResults(together).merged.overlap?.togetherMs, 59_900);
+    // Results written before the clock was recorded: the run phase is startedAt + rampMs, for runMs.
+    const old = mergeResults([{ path: 'a.json', result: a }, { path: 'b.json', result: { ...b, rampMs: 1000 } }], { force: true }).merged.overlap;
+    assert.deepEqual(old, { share: 1000 / 2000, togetherMs: 1000, spanMs: 2000 });
+  });
+
+  it('--expect names what is missing; --allow-partial merges what arrived, marked partial', () => {
+    assert.throws(() => mergeResults([{ path: 'a.json', result: a }, { path: 'b.json', result: b }], { expect: 3 }), /--expect: 3 is not valid; the results are shards of 2/);
+    const partial = mergeResults([{ path: 'b.json', result: b }], { allowPartial: true });
+    assert.deepEqual(partial.partial, { expected: 2, missing: ['1/2'] });
+    assert.equal(partial.outcomes.attempted, b.outcomes.attempted);
+    // Results that are not shards: counted against --expect.
+    const runs = [{ path: 'x.json', result: fakeResult({ connectUs: [1] }) }, { path: 'y.json', result: fakeResult({ connectUs: [2] }) }];
+    assert.throws(() => mergeResults(runs, { expect: 3 }), /result 3 of 3 missing/);
+    assert.deepEqual(mergeResults(runs, { expect: 3, allowPartial: true }).partial, { expected: 3, missing: ['result 3 of 3'] });
+    assert.equal(mergeResults(runs, { expect: 2 }).partial, undefined);
+    assert.throws(() => mergeResults(runs, { expect: 1 }), /--expect: 1 is not valid; 2 results were given/);
+  });
+
+  it('a gate on a partial result exits 1 unless --partial-ok; a barrier that did not release the run exits 1', () => {
+    const partial = mergeResults([{ path: 'b.json', result: b }], { allowPartial: true });
+    const verdict = gatedVerdict(partial, []);
+    assert.equal(verdict.exitCode, 1);
+    assert.match(verdict.reasons[0]!, /^the result is partial: 1\/2 missing of 2; it does not account for the whole load/);
+    assert.equal(gatedVerdict(partial, [], undefined, { partialOk: true }).exitCode, 0);
+    assert.equal(runVerdict(partial).exitCode, 1, 'report and compare judge it the same way');
+    assert.equal(runVerdict({ ...b, endReason: 'barrier', sync: { startAt: null, barrier: 'http://x:1/', startWaitMs: 0, startLateByMs: 0, runWaitMs: null, problem: 'timed out' } }).exitCode, 1);
   });
 
   it('refuses a missing or repeated shard, another config or target, another schemaVersion; --force merges anyway', () => {
     const refusals: [Parameters<typeof mergeResults>[0], RegExp][] = [
-      [[{ path: 'a.json', result: a }], /shard 2\/2 missing: the merged result would not account for every connection \(--force merges anyway\)/],
+      [[{ path: 'a.json', result: a }], /2\/2 missing: the merged result would not account for every connection \(--allow-partial merges what arrived, marked partial\)/],
       [[{ path: 'a.json', result: a }, { path: 'a2.json', result: shard(1, { connectUs: [6000], accepted: 1 }) }], /"a2\.json" is not valid; shard 1\/2 is there twice/],
       [[{ path: 'a.json', result: a }, { path: 'c.json', result: shard(2, { config: { rate: 5 } }) }], /"c\.json" is not valid; its config differs from a\.json in rate/],
       [[{ path: 'a.json', result: a }, { path: 'c.json', result: { ...b, target: { url: 'ws://elsewhere/', ownServer: false } } }], /target ws:\/\/elsewhere\/ is not ws:\/\/127\.0\.0\.1:8000\/ws/],
@@ -73,6 +127,8 @@ describe('merge', () => {
       assert.doesNotThrow(() => mergeResults(sources, { force: true }));
     }
     assert.equal(mergeResults([{ path: 'a.json', result: a }], { force: true }).merged.forced, true);
+    // --force merges an incomplete set, and says it is partial.
+    assert.deepEqual(mergeResults([{ path: 'a.json', result: a }], { force: true }).partial, { expected: 2, missing: ['2/2'] });
     // The same run twice would double every count: refused even with --force.
     for (const force of [false, true]) {
       assert.throws(() => mergeResults([{ path: 'a.json', result: a }, { path: 'a2.json', result: a }], { force }), /"a2\.json" is not valid; it is the same run as a\.json/);

@@ -4,6 +4,7 @@
  * abort), and merge their snapshots into one result. It emits progress and returns data.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { arch, cpus, platform, release, totalmem } from 'node:os';
@@ -21,6 +22,8 @@ import { TimelineBuilder } from '../metrics/timeline.js';
 import type { WorkerSnapshot } from '../metrics/worker-snapshot.js';
 import type { RunningServer } from '../serve/server.js';
 import { askedSubprotocols, buildRequestHead, tlsFor } from './ws-connection.js';
+import { arriveAt, BarrierHost, waitUntil } from './barrier.js';
+import { LiveMetrics } from './live-metrics.js';
 
 /** Ramp: connections open. Run: traffic at full concurrency for -d. Closing: connections close. */
 export type BlastPhase = 'ramp' | 'run' | 'closing';
@@ -47,6 +50,22 @@ export interface BlastRunOptions {
   readonly onProgress?: (progress: BlastProgress) => void;
   /** Recorded in the result, so a results file says what produced it. */
   readonly command?: readonly string[];
+  /** A line worth telling while it waits (the barrier, --start-at) or once (where /metrics is). */
+  readonly onNotice?: (line: string) => void;
+}
+
+/** How a shard got in step with the others: --start-at and --barrier, for the result's `sync`. */
+interface SyncState {
+  readonly startAt: number | undefined;
+  /** Waited before the ramp: for --start-at, then at the barrier's start stage. */
+  startWaitMs: number;
+  /** --start-at had passed by this much when the shard got there (0: on time). */
+  startLateByMs: number;
+  /** Waited at the barrier's run stage, once the ramp was done. */
+  runWaitMs: number | null;
+  problem: string | null;
+  host: BarrierHost | undefined;
+  readonly key: string;
 }
 
 const packageVersion = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -93,14 +112,60 @@ export async function blast(options: BlastOptions | BlastConfig = {}, run: Blast
     server = await serve(ownServerOptions);
     url = server.url;
   }
+  const live = config.metricsPort !== undefined ? new LiveMetrics(config.shard ? `${config.shard.index}/${config.shard.count}` : '1/1', config.connections, emptyBlastCounters) : undefined;
+  const sync: SyncState = { startAt: config.startAt, startWaitMs: 0, startLateByMs: 0, runWaitMs: null, problem: null, host: undefined, key: loadKey(config, url) };
   try {
     const target = new URL(url);
     const plan = planBlast(config, target);
     await probe(plan.connectHost, plan.connectPort, config.connectTimeoutMs);
+    if (live) run.onNotice?.(`metrics at ${await live.listen(config.metricsHost, config.metricsPort!)}`);
     run.onStart?.({ url: config.recordHeaders ? url : redactUrl(url), ownServer: server !== undefined, plan, config });
-    return await runWorkers(config, plan, target, server !== undefined, run);
+    await startTogether(config, sync, run);
+    return await runWorkers(config, plan, target, server !== undefined, run, sync, live);
   } finally {
+    await sync.host?.close();
+    await live?.close();
     await server?.close();
+  }
+}
+
+/** The same for every shard of one load, different for another: the barrier refuses a shard of another load. */
+function loadKey(config: BlastConfig, url: string): string {
+  return createHash('sha256').update(`${redactUrl(url)} ${config.shard?.totalConnections ?? config.connections} ${config.shard?.count ?? 1}`).digest('hex').slice(0, 12);
+}
+
+/**
+ * Before the first connection: wait for --start-at, then at the barrier's start stage (shard 1
+ * serves the barrier first). Throws RunError (exit 1) when the barrier does not release it in time.
+ */
+async function startTogether(config: BlastConfig, sync: SyncState, run: BlastRunOptions): Promise<void> {
+  const began = Date.now();
+  if (config.startAt !== undefined) {
+    const late = began - config.startAt;
+    if (late > 0) {
+      sync.startLateByMs = late;
+      run.onNotice?.(`--start-at ${new Date(config.startAt).toISOString()} passed ${(late / 1000).toFixed(1)}s ago: starting now`);
+    } else {
+      run.onNotice?.(`waiting ${(-late / 1000).toFixed(1)}s for --start-at ${new Date(config.startAt).toISOString()}`);
+      await waitUntil(config.startAt, run.signal);
+    }
+  }
+  if (config.barrier !== undefined && config.shard) {
+    const barrier = new URL(config.barrier);
+    if (config.shard.index === 1) sync.host = await BarrierHost.listen(Number(barrier.port || 80), config.shard.count, sync.key);
+    run.onNotice?.(`waiting at the barrier ${barrier.href} for all ${config.shard.count} shards${sync.host ? ' (this shard serves it)' : ''}`);
+    await arriveAt(barrier, 'start', config.shard, sync.key, config.barrierTimeoutMs, run.signal);
+  }
+  if (run.signal?.aborted) throw new RunError('INTERRUPTED', 'interrupted before the first connection: nothing was measured');
+  sync.startWaitMs = Date.now() - began;
+}
+
+/** The host's clock source (Linux), recorded beside wall-clock times that shards compare. */
+function clockSource(): string | null {
+  try {
+    return readFileSync('/sys/devices/system/clocksource/clocksource0/current_clocksource', 'utf8').trim() || null;
+  } catch {
+    return null;
   }
 }
 
@@ -122,13 +187,16 @@ function probe(host: string, port: number, timeoutMs: number): Promise<void> {
   });
 }
 
-async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, ownServer: boolean, run: BlastRunOptions): Promise<BlastResult> {
+async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, ownServer: boolean, run: BlastRunOptions, sync: SyncState, live: LiveMetrics | undefined): Promise<BlastResult> {
   const startedAt = Date.now();
+  if (live) live.phase = 'ramp';
   const entry = fileURLToPath(new URL('./worker-main.js', import.meta.url));
   const requestHead = buildRequestHead(target, config.headers, config.subprotocol);
   const subprotocols = askedSubprotocols(config.headers, config.subprotocol);
   let phase: BlastPhase = 'ramp';
+  let rampDoneAt = 0;
   let runStartedAt = 0;
+  const barrierWait = new AbortController();
   let endReason: EndReason | undefined;
   let finish!: (reason: EndReason) => void;
   const finished = new Promise<void>((resolve) => (finish = (reason) => {
@@ -149,17 +217,20 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
         Object.assign(state, { counters: message.counters, rampDone: message.rampDone, idle: message.idle, messagesDone: message.messagesDone });
         if (message.interval) {
           timeline.add(index, message.interval);
+          live?.addInterval(index, message.interval);
           settleTimeline();
         }
         checkPhase();
       } else if (message.t === 'final') {
         state.snapshot = message.snapshot;
         timeline.add(index, message.snapshot.lastInterval);
+        live?.addInterval(index, message.snapshot.lastInterval);
         state.counters = message.snapshot.counters;
       }
     });
     child.on('close', () => {
       state.exited = true;
+      live?.processEnded(index);
       // Its connections are missing from the result, which names it (missingClientProcesses).
       if (!state.snapshot) checkPhase();
     });
@@ -199,24 +270,46 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
   });
 
   let runTimer: NodeJS.Timeout | undefined;
+  function beginRun(): void {
+    if (endReason !== undefined) return;
+    phase = 'run';
+    if (live) live.phase = 'run';
+    runStartedAt = Date.now();
+    // -d 0: a run of no length, so no traffic at all (the connections open, and close).
+    if (config.durationMs === 0) return finish('duration');
+    for (const worker of workers) if (!worker.exited && worker.child.connected) worker.child.send({ t: 'run' } satisfies CoordinatorToBlastWorker);
+    runTimer = setTimeout(finish, config.durationMs, 'duration');
+    checkPhase();
+  }
   function checkPhase(): void {
-    const live = workers.filter((w) => !w.exited);
-    if (live.length === 0) return finish('client-process-lost');
-    if (phase === 'ramp' && live.every((w) => w.rampDone)) {
-      // The ramp is global: the run starts when every process has had every attempt answered.
-      phase = 'run';
-      runStartedAt = Date.now();
-      // -d 0: a run of no length, so no traffic at all (the connections open, and close).
-      if (config.durationMs === 0) return finish('duration');
-      for (const worker of live) if (worker.child.connected) worker.child.send({ t: 'run' } satisfies CoordinatorToBlastWorker);
-      runTimer = setTimeout(finish, config.durationMs, 'duration');
+    const running = workers.filter((w) => !w.exited);
+    if (running.length === 0) return finish('client-process-lost');
+    if (phase === 'ramp' && rampDoneAt === 0 && running.every((w) => w.rampDone)) {
+      // The ramp is global: the run starts when every process has had every attempt answered, and
+      // with --barrier when every shard's ramp is done too.
+      rampDoneAt = Date.now();
+      if (config.barrier === undefined || !config.shard) return beginRun();
+      if (live) live.phase = 'waiting';
+      run.onNotice?.(`ramp done: waiting at the barrier for the other shards' ramps`);
+      arriveAt(new URL(config.barrier), 'run', config.shard, sync.key, config.barrierTimeoutMs, barrierWait.signal).then(
+        (release) => {
+          sync.runWaitMs = release.waitedMs;
+          beginRun();
+        },
+        (error: Error) => {
+          sync.problem = error.message;
+          finish('barrier');
+        },
+      );
+      return;
     }
     if (phase !== 'run') return;
-    if (live.every((w) => w.idle)) finish('idle');
-    else if (config.messages !== undefined && live.every((w) => w.messagesDone)) finish('messages');
-    else if (config.scenario !== undefined && live.every((w) => w.messagesDone)) finish('completed');
+    if (running.every((w) => w.idle)) finish('idle');
+    else if (config.messages !== undefined && running.every((w) => w.messagesDone)) finish('messages');
+    else if (config.scenario !== undefined && running.every((w) => w.messagesDone)) finish('completed');
   }
 
+  live?.countersFrom(() => progress().counters);
   const progressTimer = setInterval(() => run.onProgress?.(progress()), 250);
   function progress(): BlastProgress {
     const counters = workers.reduce((total, w) => addBlastCounters(total, w.counters), emptyBlastCounters());
@@ -230,12 +323,15 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
   await finished;
   const runEndedAt = Date.now();
   clearTimeout(runTimer);
+  barrierWait.abort();
   phase = 'closing';
+  if (live) live.phase = 'closing';
   run.onProgress?.(progress());
   clearInterval(progressTimer);
   run.signal?.removeEventListener('abort', onAbort);
   await Promise.all(workers.map((w) => collectFinal(w)));
   const endedAt = Date.now();
+  if (live) live.phase = 'done';
   const snapshots = workers.flatMap((w) => (w.snapshot ? [w.snapshot] : []));
   const accepted = snapshots.reduce((total, s) => total + s.counters.accepted, 0);
   return buildBlastResult(snapshots, {
@@ -253,7 +349,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
     missingClientProcesses: workers.filter((w) => !w.snapshot).map((w) => w.index),
     startedAt,
     endedAt,
-    rampMs: runStartedAt ? runStartedAt - startedAt : null,
+    rampMs: rampDoneAt ? rampDoneAt - startedAt : null,
     runMs: runStartedAt ? runEndedAt - runStartedAt : null,
     endReason: endReason!,
     timeline: timeline.finish(),
@@ -273,6 +369,22 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
       fdLimit: plan.fdLimit,
       command: run.command ?? null,
     },
+    clock: {
+      runStartedAt: runStartedAt ? new Date(runStartedAt).toISOString() : null,
+      runEndedAt: runStartedAt ? new Date(runEndedAt).toISOString() : null,
+      source: clockSource(),
+    },
+    sync:
+      config.startAt === undefined && config.barrier === undefined
+        ? null
+        : {
+            startAt: config.startAt === undefined ? null : new Date(config.startAt).toISOString(),
+            barrier: config.barrier ?? null,
+            startWaitMs: sync.startWaitMs,
+            startLateByMs: sync.startLateByMs,
+            runWaitMs: sync.runWaitMs,
+            problem: sync.problem,
+          },
   });
 }
 

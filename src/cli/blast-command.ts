@@ -58,6 +58,11 @@ export function blastCommand(io: CliIo, setExit: (code: number) => void): Comman
     .option('--insecure', "wss://: accept a server certificate that does not verify (self-signed, another name)")
     .option('--record-headers', 'keep -H header values in the result (by default they are written as "<redacted>")')
     .option('--shard <i/N>', 'run the i-th of N exact shares of the load (connections, connect rate); wsbench merge adds them up')
+    .option('--barrier <url>', 'with --shard: start together. Shard 1 serves this http:// URL (its port, every interface); each shard opens its connections when all N have arrived, and starts its run when all N ramps are done')
+    .option('--barrier-timeout <duration>', `the longest a shard waits at the barrier before it fails, exit 1 (default ${formatDurationMs(blastDefaults.barrierTimeoutMs)})`)
+    .option('--start-at <time>', 'open the first connection at this time: RFC 3339 (2026-12-05T18:00:00Z) or Unix seconds; shards given one time start their ramps together')
+    .option('--metrics-port <port>', 'serve Prometheus text at /metrics on this port while the run goes (labelled with the shard)')
+    .option('--metrics-host <address>', `the address /metrics listens on (default ${blastDefaults.metricsHost})`)
     .option('-q, --quiet', 'no progress on stderr')
     .option('--json', 'print the result as one JSON document on stdout (implies --quiet)')
     .option('-o, --out <file>', 'write the JSON result here instead of results/blast-<time>.json')
@@ -113,6 +118,8 @@ the server went away before --duration, or a client process was lost; 2 invalid 
           signal: abort.signal,
           command: redactHeaderArgs(io.argv.slice(2), config.recordHeaders),
           onStart: quiet ? undefined : (start: BlastStart) => io.stderr.write(header(start, found)),
+          // Where /metrics is, and waits at the barrier, are worth a line on stderr even with --quiet or --json.
+          onNotice: (line: string) => io.stderr.write(`wsbench blast: ${line}\n`),
           onProgress: progress ? (p: BlastProgress) => progress.update(p) : undefined,
         });
         const result = applyGate(found ? { ...measured, target: { ...measured.target, found: true } } : measured, gate);

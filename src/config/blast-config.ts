@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
 import { shardLoad, type Shard } from './shard.js';
-import { durationMs, integer, rate, sizeBytes } from './validate.js';
+import { durationMs, host, integer, rate, sizeBytes } from './validate.js';
 import { MessageTemplate } from '../message/template.js';
 import { compileIdExtractor } from '../message/reply-id.js';
 import { readScenarioFile, type Scenario, type ScenarioConnect } from '../scenario/parse.js';
@@ -88,6 +88,16 @@ export interface BlastConfig {
    * in `headers` and `subprotocol`.
    */
   readonly scenario: Scenario | undefined;
+  /** --start-at: the ramp begins at this instant (ms since the epoch), every shard's alike. */
+  readonly startAt: number | undefined;
+  /** --barrier: shard 1 serves it; every shard starts its ramp, and then its run, when all have arrived (blast/barrier.ts). */
+  readonly barrier: string | undefined;
+  /** --barrier-timeout: the longest a shard waits at one stage of the barrier. Default 5m. */
+  readonly barrierTimeoutMs: number;
+  /** --metrics-port: Prometheus text at /metrics while the run goes; undefined serves none. */
+  readonly metricsPort: number | undefined;
+  /** --metrics-host: the address /metrics listens on. Default 0.0.0.0 (a scraper reaches it from elsewhere). */
+  readonly metricsHost: string;
 }
 
 export interface BlastOptions {
@@ -120,6 +130,12 @@ export interface BlastOptions {
   flood?: boolean;
   /** A scenario file (YAML or JSON): see scenario/parse.ts. */
   scenario?: string;
+  /** RFC 3339 or Unix seconds. */
+  startAt?: string | number;
+  barrier?: string;
+  barrierTimeout?: string | number;
+  metricsPort?: string | number;
+  metricsHost?: string;
 }
 
 export const blastDefaults = {
@@ -129,6 +145,8 @@ export const blastDefaults = {
   maxHandshakes: 1000,
   connectTimeoutMs: 5000,
   sizeBytes: 64,
+  barrierTimeoutMs: 5 * 60_000,
+  metricsHost: '0.0.0.0',
 } as const;
 
 export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
@@ -165,7 +183,44 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
     insecure: Boolean(options.insecure),
     rampTraffic: Boolean(options.rampTraffic),
     recordHeaders: Boolean(options.recordHeaders),
+    startAt: options.startAt === undefined ? undefined : parseStartAt(options.startAt),
+    barrier: options.barrier === undefined ? undefined : barrierUrl(options.barrier, options.shard),
+    barrierTimeoutMs: durationMs('--barrier-timeout', options.barrierTimeout, blastDefaults.barrierTimeoutMs, 1000),
+    metricsPort: options.metricsPort === undefined ? undefined : integer('--metrics-port', options.metricsPort, 0, 0, 65_535),
+    metricsHost: host('--metrics-host', options.metricsHost, blastDefaults.metricsHost),
   }));
+}
+
+/** The furthest ahead --start-at may be: further is more likely a slip (ms for s) than a plan. */
+const START_AT_HORIZON_MS = 24 * 3600_000;
+
+/**
+ * --start-at: an RFC 3339 time with its offset (2026-12-05T18:00:00Z, …+01:00) or Unix seconds
+ * (1796493600, decimals allowed). At most a day ahead; a time that has passed starts at once (the
+ * run says how late it began).
+ */
+export function parseStartAt(value: string | number): number {
+  const text = String(value).trim();
+  let at = Number.NaN;
+  if (/^\d{9,11}(\.\d+)?$/.test(text)) at = Number(text) * 1000;
+  else if (/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(text)) at = Date.parse(text.replace(' ', 'T'));
+  if (!Number.isFinite(at)) throw new ConfigError('--start-at', value, 'expected an RFC 3339 time with its offset (2026-12-05T18:00:00Z) or Unix seconds (1796493600)');
+  if (at > Date.now() + START_AT_HORIZON_MS) throw new ConfigError('--start-at', value, 'expected a time at most 24 hours from now');
+  return Math.round(at);
+}
+
+/** --barrier: an http:// URL, and only with --shard (shard 1 serves it; the others need N). */
+function barrierUrl(text: string, shard: string | undefined): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(text);
+  } catch {
+    throw new ConfigError('--barrier', text, 'expected an http:// URL such as http://wsbench-blast-0.wsbench-barrier:7070');
+  }
+  if (parsed.protocol !== 'http:' || parsed.hostname === '') throw new ConfigError('--barrier', text, 'expected an http:// URL with a host, such as http://wsbench-blast-0.wsbench-barrier:7070');
+  if (parsed.port === '0') throw new ConfigError('--barrier', text, 'expected a port from 1 to 65535: shard 1 listens on it');
+  if (shard === undefined) throw new ConfigError('--barrier', text, 'it needs --shard i/N: shard 1 serves the barrier, and it releases the shards when all N have arrived');
+  return parsed.href;
 }
 
 type Traffic = Pick<BlastConfig, 'pattern' | 'message' | 'replyId' | 'subscribe' | 'publishers' | 'expectFanout' | 'flood'>;

@@ -9,16 +9,50 @@
  * Rates add up (the shards ran at the same time): messages.perSecond is the sum of the shards'.
  * rampMs runs from the first start to the last ramp's end; runMs from the first run phase's start
  * to the last one's end. Timelines add up per second (see mergeTimelines).
+ *
+ * That the shards ran at the same time is measured, not assumed: `merged.overlap` is the share of
+ * the merged run phase (first start to last end, wall clock) during which every shard's run phase
+ * was going. Under `minOverlap` (default 95%) the merge is refused unless `force`: 4 × 25,000
+ * connections one after another are not 100,000 at once.
+ *
+ * `expect`: the number of shards (or, for results that are not shards, of files) the load was
+ * made of. With `allowPartial`, what arrived is merged and marked `partial` (the shards missing
+ * named), and a gate on it exits 1 unless told otherwise (gate/verdict.ts).
  */
 import { mergeRuntimeReports } from '../runtime/fast-paths.js';
 import { ConfigError } from '../config/errors.js';
 import type { Shard } from '../config/shard.js';
-import { SCHEMA_VERSION, type BlastResult, type EndReason } from '../metrics/blast-result.js';
+import { SCHEMA_VERSION, type BlastResult, type EndReason, type RunClock } from '../metrics/blast-result.js';
 import { encodeHistogram, mergeEncoded, summarize } from '../metrics/histogram.js';
 import { mergeTimelines } from '../metrics/timeline.js';
 
 /** Config fields that differ between the shards of one load by design. */
 export const SHARD_FIELDS = ['connections', 'connectRate', 'maxHandshakes', 'shard'] as const;
+/** Config fields that say how a shard was started and watched, not what load it made. */
+export const RUN_ONLY_FIELDS = ['startAt', 'barrier', 'barrierTimeoutMs', 'metricsPort', 'metricsHost'] as const;
+
+/** The default least overlap of the shards' run phases: under it, merge refuses (unless --force). */
+export const DEFAULT_MIN_OVERLAP = 0.95;
+
+export interface MergeOptions {
+  readonly force?: boolean;
+  /** Shards (or files) the load was made of: those missing are named. */
+  readonly expect?: number;
+  /** Merge what arrived when shards are missing, and mark the result partial. */
+  readonly allowPartial?: boolean;
+  /** 0 to 1: the least share of the merged run during which every shard ran. Default 0.95. */
+  readonly minOverlap?: number;
+}
+
+/** How far the shards' run phases overlapped, on the wall clock. */
+export interface RunOverlap {
+  /** togetherMs / spanMs, 0 to 1 (1 when every run had no length and they coincided). */
+  readonly share: number;
+  /** How long every shard's run phase was going at once. */
+  readonly togetherMs: number;
+  /** From the first run phase's start to the last one's end. */
+  readonly spanMs: number;
+}
 
 export interface MergeSource {
   readonly path: string;
@@ -28,17 +62,20 @@ export interface MergeSource {
 export type MergedResult = BlastResult & {
   readonly merged: {
     readonly forced: boolean;
+    /** null: fewer than two results, or one without a run phase. */
+    readonly overlap: RunOverlap | null;
     readonly sources: readonly { file: string; shard: Shard | null; startedAt: string; endedAt: string; environment: Record<string, unknown> }[];
   };
 };
 
 /** Worst first: the merged run ended for the worst of its parts' reasons. */
-const END_REASONS_WORST_FIRST: readonly EndReason[] = ['client-process-lost', 'interrupted', 'idle', 'messages', 'completed', 'duration'];
+const END_REASONS_WORST_FIRST: readonly EndReason[] = ['client-process-lost', 'barrier', 'interrupted', 'idle', 'messages', 'completed', 'duration'];
 
-export function mergeResults(sources: readonly MergeSource[], options: { force?: boolean } = {}): MergedResult {
+export function mergeResults(sources: readonly MergeSource[], options: MergeOptions = {}): MergedResult {
   if (sources.length === 0) throw new ConfigError('merge', '', 'expected at least one result file');
   refuseRepeats(sources);
   if (!options.force) checkMergeable(sources);
+  const missing = missingParts(sources, options);
   const results = sources.map((s) => s.result);
   const first = results[0]!;
   const starts = results.map((r) => Date.parse(r.startedAt));
@@ -46,8 +83,17 @@ export function mergeResults(sources: readonly MergeSource[], options: { force?:
   const startedAt = Math.min(...starts);
   const endedAt = Math.max(...ends);
   const rampEnds = results.map((r, i) => (r.rampMs === null ? null : starts[i]! + r.rampMs));
-  const runEnds = results.map((r, i) => (rampEnds[i] === null || r.runMs == null ? null : rampEnds[i]! + r.runMs));
-  const allKnown = (values: (number | null)[]): values is number[] => values.every((v) => v !== null);
+  const runs = results.map(runWindow);
+  const allKnown = <T>(values: (T | null)[]): values is T[] => values.every((v) => v !== null);
+  const overlap = runOverlap(results);
+  const minOverlap = options.minOverlap ?? DEFAULT_MIN_OVERLAP;
+  if (!options.force && overlap && overlap.share < minOverlap) {
+    throw new ConfigError(
+      'merge',
+      sources.map((s) => s.path).join(' '),
+      `the shards' run phases overlapped ${percent(overlap.share)} (all running together ${(overlap.togetherMs / 1000).toFixed(1)} s of ${(overlap.spanMs / 1000).toFixed(1)} s), under --min-overlap ${percent(minOverlap)}: the merged figures would describe a load that never ran at once; start the shards together (blast --barrier or --start-at), or --force`,
+    );
+  }
 
   const histogram = (key: keyof BlastResult['histograms']) => mergeEncoded(results.map((r) => r.histograms[key]).filter((h): h is string => typeof h === 'string'));
   const connect = histogram('connect_us');
@@ -64,7 +110,7 @@ export function mergeResults(sources: readonly MergeSource[], options: { force?:
     endedAt: new Date(endedAt).toISOString(),
     durationMs: endedAt - startedAt,
     rampMs: allKnown(rampEnds) ? Math.max(...rampEnds) - startedAt : null,
-    runMs: allKnown(rampEnds) && allKnown(runEnds) ? Math.max(...runEnds) - Math.min(...rampEnds) : null,
+    runMs: allKnown(runs) ? Math.max(...runs.map((r) => r.end)) - Math.min(...runs.map((r) => r.start)) : null,
     endReason: END_REASONS_WORST_FIRST.find((reason) => results.some((r) => r.endReason === reason)) ?? first.endReason,
     interrupted: results.some((r) => r.interrupted),
     missingClientProcesses: results.flatMap((r) => r.missingClientProcesses),
@@ -99,8 +145,16 @@ export function mergeResults(sources: readonly MergeSource[], options: { force?:
     },
     runtime: mergeRuntimeReports(results.map((r) => r.runtime)),
     environment: first.environment,
+    clock: {
+      runStartedAt: allKnown(runs) && runs.length ? new Date(Math.min(...runs.map((r) => r.start))).toISOString() : null,
+      runEndedAt: allKnown(runs) && runs.length ? new Date(Math.max(...runs.map((r) => r.end))).toISOString() : null,
+      source: [...new Set(results.map((r) => r.clock?.source ?? null).filter((s): s is string => s !== null))].join(', ') || null,
+    } satisfies RunClock,
+    sync: null,
+    ...(missing ? { partial: missing } : {}),
     merged: {
       forced: Boolean(options.force),
+      overlap,
       sources: sources.map((s) => ({
         file: s.path,
         shard: shardOf(s.result),
@@ -132,13 +186,73 @@ function mergedFanout(results: readonly BlastResult[]): BlastResult['fanout'] {
   };
 }
 
+/**
+ * A result's run phase on the wall clock: its clock's times, or (results written before they were
+ * recorded) startedAt + rampMs, for runMs. null when it had no run phase.
+ */
+export function runWindow(result: BlastResult): { start: number; end: number } | null {
+  if (result.clock) {
+    if (result.clock.runStartedAt === null || result.clock.runEndedAt === null) return null;
+    return { start: Date.parse(result.clock.runStartedAt), end: Date.parse(result.clock.runEndedAt) };
+  }
+  if (result.rampMs === null || result.runMs === null || result.runMs === undefined) return null;
+  const start = Date.parse(result.startedAt) + result.rampMs;
+  return { start, end: start + result.runMs };
+}
+
+/** The shards' run phases' overlap (see RunOverlap); null for one result, or when one had no run. */
+export function runOverlap(results: readonly BlastResult[]): RunOverlap | null {
+  if (results.length < 2) return null;
+  const windows = results.map(runWindow);
+  if (windows.some((w) => w === null)) return null;
+  const runs = windows as { start: number; end: number }[];
+  const spanMs = Math.max(...runs.map((r) => r.end)) - Math.min(...runs.map((r) => r.start));
+  const togetherMs = Math.max(0, Math.min(...runs.map((r) => r.end)) - Math.max(...runs.map((r) => r.start)));
+  return { share: spanMs === 0 ? 1 : togetherMs / spanMs, togetherMs, spanMs };
+}
+
+function percent(share: number): string {
+  return `${(Math.floor(share * 1000) / 10).toFixed(1)}%`;
+}
+
+/**
+ * The parts of the load that did not arrive: shards by number, or, for results that are not
+ * shards, a count against --expect. Missing parts are refused (exit 2) unless allowPartial, which
+ * returns them for the result's `partial`; undefined when nothing is missing.
+ */
+function missingParts(sources: readonly MergeSource[], options: MergeOptions): { expected: number; missing: string[] } | undefined {
+  const shards = sources.map((s) => shardOf(s.result)).filter((s): s is Shard => s !== null);
+  const paths = sources.map((s) => s.path).join(' ');
+  let expected: number;
+  let missing: string[];
+  if (shards.length > 0 && shards.length === sources.length) {
+    expected = shards[0]!.count;
+    if (options.expect !== undefined && options.expect !== expected) {
+      throw new ConfigError('--expect', options.expect, `the results are shards of ${expected} (--shard i/${expected})`);
+    }
+    const seen = new Set(shards.map((s) => s.index));
+    missing = Array.from({ length: expected }, (_, i) => i + 1).filter((i) => !seen.has(i)).map((i) => `${i}/${expected}`);
+  } else {
+    if (options.expect === undefined) return undefined;
+    expected = options.expect;
+    if (sources.length > expected) throw new ConfigError('--expect', options.expect, `${sources.length} results were given`);
+    missing = Array.from({ length: expected - sources.length }, (_, i) => `result ${sources.length + i + 1} of ${expected}`);
+  }
+  if (missing.length === 0) return undefined;
+  if (!options.allowPartial && !options.force) {
+    throw new ConfigError('merge', paths, `${missing.join(', ')} missing: the merged result would not account for every connection (--allow-partial merges what arrived, marked partial)`);
+  }
+  // --force merges an incomplete set too, and says so the same way.
+  return { expected, missing };
+}
+
 function shardOf(result: BlastResult): Shard | null {
   return (result.config.shard as Shard | null | undefined) ?? null;
 }
 
 function withoutShardFields(config: Record<string, unknown>): Record<string, unknown> {
   const rest = { ...config };
-  for (const field of SHARD_FIELDS) delete rest[field];
+  for (const field of [...SHARD_FIELDS, ...RUN_ONLY_FIELDS]) delete rest[field];
   return rest;
 }
 
@@ -176,7 +290,7 @@ export function checkMergeable(sources: readonly MergeSource[]): void {
     const config = withoutShardFields(result.config);
     if (canonical(config) !== reference) {
       const differing = [...new Set([...Object.keys(config), ...Object.keys(first!.result.config)])].filter(
-        (key) => !(SHARD_FIELDS as readonly string[]).includes(key) && canonical(config[key]) !== canonical(first!.result.config[key]),
+        (key) => !([...SHARD_FIELDS, ...RUN_ONLY_FIELDS] as readonly string[]).includes(key) && canonical(config[key]) !== canonical(first!.result.config[key]),
       );
       refuse(path, `its config differs from ${first!.path} in ${differing.join(', ')}`);
     }
@@ -191,10 +305,6 @@ export function checkMergeable(sources: readonly MergeSource[]): void {
     if (shard!.count !== count) refuse(path, `it is shard ${shard!.index}/${shard!.count}, the others are of ${count}`);
     if (seen.has(shard!.index)) refuse(path, `shard ${shard!.index}/${count} is there twice`);
     seen.add(shard!.index);
-  }
-  const missing = Array.from({ length: count }, (_, i) => i + 1).filter((index) => !seen.has(index));
-  if (missing.length) {
-    refuse(sources.map((s) => s.path).join(' '), `shard ${missing.map((i) => `${i}/${count}`).join(', ')} missing: the merged result would not account for every connection`);
   }
 }
 

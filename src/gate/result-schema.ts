@@ -133,6 +133,15 @@ function checkResult(value: unknown): asserts value is BlastResult {
       if (second.rttP99_us !== null) amount(second.rttP99_us, `timeline[${index}].rttP99_us`);
     });
   }
+  if (result.clock !== undefined) {
+    const clock = object(result.clock, 'clock');
+    for (const key of ['runStartedAt', 'runEndedAt'] as const) if (clock[key] !== null) date(clock[key], `clock.${key}`);
+  }
+  if (result.partial !== undefined) {
+    const partial = object(result.partial, 'partial');
+    count(partial.expected, 'partial.expected');
+    if (!Array.isArray(partial.missing) || partial.missing.some((m) => typeof m !== 'string')) fail('partial.missing', 'expected a list of the shards missing', partial.missing);
+  }
   object(result.config, 'config');
   const generator = object(result.generator, 'generator');
   if (!Array.isArray(generator.workers)) fail('generator.workers', 'expected a list', generator.workers);

@@ -8,6 +8,8 @@
  *        no expect matched while some waited (scenario); fire-and-forget waits for nothing
  *     1  the run ended early because every connection ended before --duration (endReason 'idle':
  *        the server went away)
+ *     1  --barrier did not release the run (endReason 'barrier': another shard never got there)
+ *     1  a partial result (merge --allow-partial: shards missing), unless partialOk
  *    99  a threshold was crossed, or a gated figure regressed past --max-regression against --baseline
  *     0  otherwise
  *
@@ -26,10 +28,34 @@ export interface Verdict {
 
 export type VerdictInput = Pick<BlastResult, 'interrupted' | 'missingClientProcesses' | 'outcomes' | 'messages' | 'config'> & {
   endReason?: BlastResult['endReason'];
+  sync?: BlastResult['sync'];
+  partial?: BlastResult['partial'];
 };
 
-export function runVerdict(result: VerdictInput, thresholds: readonly ThresholdOutcome[] = [], comparison?: Comparison): Verdict {
+export interface VerdictOptions {
+  /** Judge a partial result by its thresholds alone (merge, compare, report --partial-ok). */
+  readonly partialOk?: boolean;
+}
+
+/** Why a partial result is not a pass, or undefined when it is whole (or partialOk). */
+export function partialReason(result: Pick<VerdictInput, 'partial'>, options: VerdictOptions = {}): string | undefined {
+  if (!result.partial || options.partialOk) return undefined;
+  const { missing, expected } = result.partial;
+  return `the result is partial: ${missing.join(', ')} missing of ${expected}; it does not account for the whole load (--partial-ok judges it by its thresholds alone)`;
+}
+
+/** gateVerdict, made a failure (exit 1) when the result is partial. */
+export function gatedVerdict(result: Pick<VerdictInput, 'partial'>, thresholds: readonly ThresholdOutcome[], comparison?: Comparison, options: VerdictOptions = {}): Verdict {
+  const gated = gateVerdict(thresholds, comparison);
+  const partial = partialReason(result, options);
+  return partial ? { exitCode: ExitCode.runFailed, reasons: [partial, ...gated.reasons] } : gated;
+}
+
+export function runVerdict(result: VerdictInput, thresholds: readonly ThresholdOutcome[] = [], comparison?: Comparison, options: VerdictOptions = {}): Verdict {
   const failures: string[] = [];
+  const partial = partialReason(result, options);
+  if (partial) failures.push(partial);
+  if (result.endReason === 'barrier') failures.push(`the barrier did not release the run: ${result.sync?.problem ?? 'another shard did not arrive'}`);
   if (result.missingClientProcesses.length > 0) {
     failures.push(`client process ${result.missingClientProcesses.join(', ')} ended without reporting; the result is incomplete`);
   }

@@ -19,7 +19,32 @@ export const SCHEMA_VERSION = 2;
  * Why the run ended. 'idle': every connection had ended before -d (refused, failed or dropped).
  * 'completed': --scenario, every open connection ran its last step or stopped at an expect that timed out.
  */
-export type EndReason = 'duration' | 'messages' | 'completed' | 'idle' | 'interrupted' | 'client-process-lost';
+export type EndReason = 'duration' | 'messages' | 'completed' | 'idle' | 'interrupted' | 'client-process-lost' | 'barrier';
+
+/**
+ * Wall-clock times of the run phase and the host's clock source: shards on several hosts compare
+ * them (merge's overlap), so they are only as good as the hosts' clocks agree (NTP, chrony).
+ */
+export interface RunClock {
+  readonly runStartedAt: string | null;
+  readonly runEndedAt: string | null;
+  /** Linux's current clocksource (tsc, kvm-clock, …); null where unknown. */
+  readonly source: string | null;
+}
+
+/** How this run got in step with other shards: --start-at and --barrier (null with neither). */
+export interface RunSync {
+  readonly startAt: string | null;
+  readonly barrier: string | null;
+  /** Waited before the first connection (for --start-at, then at the barrier). */
+  readonly startWaitMs: number;
+  /** --start-at had passed by this much when the run got there. */
+  readonly startLateByMs: number;
+  /** Waited at the barrier after the ramp, for the other shards' ramps (null: no run barrier). */
+  readonly runWaitMs: number | null;
+  /** Why the barrier did not release the run (endReason 'barrier'); null otherwise. */
+  readonly problem: string | null;
+}
 
 export interface PhaseHealthSummary {
   cpuPercent: number;
@@ -154,12 +179,19 @@ export interface BlastResult {
    */
   readonly runtime?: RuntimeReport;
   readonly environment: Record<string, unknown>;
+  /** Absent from results written before it existed: their run start is startedAt + rampMs. */
+  readonly clock?: RunClock;
+  readonly sync?: RunSync | null;
+  /** Set by `merge --allow-partial` when shards were missing: the result does not account for the whole load. */
+  readonly partial?: { readonly expected: number; readonly missing: readonly string[] };
 }
 
 export type LatencyKind = 'echo' | 'reply' | 'delivery' | 'none';
 
 export interface ResultContext {
   readonly measures: LatencyKind;
+  readonly clock: RunClock;
+  readonly sync: RunSync | null;
   /** Subscribe with publishers: deliveries expected per published message; undefined otherwise. */
   readonly expectedFanout: number | undefined;
   readonly version: string;
@@ -239,6 +271,8 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
     generator: generatorHealth(snapshots),
     runtime: runtimeReport(snapshots.flatMap((s) => (s.fastPaths ? [s.fastPaths] : []))),
     environment: context.environment,
+    clock: context.clock,
+    sync: context.sync,
   };
 }
 

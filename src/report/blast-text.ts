@@ -17,6 +17,8 @@ export function formatBlastHeader(url: string, about: string | undefined, connec
 export function formatBlastSummary(result: BlastResult): string {
   const { outcomes, messages, latency } = result;
   const lines: string[] = [];
+  const partial = partialLine(result);
+  if (partial) lines.push(partial);
   lines.push(
     `wsbench blast ${result.target.url}${result.interrupted ? '  (INTERRUPTED: partial results)' : ''}` +
       (result.missingClientProcesses.length ? '  (INCOMPLETE: a client process did not report)' : ''),
@@ -24,6 +26,10 @@ export function formatBlastSummary(result: BlastResult): string {
       `source addresses ${describeSources(result.plan)}, ${(result.durationMs / 1000).toFixed(1)}s` +
       (result.rampMs === null ? '' : ` (ramp: all attempted in ${(result.rampMs / 1000).toFixed(1)}s`) +
       (result.runMs === null ? (result.rampMs === null ? '' : ')') : `; run ${(result.runMs / 1000).toFixed(1)}s)`),
+  );
+  const sync = syncLine(result);
+  if (sync) lines.push(`  ${sync}`);
+  lines.push(
     '',
     'Connections',
     `  attempted ${formatCount(outcomes.attempted)}  accepted ${formatCount(outcomes.accepted)}  ` +
@@ -105,6 +111,26 @@ export function formatBlastSummary(result: BlastResult): string {
   const portable = portableLine(result.runtime);
   if (portable) lines.push(`  ${portable}`);
   return lines.join('\n') + '\n';
+}
+
+/** The first line of every report of a partial merge; undefined for a whole result. */
+export function partialLine(result: Pick<BlastResult, 'partial'>): string | undefined {
+  if (!result.partial) return undefined;
+  return `PARTIAL RESULT: ${result.partial.missing.join(', ')} missing of ${result.partial.expected}; the figures do not account for the whole load`;
+}
+
+/** How the run got in step with other shards (--start-at, --barrier), or undefined. */
+export function syncLine(result: Pick<BlastResult, 'sync' | 'clock'>): string | undefined {
+  const sync = result.sync;
+  if (!sync) return undefined;
+  const parts: string[] = [];
+  if (sync.startAt) parts.push(sync.startLateByMs > 0 ? `--start-at ${sync.startAt} had passed by ${(sync.startLateByMs / 1000).toFixed(1)}s` : `ramp started at --start-at ${sync.startAt}`);
+  if (sync.barrier) {
+    parts.push(`barrier ${sync.barrier}: waited ${(sync.startWaitMs / 1000).toFixed(1)}s before the ramp` + (sync.runWaitMs === null ? '' : `, ${(sync.runWaitMs / 1000).toFixed(1)}s before the run`));
+  }
+  if (result.clock?.runStartedAt) parts.push(`run ${result.clock.runStartedAt} to ${result.clock.runEndedAt} (clock ${result.clock.source ?? 'unknown'})`);
+  if (sync.problem) parts.push(`FAILED: ${sync.problem}`);
+  return parts.join('; ');
 }
 
 export function describeSources(plan: { sourceMode: string; sourceAddresses: readonly string[] }): string {

@@ -13,6 +13,7 @@
  * body `data-rendered="true"`: what the browser test reads. A pure function from the result (and the
  * library's text) to HTML.
  */
+import { partialLine } from './blast-text.js';
 import { PERCENTILES, type LatencySummaryUs } from '../metrics/histogram.js';
 import { formatCount, formatMs, formatSeconds } from './format.js';
 import { formatFigure, formatObserved } from './gate-text.js';
@@ -45,7 +46,7 @@ export function formatHtml(result: ReportInput, assets: HtmlAssets): string {
     },
   };
   const rampSeconds = timeline.filter((e) => e.phase === 'ramp').length;
-  const title = `wsbench blast ${result.target.url}: ${word}`;
+  const title = `${result.partial ? 'PARTIAL · ' : ''}wsbench blast ${result.target.url}: ${word}`;
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -58,7 +59,7 @@ export function formatHtml(result: ReportInput, assets: HtmlAssets): string {
 <style>${PAGE_CSS}</style>
 </head>
 <body data-rendered="false">
-<h1>wsbench blast: <span class="${word === 'PASS' ? 'pass' : 'fail'}">${word}</span> <small>(exit ${verdict.exitCode})</small></h1>
+<h1>wsbench blast: <span class="${word === 'PASS' ? 'pass' : 'fail'}">${word}</span> <small>(exit ${verdict.exitCode})</small>${result.partial ? ` <span class="fail">${escape(partialLine(result)!)}</span>` : ''}</h1>
 <p class="meta">${escape(result.target.url)}${result.target.ownServer ? ' (its own server)' : ''} · ${formatCount(result.outcomes.attempted)} connections over
 ${result.plan.workers} client process${result.plan.workers === 1 ? '' : 'es'} · ramp ${formatSeconds(result.rampMs)}, run ${formatSeconds(result.runMs)} · ended: ${escape(result.endReason)} · started ${escape(result.startedAt)}</p>
 ${verdict.reasons.map((reason) => `<p class="reason">${escape(reason)}</p>`).join('\n')}

@@ -44,7 +44,7 @@ export function formatJunit(result: ReportInput): string {
   }
   const failures = cases.filter((c) => c.failure).length;
   const time = (result.durationMs / 1000).toFixed(3);
-  const suite = `wsbench blast ${result.target.url}`;
+  const suite = `${result.partial ? 'PARTIAL (' + result.partial.missing.join(', ') + ' missing) ' : ''}wsbench blast ${result.target.url}`;
   const lines = [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="wsbench" tests="${cases.length}" failures="${failures}" errors="0" time="${time}">`,

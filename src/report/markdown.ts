@@ -3,6 +3,7 @@
  * the verdict, thresholds with PASS/FAIL, outcomes, the latency ladder per phase, messages, and the
  * comparison with a baseline when there was one. A pure function from the result to text.
  */
+import { partialLine } from './blast-text.js';
 import { PERCENTILES, type LatencySummaryUs } from '../metrics/histogram.js';
 import { portableLine } from '../runtime/fast-paths.js';
 import { formatCount, formatMs, formatSeconds } from './format.js';
@@ -49,7 +50,7 @@ export function formatMarkdown(result: ReportInput): string {
   const verdict = reportVerdict(result);
   const word = verdictWord(verdict.exitCode);
   const lines: string[] = [];
-  lines.push(`## wsbench blast: ${word === 'PASS' ? '✅' : '❌'} ${word} (exit ${verdict.exitCode})`, '');
+  lines.push(`## wsbench blast: ${word === 'PASS' ? '✅' : '❌'} ${word} (exit ${verdict.exitCode})${result.partial ? ` · ${partialLine(result)}` : ''}`, '');
   lines.push(
     `Target \`${cell(result.target.url)}\`${result.target.ownServer ? ' (its own server)' : ''}, ` +
       `${formatCount(result.outcomes.attempted)} connections over ${result.plan.workers} client process${result.plan.workers === 1 ? '' : 'es'}; ` +
