@@ -262,6 +262,12 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
         flood: config.flood,
         scenario: config.scenario,
         firstConnection: firstConnection[index]!,
+        lifetimeMs: config.lifetimeMs,
+        lifetimeJitter: config.lifetimeJitter,
+        reconnect: config.reconnect,
+        reconnectMinMs: config.reconnectMinMs,
+        reconnectMaxMs: config.reconnectMaxMs,
+        reconnectJitter: config.reconnectJitter,
         payloadBase64: config.payload.toString('base64'),
       },
     };

@@ -11,7 +11,7 @@ import type { LoadGeneratorOptions } from '../ipc/blast-messages.js';
 import { bump, emptyBlastCounters } from '../metrics/blast-counters.js';
 import { createHistogram, encodeHistogram, recordUs, type Histogram } from '../metrics/histogram.js';
 import type { IntervalSample } from '../metrics/timeline.js';
-import type { PhaseHealth, WorkerSnapshot } from '../metrics/worker-snapshot.js';
+import type { DropSecond, PhaseHealth, WorkerSnapshot } from '../metrics/worker-snapshot.js';
 import { MessageTemplate, monotonicNowUs, monotonicUs } from '../message/template.js';
 import { frameHeaderLength, writeFrameHeader } from '../protocol/frame-codec.js';
 import { compileIdExtractor, type IdExtractor } from '../message/reply-id.js';
@@ -58,6 +58,8 @@ const FLOOD_BURST_BYTES = 64 * 1024;
  * (Echo and reply need no drain: what is outstanding at the end is recorded at its age.)
  */
 const DELIVERY_QUIET_MS = 1000;
+/** --lifetime: lifetimes end on ticks of this length (one timer for every connection, not one each). */
+const LIFETIME_TICK_MS = 50;
 const DELIVERY_DRAIN_MAX_MS = 10_000;
 
 export class LoadGenerator implements ConnectionEvents {
@@ -108,6 +110,29 @@ export class LoadGenerator implements ConnectionEvents {
   /** --scenario: runs each connection's steps (scenario/runner.ts). */
   readonly #scenario: ScenarioRunner | undefined;
   #started = 0;
+  /**
+   * Slots to open again, before any new one (#pump): --lifetime replacements and --reconnect
+   * attempts. Each is a new connection with the slot's number; pacing (--connect-rate) is the ramp's.
+   */
+  readonly #reopen: WsConnection[] = [];
+  /** --lifetime: connections by the tick their lifetime ends on; those being closed for it. */
+  readonly #expiries = new Map<number, WsConnection[]>();
+  readonly #expiring = new Set<WsConnection>();
+  /**
+   * --lifetime: replacements in flight, by attempt. One the server refuses or that fails is tried
+   * again after the --reconnect backoff, so that concurrency holds: a server frees a slot a moment
+   * after the TCP connection has closed (serve's worker tells its primary over IPC), and a
+   * replacement may come in that moment.
+   */
+  readonly #replacing = new Map<WsConnection, number>();
+  #lifetimeTimer: NodeJS.Timeout | undefined;
+  /** --reconnect: attempts to open a dropped slot again, with when it dropped and the attempt's number. */
+  readonly #reconnects = new Map<WsConnection, { droppedAt: number; droppedSecond: number; attempt: number }>();
+  readonly #reconnectTimers = new Set<NodeJS.Timeout>();
+  /** Handshakes completed during the run; --reconnect: drop-to-back times, and drops by wall-clock second. */
+  readonly #runConnects = createHistogram();
+  readonly #reconnectTimes = createHistogram();
+  readonly #dropSeconds = new Map<number, { dropped: number; firstDropAt: number; back: number; lastBackAt: number; backUs: Histogram }>();
   #rampStartedAt = 0;
   /** The ramp's pacing timer (--connect-rate): the engine's own, never a connection's. */
   #rampTimer: NodeJS.Timeout | undefined;
@@ -171,7 +196,7 @@ export class LoadGenerator implements ConnectionEvents {
 
   /** Ramp done and nothing open: the server refused or dropped everything, or all closed. */
   get idle(): boolean {
-    return this.rampDone && this.#open.size === 0;
+    return this.rampDone && this.#open.size === 0 && this.#reopen.length === 0 && this.counters.reconnecting === 0 && this.#replacing.size === 0 && this.#reconnectTimers.size === 0;
   }
 
   /**
@@ -225,6 +250,97 @@ export class LoadGenerator implements ConnectionEvents {
     this.#phaseCpu = process.cpuUsage();
     this.#phaseStartedAt = performance.now();
     if (!this.#options.rampTraffic) for (const connection of this.#open) this.#startTraffic(connection);
+    const lifetime = this.#options.lifetimeMs;
+    if (lifetime !== undefined) {
+      // The ramp's connections end at times spread evenly over one lifetime, so that connections
+      // turn over at -c / lifetime a second from the start of the run, not all at once a lifetime later.
+      for (const connection of this.#open) this.#expireIn(connection, Math.random() * lifetime);
+      this.#lifetimeTimer = setInterval(() => this.#expire(), LIFETIME_TICK_MS);
+    }
+  }
+
+  /** --lifetime: the connection is closed (1000) and replaced `ms` from now. */
+  #expireIn(connection: WsConnection, ms: number): void {
+    const tick = Math.ceil((performance.now() + ms) / LIFETIME_TICK_MS);
+    const due = this.#expiries.get(tick);
+    if (due) due.push(connection);
+    else this.#expiries.set(tick, [connection]);
+  }
+
+  #expire(): void {
+    const now = Math.floor(performance.now() / LIFETIME_TICK_MS);
+    for (const [tick, due] of this.#expiries) {
+      if (tick > now) continue;
+      this.#expiries.delete(tick);
+      for (const connection of due) {
+        if (this.#stopping || connection.state !== 'open' || !this.#open.has(connection)) continue;
+        this.#expiring.add(connection);
+        connection.close(1000);
+      }
+    }
+  }
+
+  /** A lifetime of --lifetime ± --lifetime-jitter (uniform). */
+  #lifetime(): number {
+    const lifetime = this.#options.lifetimeMs!;
+    return lifetime * (1 + this.#options.lifetimeJitter * (2 * Math.random() - 1));
+  }
+
+  /** A new connection in `previous`'s slot: its number and role, nothing else. */
+  #slotAgain(previous: WsConnection): WsConnection {
+    const next = new WsConnection(this);
+    next.index = previous.index;
+    next.publisher = previous.publisher;
+    return next;
+  }
+
+  /**
+   * --reconnect: attempt `attempt` (1, 2, …) to open the slot of a dropped connection, after a
+   * backoff: full jitter, uniform between --reconnect-min and min(--reconnect-max, --reconnect-min
+   * × 2^attempt); without jitter, min(--reconnect-max, --reconnect-min × 2^(attempt-1)).
+   */
+  #scheduleReconnect(previous: WsConnection, droppedAt: number, droppedSecond: number, attempt: number): void {
+    const delay = reconnectDelay(this.#options, attempt, Math.random());
+    const timer = setTimeout(() => {
+      this.#reconnectTimers.delete(timer);
+      if (this.#stopping) return;
+      const next = this.#slotAgain(previous);
+      this.#reconnects.set(next, { droppedAt, droppedSecond, attempt });
+      this.counters.reconnectAttempts++;
+      this.#reopen.push(next);
+      this.#pump();
+    }, delay);
+    this.#reconnectTimers.add(timer);
+  }
+
+  /** A replacement (attempt `attempt`) for the slot of `previous`, now or after the backoff. */
+  #replace(previous: WsConnection, attempt: number): void {
+    const open = () => {
+      const next = this.#slotAgain(previous);
+      this.#replacing.set(next, attempt);
+      this.#reopen.push(next);
+      this.#pump();
+    };
+    if (attempt === 1) return open();
+    const timer = setTimeout(() => {
+      this.#reconnectTimers.delete(timer);
+      if (!this.#stopping) open();
+    }, reconnectDelay(this.#options, attempt - 1, Math.random()));
+    this.#reconnectTimers.add(timer);
+  }
+
+  /** A reconnect attempt (or a replacement) that was refused or failed: the next one, later. */
+  #reconnectFailed(connection: WsConnection): void {
+    const replacement = this.#replacing.get(connection);
+    if (replacement !== undefined) {
+      this.#replacing.delete(connection);
+      if (!this.#stopping) this.#replace(connection, replacement + 1);
+      return;
+    }
+    const retry = this.#reconnects.get(connection);
+    if (!retry) return;
+    this.#reconnects.delete(connection);
+    if (!this.#stopping) this.#scheduleReconnect(connection, retry.droppedAt, retry.droppedSecond, retry.attempt + 1);
   }
 
   /**
@@ -254,6 +370,10 @@ export class LoadGenerator implements ConnectionEvents {
     this.#stopping = true;
     const endedAt = performance.now();
     if (this.#rampTimer) clearTimeout(this.#rampTimer);
+    if (this.#lifetimeTimer) clearInterval(this.#lifetimeTimer);
+    for (const timer of this.#reconnectTimers) clearTimeout(timer);
+    this.#reconnectTimers.clear();
+    this.#reopen.length = 0;
     if (this.#stallSampler) clearInterval(this.#stallSampler);
     if (this.#windowTimer) clearInterval(this.#windowTimer);
     const pattern = this.#options.pattern;
@@ -293,6 +413,13 @@ export class LoadGenerator implements ConnectionEvents {
       ramp: this.#rampHealth ?? health,
       run: this.#rampHealth ? health : null,
       lastInterval,
+      runConnectHistogram: encodeHistogram(this.#runConnects),
+      ...(this.#options.reconnect
+        ? {
+            reconnectHistogram: encodeHistogram(this.#reconnectTimes),
+            dropSeconds: [...this.#dropSeconds].map(([second, d]): DropSecond => ({ second, dropped: d.dropped, firstDropAt: d.firstDropAt, back: d.back, lastBackAt: d.lastBackAt, backHistogram: encodeHistogram(d.backUs) })),
+          }
+        : {}),
     };
   }
 
@@ -425,7 +552,7 @@ export class LoadGenerator implements ConnectionEvents {
   #pump(): void {
     const { connections, connectRate } = this.#options;
     let batch = 0;
-    while (!this.#stopping && this.#started < connections && this.#connecting.size < this.#window.size) {
+    while (!this.#stopping && (this.#reopen.length > 0 || this.#started < connections) && this.#connecting.size < this.#window.size) {
       // Open at most a batch per turn of the event loop, so echoes and handshake answers that
       // arrived meanwhile are timed when they arrive, not after a thousand connects.
       if (batch++ === OPEN_BATCH) {
@@ -434,6 +561,14 @@ export class LoadGenerator implements ConnectionEvents {
           this.#pump();
         }));
         return;
+      }
+      const again = this.#reopen.shift();
+      if (again) {
+        this.counters.attempted++;
+        again.stalledAtStart = this.#stalledMs;
+        this.#connecting.add(again);
+        this.#connect(again);
+        continue;
       }
       if (connectRate > 0) {
         const elapsedMs = performance.now() - this.#rampStartedAt;
@@ -497,6 +632,21 @@ export class LoadGenerator implements ConnectionEvents {
     const connectUs = (performance.now() - connection.startedAt) * 1000;
     recordUs(this.#connectHistogram, connectUs);
     recordUs(this.#intervalConnects, connectUs);
+    if (this.#running) recordUs(this.#runConnects, connectUs);
+    this.#replacing.delete(connection);
+    const back = this.#reconnects.get(connection);
+    if (back) {
+      this.#reconnects.delete(connection);
+      this.counters.reconnected++;
+      this.counters.reconnecting--;
+      const backUs = (performance.now() - back.droppedAt) * 1000;
+      recordUs(this.#reconnectTimes, backUs);
+      const second = this.#dropSeconds.get(back.droppedSecond)!;
+      second.back++;
+      second.lastBackAt = Date.now();
+      recordUs(second.backUs, backUs);
+    }
+    if (this.#options.lifetimeMs !== undefined && this.#running && !this.#stopping) this.#expireIn(connection, this.#lifetime());
     this.counters.accepted++;
     this.counters.open++;
     this.#open.add(connection);
@@ -514,6 +664,7 @@ export class LoadGenerator implements ConnectionEvents {
   onRejected(connection: WsConnection, status: number): void {
     bump(this.counters.rejected, status);
     this.#settled(connection, true);
+    this.#reconnectFailed(connection);
   }
 
   onFailed(connection: WsConnection, reason: string): void {
@@ -526,6 +677,7 @@ export class LoadGenerator implements ConnectionEvents {
       if (stalledMs >= this.#options.connectTimeoutMs * STALL_EXPLAINS_TIMEOUT) this.counters.timeoutsWhileStalled++;
     }
     this.#settled(connection, false, reason === 'ETIMEDOUT');
+    this.#reconnectFailed(connection);
   }
 
   onAddressInUse(connection: WsConnection, code: string): void {
@@ -671,6 +823,19 @@ export class LoadGenerator implements ConnectionEvents {
       bump(this.counters.dropped, code);
       const quota = this.#options.messages;
       if ((quota !== undefined && connection.received >= quota) || this.#scenario?.finished(connection)) this.#done--;
+    }
+    if (this.#expiring.delete(connection) && !this.#stopping) {
+      // Its lifetime ended, and the server has its slot back: a new connection takes its place.
+      this.counters.churned++;
+      this.#replace(connection, 1);
+    } else if (!closedByUs && !this.#stopping && this.#options.reconnect) {
+      const wall = Date.now();
+      const droppedSecond = Math.floor(wall / 1000);
+      const second = this.#dropSeconds.get(droppedSecond);
+      if (second) second.dropped++;
+      else this.#dropSeconds.set(droppedSecond, { dropped: 1, firstDropAt: wall, back: 0, lastBackAt: 0, backUs: createHistogram() });
+      this.counters.reconnecting++;
+      this.#scheduleReconnect(connection, performance.now(), droppedSecond, 1);
     }
   }
 
@@ -884,4 +1049,16 @@ function dataViewOf(buffer: Buffer): DataView {
   viewB = viewA;
   viewedA = buffer;
   return (viewA = new DataView(buffer.buffer, buffer.byteOffset, buffer.length));
+}
+
+/**
+ * --reconnect's wait before attempt `attempt` (1, 2, …), ms, for a uniform `random` in [0, 1): with
+ * full jitter, between --reconnect-min and min(--reconnect-max, --reconnect-min × 2^attempt);
+ * without, min(--reconnect-max, --reconnect-min × 2^(attempt-1)). Always within [min, max].
+ */
+export function reconnectDelay(options: Pick<LoadGeneratorOptions, 'reconnectMinMs' | 'reconnectMaxMs' | 'reconnectJitter'>, attempt: number, random: number): number {
+  const { reconnectMinMs: min, reconnectMaxMs: max } = options;
+  if (!options.reconnectJitter) return Math.min(max, min * 2 ** Math.min(attempt - 1, 40));
+  const ceiling = Math.min(max, min * 2 ** Math.min(attempt, 40));
+  return min + random * (ceiling - min);
 }

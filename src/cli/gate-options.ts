@@ -32,7 +32,8 @@ export function reportVerdict(io: CliIo, verdict: Verdict): number {
 
 export const GATE_HELP = `
 Thresholds: metric[{phase:ramp|run}]:aggregation op value
-  latency (rtt, connect): min max avg med stdev p(N); units us, ms, s (a bare number is ms)
-  counters (attempted accepted rejected failed dropped messages sent unanswered mismatched):
+  latency (rtt reply delivery connect reconnect_time): min max avg med stdev p(N); units us, ms, s (a bare number is ms)
+  counters (attempted accepted rejected failed dropped connects reconnects churned messages sent unanswered
+    mismatched unmatched duplicates fanout):
     count, rate (per second of the run phase), ratio (of attempted, or of messages sent); k and m allowed
   ops: < <= > >= == !=     e.g. 'rtt:p(99)<50ms' 'failed:count==0' 'dropped:ratio<0.01' 'rtt{phase:ramp}:p(99)<1s'`;

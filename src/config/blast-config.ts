@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
 import { shardLoad, type Shard } from './shard.js';
-import { durationMs, host, integer, rate, sizeBytes } from './validate.js';
+import { durationMs, host, integer, oneOf, rate, sizeBytes } from './validate.js';
 import { MessageTemplate } from '../message/template.js';
 import { compileIdExtractor } from '../message/reply-id.js';
 import { readScenarioFile, type Scenario, type ScenarioConnect } from '../scenario/parse.js';
@@ -98,6 +98,16 @@ export interface BlastConfig {
   readonly metricsPort: number | undefined;
   /** --metrics-host: the address /metrics listens on. Default 0.0.0.0 (a scraper reaches it from elsewhere). */
   readonly metricsHost: string;
+  /** --lifetime: during the run, each connection is closed (1000) after this long and replaced; undefined: never. */
+  readonly lifetimeMs: number | undefined;
+  /** --lifetime-jitter: lifetimes vary uniformly by ± this share. Default 0.1. */
+  readonly lifetimeJitter: number;
+  /** --reconnect: a connection the server drops (or that drops) is opened again, with backoff. */
+  readonly reconnect: boolean;
+  readonly reconnectMinMs: number;
+  readonly reconnectMaxMs: number;
+  /** --reconnect-jitter: full (true, the default) or none. */
+  readonly reconnectJitter: boolean;
 }
 
 export interface BlastOptions {
@@ -136,6 +146,13 @@ export interface BlastOptions {
   barrierTimeout?: string | number;
   metricsPort?: string | number;
   metricsHost?: string;
+  lifetime?: string | number;
+  /** A share (0.1) or a percentage ("10%"). */
+  lifetimeJitter?: string | number;
+  reconnect?: boolean;
+  reconnectMin?: string | number;
+  reconnectMax?: string | number;
+  reconnectJitter?: string;
 }
 
 export const blastDefaults = {
@@ -146,6 +163,9 @@ export const blastDefaults = {
   connectTimeoutMs: 5000,
   sizeBytes: 64,
   barrierTimeoutMs: 5 * 60_000,
+  lifetimeJitter: 0.1,
+  reconnectMinMs: 100,
+  reconnectMaxMs: 10_000,
   metricsHost: '0.0.0.0',
 } as const;
 
@@ -188,7 +208,28 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
     barrierTimeoutMs: durationMs('--barrier-timeout', options.barrierTimeout, blastDefaults.barrierTimeoutMs, 1000),
     metricsPort: options.metricsPort === undefined ? undefined : integer('--metrics-port', options.metricsPort, 0, 0, 65_535),
     metricsHost: host('--metrics-host', options.metricsHost, blastDefaults.metricsHost),
+    ...churnAndReconnect(options),
   }));
+}
+
+type ChurnOptions = Pick<BlastConfig, 'lifetimeMs' | 'lifetimeJitter' | 'reconnect' | 'reconnectMinMs' | 'reconnectMaxMs' | 'reconnectJitter'>;
+
+/** --lifetime and --reconnect, and the options that only mean something with them. */
+function churnAndReconnect(options: BlastOptions): ChurnOptions {
+  const lifetimeMs = options.lifetime === undefined ? undefined : durationMs('--lifetime', options.lifetime, 0, 100);
+  if (options.lifetimeJitter !== undefined && lifetimeMs === undefined) throw new ConfigError('--lifetime-jitter', options.lifetimeJitter, 'it is for --lifetime');
+  const jitterText = String(options.lifetimeJitter ?? blastDefaults.lifetimeJitter).trim();
+  const jitter = jitterText.endsWith('%') ? Number(jitterText.slice(0, -1)) / 100 : Number(jitterText);
+  if (!(jitter >= 0 && jitter < 1)) throw new ConfigError('--lifetime-jitter', options.lifetimeJitter, 'expected a share from 0 to under 1, such as 0.1 or 10%');
+  const reconnect = Boolean(options.reconnect);
+  for (const [key, flag] of [['reconnectMin', '--reconnect-min'], ['reconnectMax', '--reconnect-max'], ['reconnectJitter', '--reconnect-jitter']] as const) {
+    if (options[key] !== undefined && !reconnect) throw new ConfigError(flag, options[key], 'it is for --reconnect');
+  }
+  const reconnectMinMs = durationMs('--reconnect-min', options.reconnectMin, blastDefaults.reconnectMinMs, 1);
+  const reconnectMaxMs = durationMs('--reconnect-max', options.reconnectMax, blastDefaults.reconnectMaxMs, 1);
+  if (reconnectMaxMs < reconnectMinMs) throw new ConfigError('--reconnect-max', options.reconnectMax, `expected at least --reconnect-min (${reconnectMinMs} ms)`);
+  const reconnectJitter = oneOf('--reconnect-jitter', options.reconnectJitter, 'full', ['full', 'none']) === 'full';
+  return { lifetimeMs, lifetimeJitter: jitter, reconnect, reconnectMinMs, reconnectMaxMs, reconnectJitter };
 }
 
 /** The furthest ahead --start-at may be: further is more likely a slip (ms for s) than a plan. */

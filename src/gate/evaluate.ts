@@ -25,6 +25,8 @@ export type GateInput = Pick<BlastResult, 'outcomes' | 'messages' | 'histograms'
   runMs?: number | null;
   latency?: { measures?: BlastResult['latency']['measures'] };
   fanout?: BlastResult['fanout'];
+  churn?: BlastResult['churn'];
+  reconnects?: BlastResult['reconnects'];
 };
 
 const compare: Record<Operator, (observed: number, limit: number) => boolean> = {
@@ -40,7 +42,7 @@ const compare: Record<Operator, (observed: number, limit: number) => boolean> = 
 export function evaluate(result: GateInput, expressions: readonly (string | Threshold)[]): ThresholdOutcome[] {
   const thresholds = parseThresholds(expressions);
   const histograms = new Map<string, Histogram>();
-  const histogram = (key: 'connect_us' | 'roundTrip_us' | 'roundTripRamp_us'): Histogram | undefined => {
+  const histogram = (key: HistogramKey): Histogram | undefined => {
     const encoded = (result.histograms as Record<string, string | undefined>)[key];
     if (encoded === undefined) return undefined;
     if (!histograms.has(key)) histograms.set(key, decodeHistogram(encoded));
@@ -53,6 +55,8 @@ export function evaluate(result: GateInput, expressions: readonly (string | Thre
   });
 }
 
+type HistogramKey = 'connect_us' | 'roundTrip_us' | 'roundTripRamp_us' | 'connectRun_us' | 'reconnect_us';
+
 export function allPassed(outcomes: readonly ThresholdOutcome[]): boolean {
   return outcomes.every((outcome) => outcome.ok);
 }
@@ -60,9 +64,15 @@ export function allPassed(outcomes: readonly ThresholdOutcome[]): boolean {
 function observe(
   result: GateInput,
   threshold: Threshold,
-  histogram: (key: 'connect_us' | 'roundTrip_us' | 'roundTripRamp_us') => Histogram | undefined,
+  histogram: (key: HistogramKey) => Histogram | undefined,
 ): { observed: number | null; unit: ThresholdOutcome['unit']; note?: string } {
   const { metric, aggregation } = threshold;
+  if (metric === 'reconnect_time') {
+    const source = histogram('reconnect_us');
+    if (!source) return { observed: null, unit: 'us', note: 'no samples: reconnects are measured with --reconnect' };
+    if (source.totalCount === 0) return { observed: null, unit: 'us', note: 'no samples (no connection was dropped and back)' };
+    return { observed: latencyOf(source, aggregation), unit: 'us' };
+  }
   if (isLatencyMetric(metric)) {
     // Results from before latency.measures were echo runs.
     const measures = result.latency?.measures ?? 'echo';
@@ -75,7 +85,7 @@ function observe(
     return { observed: latencyOf(source, aggregation), unit: 'us' };
   }
   if (metric === 'fanout') return observeFanout(result, aggregation.kind as 'count' | 'rate' | 'ratio');
-  const count = counterOf(result, metric);
+  const count = metric === 'connects' ? (histogram('connectRun_us')?.totalCount ?? 0) : counterOf(result, metric);
   if (aggregation.kind === 'count') return { observed: count, unit: 'count' };
   if (aggregation.kind === 'rate') {
     if (metric === 'messages') return { observed: result.messages.perSecond, unit: 'per_second' };
@@ -148,5 +158,11 @@ export function counterOf(result: GateInput, metric: CounterMetric): number {
       return result.messages.duplicates ?? 0;
     case 'fanout':
       return result.fanout?.delivered ?? 0;
+    case 'connects':
+      return result.churn?.connectsDuringRun ?? 0;
+    case 'reconnects':
+      return result.reconnects?.reconnected ?? 0;
+    case 'churned':
+      return result.churn?.churned ?? 0;
   }
 }

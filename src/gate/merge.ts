@@ -25,6 +25,7 @@ import type { Shard } from '../config/shard.js';
 import { SCHEMA_VERSION, type BlastResult, type EndReason, type RunClock } from '../metrics/blast-result.js';
 import { encodeHistogram, mergeEncoded, summarize } from '../metrics/histogram.js';
 import { mergeTimelines } from '../metrics/timeline.js';
+import { mergeChurn, mergeReconnects } from '../metrics/churn.js';
 
 /** Config fields that differ between the shards of one load by design. */
 export const SHARD_FIELDS = ['connections', 'connectRate', 'maxHandshakes', 'shard'] as const;
@@ -99,6 +100,8 @@ export function mergeResults(sources: readonly MergeSource[], options: MergeOpti
   const connect = histogram('connect_us');
   const roundTrip = histogram('roundTrip_us');
   const roundTripRamp = histogram('roundTripRamp_us');
+  const connectRun = histogram('connectRun_us');
+  const reconnectTimes = histogram('reconnect_us');
   const outcomes = results.map((r) => r.outcomes).reduce((a, b) => addNumbers(a, b));
   // Shards run side by side: their per-second rates add up.
   const messages = results.map((r) => r.messages).reduce((a, b) => addNumbers(a, b));
@@ -134,7 +137,15 @@ export function mergeResults(sources: readonly MergeSource[], options: MergeOpti
       roundTrip: summarize(roundTrip),
       phases: { ramp: { roundTrip: summarize(roundTripRamp) }, run: { roundTrip: summarize(roundTrip) } },
     },
-    histograms: { connect_us: encodeHistogram(connect), roundTrip_us: encodeHistogram(roundTrip), roundTripRamp_us: encodeHistogram(roundTripRamp) },
+    histograms: {
+      connect_us: encodeHistogram(connect),
+      roundTrip_us: encodeHistogram(roundTrip),
+      roundTripRamp_us: encodeHistogram(roundTripRamp),
+      connectRun_us: encodeHistogram(connectRun),
+      ...(results.some((r) => r.histograms.reconnect_us) ? { reconnect_us: encodeHistogram(reconnectTimes) } : {}),
+    },
+    churn: mergeChurn(results.map((r) => r.churn), allKnown(runs) && runs.length ? Math.max(...runs.map((r) => r.end)) - Math.min(...runs.map((r) => r.start)) : null),
+    reconnects: mergeReconnects(results.map((r) => r.reconnects), encodeHistogram(reconnectTimes)),
     timeline: mergeTimelines(results.map((r) => r.timeline)),
     generator: {
       // Numbered across the merged results, in file order, so that each client process has its own.

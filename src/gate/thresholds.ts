@@ -7,8 +7,9 @@
  *
  *   threshold   = metric [ "{phase:" ( "ramp" | "run" ) "}" ] ":" aggregation op value
  *   metric      = latency-metric | counter-metric
- *   latency     = "rtt" | "reply" | "delivery" | "connect"
+ *   latency     = "rtt" | "reply" | "delivery" | "connect" | "reconnect_time"
  *   counter     = "attempted" | "accepted" | "rejected" | "failed" | "dropped"          (connections)
+ *               | "connects" | "reconnects" | "churned"                                (--lifetime, --reconnect)
  *               | "messages" | "sent" | "unanswered" | "mismatched"                    (messages; "messages" = echoes received)
  *               | "unmatched" | "duplicates" | "fanout"                                (patterns)
  *   aggregation = for latency: "min" | "max" | "avg" | "med" | "stdev" | "p(" N ")"   with 0 <= N <= 100
@@ -19,7 +20,9 @@
  *                 count and rate: "k" (×1,000) | "m" (×1,000,000); ratio: a bare fraction or "%"
  *
  * rtt is the run's round trip, echo or reply; reply only a --reply-id (or scenario) round trip; delivery
- * a subscriber's delivery latency (publisher's {{now_us}} to arrival). A latency metric the run did
+ * a subscriber's delivery latency (publisher's {{now_us}} to arrival); reconnect_time the time from a
+ * drop to being open again (--reconnect). connects are the handshakes completed during the run
+ * (--lifetime replacements, reconnects): `connects:rate>100`. A latency metric the run did
  * not measure has no samples, and fails. unmatched (replies matching no request) and duplicates
  * take their ratio of messages sent. fanout: count is the observed deliveries per published
  * message, ratio is that over the expected fan-out, rate is deliveries per second of the run.
@@ -32,8 +35,8 @@
  */
 import { ConfigError } from '../config/errors.js';
 
-export const LATENCY_METRICS = ['rtt', 'reply', 'delivery', 'connect'] as const;
-export const CONNECTION_COUNTERS = ['attempted', 'accepted', 'rejected', 'failed', 'dropped'] as const;
+export const LATENCY_METRICS = ['rtt', 'reply', 'delivery', 'connect', 'reconnect_time'] as const;
+export const CONNECTION_COUNTERS = ['attempted', 'accepted', 'rejected', 'failed', 'dropped', 'connects', 'reconnects', 'churned'] as const;
 export const MESSAGE_COUNTERS = ['messages', 'sent', 'unanswered', 'mismatched', 'unmatched', 'duplicates', 'fanout'] as const;
 export const METRICS = [...LATENCY_METRICS, ...CONNECTION_COUNTERS, ...MESSAGE_COUNTERS] as const;
 export const LATENCY_AGGREGATIONS = ['min', 'max', 'avg', 'med', 'stdev', 'p(N)'] as const;

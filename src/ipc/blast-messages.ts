@@ -49,6 +49,15 @@ export interface LoadGeneratorOptions {
   readonly scenario: Scenario | undefined;
   /** The run-wide number of this process's first connection ({{conn}}). */
   readonly firstConnection: number;
+  /** --lifetime: each connection is closed and replaced after this long (ms), ± lifetimeJitter; undefined: never. */
+  readonly lifetimeMs: number | undefined;
+  readonly lifetimeJitter: number;
+  /** --reconnect: a dropped connection is opened again after full-jitter backoff from reconnectMinMs to reconnectMaxMs. */
+  readonly reconnect: boolean;
+  readonly reconnectMinMs: number;
+  readonly reconnectMaxMs: number;
+  /** --reconnect-jitter full (true, the default) or none. */
+  readonly reconnectJitter: boolean;
 }
 
 export type CoordinatorToBlastWorker =

@@ -58,6 +58,14 @@ export interface BlastCounters {
    * connect timeout or more: the generator, not the server, may explain them.
    */
   timeoutsWhileStalled: number;
+  /** --lifetime: connections closed (cleanly, by blast) because their lifetime ended; each was replaced. */
+  churned: number;
+  /** --reconnect: connections the server dropped that were opened again. */
+  reconnected: number;
+  /** --reconnect: attempts made to open dropped connections again (the successful ones included). */
+  reconnectAttempts: number;
+  /** --reconnect: dropped connections waiting for their next attempt, or in one, now (a gauge). */
+  reconnecting: number;
 }
 
 /** Failure reasons that are the generator's own limits, not the server's doing. */
@@ -93,6 +101,10 @@ export function emptyBlastCounters(): BlastCounters {
     delivered: 0,
     completed: 0,
     handshakeWindowLowest: 0,
+    churned: 0,
+    reconnected: 0,
+    reconnectAttempts: 0,
+    reconnecting: 0,
   };
 }
 
@@ -100,6 +112,7 @@ export function addBlastCounters(into: BlastCounters, from: BlastCounters): Blas
   for (const key of [
     'attempted', 'accepted', 'open', 'messagesSent', 'messagesReceived', 'rampMessagesReceived', 'drainMessagesReceived', 'bytesSent', 'bytesReceived',
     'mismatched', 'unanswered', 'delayedSends', 'addressRetries', 'timeoutsWhileStalled', 'unmatched', 'duplicates', 'subscribed', 'delivered', 'completed', 'handshakeWindowLowest',
+    'churned', 'reconnected', 'reconnectAttempts', 'reconnecting',
   ] as const) {
     // Results from before a counter existed lack it.
     if (from[key] === undefined) continue;

@@ -7,6 +7,7 @@ import { addBlastCounters, emptyBlastCounters, GENERATOR_LIMIT_REASONS, sum, typ
 import { encodeHistogram, HISTOGRAM_RANGE, mergeEncoded, summarize, type LatencySummaryUs } from './histogram.js';
 import { redactHeaders } from '../config/redact-headers.js';
 import type { TimelineEntry } from './timeline.js';
+import { churnOf, reconnectsOf, type ChurnReport, type ReconnectReport } from './churn.js';
 import type { PhaseHealth, WorkerSnapshot } from './worker-snapshot.js';
 
 /**
@@ -165,7 +166,15 @@ export interface BlastResult {
     roundTrip: LatencySummaryUs;
     phases: { ramp: { roundTrip: LatencySummaryUs }; run: { roundTrip: LatencySummaryUs } };
   };
-  readonly histograms: { connect_us: string; roundTrip_us: string; roundTripRamp_us: string };
+  /**
+   * connectRun_us: handshakes completed during the run (--lifetime, --reconnect); reconnect_us: from a
+   * drop to being open again (--reconnect). Absent from older results.
+   */
+  readonly histograms: { connect_us: string; roundTrip_us: string; roundTripRamp_us: string; connectRun_us?: string; reconnect_us?: string };
+  /** --lifetime: connections turned over during the run (null without it; absent from older results). */
+  readonly churn?: ChurnReport | null;
+  /** --reconnect: drops, reconnects, the time back and the storm (null without it). */
+  readonly reconnects?: ReconnectReport | null;
   /**
    * One entry per second of the ramp and the run (the last one partial): echoes per second, open
    * connections and that second's round-trip p99. Absent from results written before it existed.
@@ -223,6 +232,9 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
   // The run's own: not the ramp's (--ramp-traffic), nor the closing drain's (subscribe, fire).
   const runEchoes = counters.messagesReceived - counters.rampMessagesReceived - (counters.drainMessagesReceived ?? 0);
   const runSummary = summarize(runRoundTrip);
+  const runConnects = mergeEncoded(snapshots.flatMap((s) => (s.runConnectHistogram ? [s.runConnectHistogram] : [])));
+  const reconnectTimes = mergeEncoded(snapshots.flatMap((s) => (s.reconnectHistogram ? [s.reconnectHistogram] : [])));
+  const reconnects = reconnectsOf(snapshots, counters, Boolean(context.config.reconnect));
   return {
     schemaVersion: SCHEMA_VERSION,
     tool: { name: 'wsbench', version: context.version },
@@ -266,7 +278,15 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
       roundTrip: runSummary,
       phases: { ramp: { roundTrip: summarize(rampRoundTrip) }, run: { roundTrip: runSummary } },
     },
-    histograms: { connect_us: encodeHistogram(connect), roundTrip_us: encodeHistogram(runRoundTrip), roundTripRamp_us: encodeHistogram(rampRoundTrip) },
+    histograms: {
+      connect_us: encodeHistogram(connect),
+      roundTrip_us: encodeHistogram(runRoundTrip),
+      roundTripRamp_us: encodeHistogram(rampRoundTrip),
+      connectRun_us: encodeHistogram(runConnects),
+      ...(reconnects ? { reconnect_us: encodeHistogram(reconnectTimes) } : {}),
+    },
+    churn: churnOf(counters, { lifetimeMs: context.config.lifetimeMs as number | null | undefined, lifetimeJitter: context.config.lifetimeJitter as number | null | undefined }, runConnects.totalCount, context.runMs),
+    reconnects,
     timeline: context.timeline,
     generator: generatorHealth(snapshots),
     runtime: runtimeReport(snapshots.flatMap((s) => (s.fastPaths ? [s.fastPaths] : []))),

@@ -29,6 +29,25 @@ export interface WorkerSnapshot {
   readonly run: PhaseHealth | null;
   /** The timeline's last, partial, second: from the last tick to the end of the run. */
   readonly lastInterval: IntervalSample;
+  /** Handshakes completed during the run (--lifetime replacements, --reconnect), µs. Absent from older processes. */
+  readonly runConnectHistogram?: string;
+  /** --reconnect: from a drop to the connection being open again, µs. */
+  readonly reconnectHistogram?: string;
+  /** --reconnect: drops by the wall-clock second they happened in, and how those came back. */
+  readonly dropSeconds?: readonly DropSecond[];
   /** Which fast paths this process ran (runtime/fast-paths.ts); absent where no self-test ran. */
   readonly fastPaths?: FastPathVerdicts;
+}
+
+/** The connections dropped in one wall-clock second (Unix seconds), and their way back (--reconnect). */
+export interface DropSecond {
+  readonly second: number;
+  readonly dropped: number;
+  /** When the first of them dropped (ms since the epoch); absent: the second's start. */
+  readonly firstDropAt?: number;
+  readonly back: number;
+  /** When the last of them was back (ms since the epoch); 0 if none is. */
+  readonly lastBackAt: number;
+  /** From drop to back, µs, of those back. */
+  readonly backHistogram: string;
 }

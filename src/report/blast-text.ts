@@ -3,6 +3,8 @@ import { portableLine } from '../runtime/fast-paths.js';
 import type { LatencySummaryUs } from '../metrics/histogram.js';
 import type { BlastResult } from '../metrics/blast-result.js';
 import { formatBytes, formatCount, formatMs } from './format.js';
+import { formatDurationMs } from '../config/units.js';
+import { decodeHistogram, summarize } from '../metrics/histogram.js';
 import { generatorWarnings, stalledTimeoutsNote } from './generator-advice.js';
 
 /** `about`: what the target is, when blast chose it (its own server, or the wsbench serve it found). */
@@ -44,6 +46,30 @@ export function formatBlastSummary(result: BlastResult): string {
   const stalled = stalledTimeoutsNote(result);
   if (stalled) lines.push(`           ${stalled}`);
   breakdown('dropped', outcomes.dropped.byCloseCode);
+  const churn = result.churn;
+  if (churn) {
+    lines.push(
+      `  churn: lifetime ${formatDurationMs(churn.lifetimeMs)} ±${Math.round(churn.jitter * 100)}%: ${formatCount(churn.churned)} closed and replaced; ` +
+        `${formatCount(churn.connectsDuringRun)} connects in the run, ${formatCount(churn.connectsPerSecond)}/s`,
+    );
+  }
+  const reconnects = result.reconnects;
+  if (reconnects) {
+    const t = reconnects.time;
+    lines.push(
+      `  reconnects: ${formatCount(reconnects.dropped)} dropped, ${formatCount(reconnects.reconnected)} back` +
+        `${reconnects.pending ? `, ${formatCount(reconnects.pending)} not back at the end` : ''} (${formatCount(reconnects.attempts)} attempts, ${reconnects.attemptsPerReconnect} per reconnect)` +
+        (t.count ? `; back in p50 ${formatMs(t.p50_us)} ms, p99 ${formatMs(t.p99_us)} ms, max ${formatMs(t.max_us)} ms` : ''),
+    );
+    const storm = reconnects.storm;
+    if (storm) {
+      lines.push(
+        `  storm at ${storm.at}: ${formatCount(storm.back)} of ${formatCount(storm.dropped)} back` +
+          (storm.allBackMs === null ? ' (not all back)' : ` in ${(storm.allBackMs / 1000).toFixed(1)} s`) +
+          (storm.time.count ? ` (p50 ${(storm.time.p50_us / 1e6).toFixed(2)} s, p99 ${(storm.time.p99_us / 1e6).toFixed(2)} s)` : ''),
+      );
+    }
+  }
   const maxHandshakes = Number(result.config.maxHandshakes);
   const lowest = outcomes.handshakesInFlightLowest;
   if (lowest !== undefined && lowest < maxHandshakes && outcomes.attempted > lowest) {
@@ -54,12 +80,15 @@ export function formatBlastSummary(result: BlastResult): string {
   }
   lines.push('', `Latency (ms)     ${['p50', 'p75', 'p90', 'p99', 'p99.9', 'p99.99', 'max', 'mean', 'stdev'].map((h) => h.padStart(8)).join('')}       count`);
   lines.push(latencyRow('connect', latency.connect));
+  const runConnects = result.churn || result.reconnects ? result.histograms.connectRun_us : undefined;
+  if (runConnects) lines.push(latencyRow('  during run', summarize(decodeHistogram(runConnects))));
+  if (result.reconnects && result.reconnects.time.count > 0) lines.push(latencyRow('back after drop', result.reconnects.time));
   const measures = latency.measures ?? 'echo';
   const name = { echo: 'round trip', reply: 'reply', delivery: 'delivery', none: 'round trip' }[measures];
   if (measures !== 'none') {
     lines.push(latencyRow(name, latency.roundTrip));
     if (latency.phases.ramp.roundTrip.count > 0) lines.push(latencyRow('  during ramp', latency.phases.ramp.roundTrip));
-    lines.push(`  connect: ramp phase; ${name}: run phase${latency.phases.ramp.roundTrip.count > 0 ? ' (the ramp, with --ramp-traffic, shown apart)' : ''}`);
+    lines.push(`  connect: ${runConnects ? 'every handshake, ramp and run (the run\'s shown apart)' : 'ramp phase'}; ${name}: run phase${latency.phases.ramp.roundTrip.count > 0 ? ' (the ramp, with --ramp-traffic, shown apart)' : ''}`);
   } else {
     lines.push('  connect: ramp phase; fire-and-forget measures no message latency');
   }

@@ -30,6 +30,12 @@ export function generatorFor(url: string, options: Partial<LoadGeneratorOptions>
     flood: false,
     scenario: undefined,
     firstConnection: 0,
+    lifetimeMs: undefined,
+    lifetimeJitter: 0.1,
+    reconnect: false,
+    reconnectMinMs: 100,
+    reconnectMaxMs: 10_000,
+    reconnectJitter: true,
     ...options,
   });
 }
