@@ -20,6 +20,8 @@ import { addBlastCounters, emptyBlastCounters, type BlastCounters } from '../met
 import { buildBlastResult, type BlastResult, type EndReason, type LatencyKind } from '../metrics/blast-result.js';
 import { TimelineBuilder } from '../metrics/timeline.js';
 import type { WorkerSnapshot } from '../metrics/worker-snapshot.js';
+import type { IntervalSample } from '../metrics/timeline.js';
+import { splitExact } from '../limits/split.js';
 import type { RunningServer } from '../serve/server.js';
 import { askedSubprotocols, buildRequestHead, tlsFor } from './ws-connection.js';
 import { arriveAt, BarrierHost, waitUntil } from './barrier.js';
@@ -52,6 +54,25 @@ export interface BlastRunOptions {
   readonly command?: readonly string[];
   /** A line worth telling while it waits (the barrier, --start-at) or once (where /metrics is). */
   readonly onNotice?: (line: string) => void;
+  /** wsbench find: connections to open at the start, of config.connections (the most any step asks). */
+  readonly startConnections?: number;
+  /** wsbench find: drives the run phase (no -d); the run ends when it resolves (endReason 'completed'). */
+  readonly control?: (run: RunControl) => Promise<void>;
+}
+
+/** What wsbench find drives a run with (see BlastRunOptions.control). */
+export interface RunControl {
+  /** Hold `connections` over all client processes (split exactly), at `rate` messages per second per connection. */
+  target(connections: number, rate?: number): void;
+  /** Resolves when every process has applied the last target and had each of its attempts answered. */
+  settled(): Promise<void>;
+  /** Counters so far, summed over the processes (each as of its last tick). */
+  counters(): BlastCounters;
+  /** Every process's per-second sample as it arrives; returns the unsubscribe. */
+  onInterval(listener: (processIndex: number, sample: IntervalSample) => void): () => void;
+  readonly processes: number;
+  /** Aborted when the run ends by itself (interrupted, a process lost). */
+  readonly ended: AbortSignal;
 }
 
 /** How a shard got in step with the others: --start-at and --barrier, for the result's `sync`. */
@@ -95,6 +116,8 @@ interface WorkerState {
   messagesDone: boolean;
   snapshot: WorkerSnapshot | undefined;
   exited: boolean;
+  /** The last 'target' (wsbench find) this process said it applied. */
+  targetSeq: number;
 }
 
 export async function blast(options: BlastOptions | BlastConfig = {}, run: BlastRunOptions = {}): Promise<BlastResult> {
@@ -209,15 +232,18 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
   // {{conn}} numbers run on from one process to the next; the run's first --publishers connections publish.
   const shardBase = firstConnectionOf(config.shard);
   const firstConnection = plan.shares.map((_, index) => shardBase + plan.shares.slice(0, index).reduce((total, share) => total + share.connections, 0));
+  const intervalListeners = new Set<(processIndex: number, sample: IntervalSample) => void>();
+  const startShares = run.startConnections === undefined ? undefined : splitExact(Math.min(run.startConnections, config.connections), plan.shares.length);
   const workers: WorkerState[] = plan.shares.map((share, index) => {
     const child = fork(entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json', execArgv: CLIENT_EXEC_ARGV });
-    const state: WorkerState = { index, child, counters: emptyBlastCounters(), rampDone: false, idle: false, messagesDone: false, snapshot: undefined, exited: false };
+    const state: WorkerState = { index, child, counters: emptyBlastCounters(), rampDone: false, idle: false, messagesDone: false, snapshot: undefined, exited: false, targetSeq: 0 };
     child.on('message', (message: BlastWorkerToCoordinator) => {
       if (message.t === 'tick') {
-        Object.assign(state, { counters: message.counters, rampDone: message.rampDone, idle: message.idle, messagesDone: message.messagesDone });
+        Object.assign(state, { counters: message.counters, rampDone: message.rampDone, idle: message.idle, messagesDone: message.messagesDone, targetSeq: message.targetSeq ?? 0 });
         if (message.interval) {
           timeline.add(index, message.interval);
           live?.addInterval(index, message.interval);
+          for (const listener of intervalListeners) listener(index, message.interval);
           settleTimeline();
         }
         checkPhase();
@@ -268,6 +294,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
         reconnectMinMs: config.reconnectMinMs,
         reconnectMaxMs: config.reconnectMaxMs,
         reconnectJitter: config.reconnectJitter,
+        openAtStart: startShares?.[index],
         payloadBase64: config.payload.toString('base64'),
       },
     };
@@ -281,11 +308,51 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
     phase = 'run';
     if (live) live.phase = 'run';
     runStartedAt = Date.now();
+    if (run.control) {
+      for (const worker of workers) if (!worker.exited && worker.child.connected) worker.child.send({ t: 'run' } satisfies CoordinatorToBlastWorker);
+      run.control(control()).then(
+        () => finish('completed'),
+        () => finish('interrupted'),
+      );
+      return;
+    }
     // -d 0: a run of no length, so no traffic at all (the connections open, and close).
     if (config.durationMs === 0) return finish('duration');
     for (const worker of workers) if (!worker.exited && worker.child.connected) worker.child.send({ t: 'run' } satisfies CoordinatorToBlastWorker);
     runTimer = setTimeout(finish, config.durationMs, 'duration');
     checkPhase();
+  }
+  const controlEnded = new AbortController();
+  let targetSeq = 0;
+  function control(): RunControl {
+    return {
+      processes: workers.length,
+      ended: controlEnded.signal,
+      target(connections, rate) {
+        targetSeq++;
+        const shares = retarget(workers.map((w) => (w.exited ? 0 : w.counters.open)), plan.shares.map((share) => share.connections), Math.min(connections, config.connections));
+        workers.forEach((worker, index) => {
+          if (!worker.exited && worker.child.connected) worker.child.send({ t: 'target', seq: targetSeq, connections: shares[index]!, rate } satisfies CoordinatorToBlastWorker);
+        });
+      },
+      settled() {
+        const seq = targetSeq;
+        return new Promise((resolve) => {
+          const check = setInterval(() => {
+            const running = workers.filter((w) => !w.exited);
+            if (controlEnded.signal.aborted || running.every((w) => w.targetSeq >= seq && w.rampDone)) {
+              clearInterval(check);
+              resolve();
+            }
+          }, 20);
+        });
+      },
+      counters: () => progress().counters,
+      onInterval(listener) {
+        intervalListeners.add(listener);
+        return () => intervalListeners.delete(listener);
+      },
+    };
   }
   function checkPhase(): void {
     const running = workers.filter((w) => !w.exited);
@@ -327,6 +394,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
   if (run.signal?.aborted) finish('interrupted');
 
   await finished;
+  controlEnded.abort();
   const runEndedAt = Date.now();
   clearTimeout(runTimer);
   barrierWait.abort();
@@ -392,6 +460,38 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
             problem: sync.problem,
           },
   });
+}
+
+/**
+ * Each process's new target for `total` held connections, from what each holds now: only the
+ * difference moves. More: the new attempts split exactly, each process to its most (`capacity`).
+ * Fewer: the processes holding the most close first. (Splitting `total` afresh instead would make
+ * one process close connections while another opens as many: against a server at its cap, the
+ * openings are refused in the moment the closings free their slots.)
+ */
+export function retarget(held: readonly number[], capacity: readonly number[], total: number): number[] {
+  const targets = [...held];
+  let change = total - held.reduce((n, h) => n + h, 0);
+  while (change > 0) {
+    const room = targets.map((t, i) => Math.max(0, capacity[i]! - t));
+    const open = room.filter((r) => r > 0).length;
+    if (open === 0) break;
+    const shares = splitExact(change, open);
+    let k = 0;
+    for (let i = 0; i < targets.length && change > 0; i++) {
+      if (room[i]! === 0) continue;
+      const add = Math.min(room[i]!, shares[k++]!);
+      targets[i]! += add;
+      change -= add;
+    }
+  }
+  while (change < 0) {
+    const most = targets.indexOf(Math.max(...targets));
+    if (targets[most]! === 0) break;
+    targets[most]!--;
+    change++;
+  }
+  return targets;
 }
 
 function latencyKind(config: BlastConfig): LatencyKind {

@@ -91,7 +91,7 @@ export class LoadGenerator implements ConnectionEvents {
   readonly #open = new Set<WsConnection>();
   /** Connections between their first connect and their outcome. */
   readonly #connecting = new Set<WsConnection>();
-  readonly #intervalMs: number;
+  #intervalMs: number;
   readonly #paced: boolean;
   /** --message, compiled; undefined sends options.payload. */
   readonly #template: MessageTemplate | undefined;
@@ -110,6 +110,8 @@ export class LoadGenerator implements ConnectionEvents {
   /** --scenario: runs each connection's steps (scenario/runner.ts). */
   readonly #scenario: ScenarioRunner | undefined;
   #started = 0;
+  /** Attempts this process makes in all: options.connections, or less, moved by setTarget (wsbench find). */
+  #limit: number;
   /**
    * Slots to open again, before any new one (#pump): --lifetime replacements and --reconnect
    * attempts. Each is a new connection with the slot's number; pacing (--connect-rate) is the ramp's.
@@ -180,6 +182,27 @@ export class LoadGenerator implements ConnectionEvents {
     this.#subscribeTemplate = options.subscribe === undefined ? undefined : new MessageTemplate(options.subscribe, '--subscribe');
     this.#extractId = options.replyId === undefined ? undefined : compileIdExtractor(options.replyId);
     this.#scenario = options.scenario === undefined ? undefined : new StepRunner(options.scenario, this.scenarioHost(), options.binary);
+    this.#limit = Math.min(options.connections, options.openAtStart ?? options.connections);
+  }
+
+  /**
+   * wsbench find: hold `connections` (at most options.connections): open the difference to those
+   * open or opening, each attempted once (a refused one is the step's answer, not retried), or
+   * close the newest (1000) down to it. `rate`: messages per second per connection from now on.
+   */
+  setTarget(connections: number, rate?: number): void {
+    if (this.#stopping) return;
+    const target = Math.min(connections, this.#options.connections);
+    const held = this.#open.size + this.#connecting.size;
+    if (target > held) {
+      this.#limit = this.#started + (target - held);
+      this.#pump();
+    } else {
+      this.#limit = this.#started;
+      const excess = Math.min(held - target, this.#open.size);
+      if (excess > 0) for (const connection of [...this.#open].slice(-excess)) connection.close(1000);
+    }
+    if (rate !== undefined && rate > 0 && this.#paced) this.#intervalMs = 1000 / rate;
   }
 
   /**
@@ -191,7 +214,7 @@ export class LoadGenerator implements ConnectionEvents {
   }
 
   get #attemptsDone(): boolean {
-    return this.#started === this.#options.connections && this.#connecting.size === 0;
+    return this.#started >= this.#limit && this.#connecting.size === 0;
   }
 
   /** Ramp done and nothing open: the server refused or dropped everything, or all closed. */
@@ -550,7 +573,8 @@ export class LoadGenerator implements ConnectionEvents {
   // --- the ramp ----------------------------------------------------------------------------------
 
   #pump(): void {
-    const { connections, connectRate } = this.#options;
+    const connections = this.#limit;
+    const { connectRate } = this.#options;
     let batch = 0;
     while (!this.#stopping && (this.#reopen.length > 0 || this.#started < connections) && this.#connecting.size < this.#window.size) {
       // Open at most a batch per turn of the event loop, so echoes and handshake answers that

@@ -6,11 +6,27 @@ import { proveHandleIo } from './handle-io.js';
 import { LoadGenerator } from './load-generator.js';
 
 const TICK_MS = 1000;
+
+/**
+ * WSBENCH_CLIENT_BUSY=MS (a testing aid): the process spins MS of every 100 ms, as a client process
+ * starved by other work would stall. The generator's health (its CPU and event-loop delay) then says
+ * so, and what depends on it (the summary's warning, wsbench find's "limited by the generator") can
+ * be tested for real. Not for use in a measurement.
+ */
+const busyMs = Math.min(95, Math.max(0, Number(process.env.WSBENCH_CLIENT_BUSY) || 0));
+if (busyMs > 0) {
+  setInterval(() => {
+    const until = performance.now() + busyMs;
+    while (performance.now() < until);
+  }, 100).unref();
+}
 /** While it stops: how often it tells the coordinator how many connections are left. */
 const CLOSING_TICK_MS = 1000;
 let generator: LoadGenerator | undefined;
 let ticker: NodeJS.Timeout | undefined;
 let stopping = false;
+/** wsbench find: the last 'target' this process applied (its ticks say so, so that the coordinator knows they are after it). */
+let targetSeq = 0;
 
 const send = (message: BlastWorkerToCoordinator) => {
   if (process.connected) process.send!(message);
@@ -20,7 +36,7 @@ const send = (message: BlastWorkerToCoordinator) => {
 function tick(withInterval = false): void {
   if (!generator) return;
   const interval = withInterval ? generator.takeInterval() : undefined;
-  send({ t: 'tick', counters: generator.counters, rampDone: generator.rampDone, idle: generator.idle, messagesDone: generator.messagesDone, interval });
+  send({ t: 'tick', counters: generator.counters, rampDone: generator.rampDone, idle: generator.idle, messagesDone: generator.messagesDone, interval, targetSeq });
 }
 
 // Ctrl-C reaches the whole process group; the coordinator decides how the run stops.
@@ -65,7 +81,11 @@ async function start(message: Extract<CoordinatorToBlastWorker, { t: 'start' }>)
 const early = { run: false, stop: false };
 
 function handle(message: CoordinatorToBlastWorker): void {
-  if (message.t === 'run') {
+  if (message.t === 'target') {
+    generator?.setTarget(message.connections, message.rate);
+    targetSeq = message.seq;
+    tick();
+  } else if (message.t === 'run') {
     if (!generator) early.run = true;
     generator?.startRun();
   } else if (message.t === 'stop' && !generator) {

@@ -8,6 +8,7 @@ import { ExitCode } from '../config/errors.js';
 import { processIo, type CliIo } from './io.js';
 import { blastCommand } from './blast-command.js';
 import { compareCommand } from './compare-command.js';
+import { findCommand } from './find-command.js';
 import { mergeCommand } from './merge-command.js';
 import { reportCommand } from './report-command.js';
 import { serveCommand } from './serve-command.js';
@@ -35,7 +36,7 @@ Exit codes: 0 ok, 1 run failed, 2 invalid usage or config, 99 thresholds crossed
 1 includes "nothing was measured" and "the server went away"; 99 includes regressions against
 --baseline; see wsbench blast --help.`,
     );
-  for (const command of [serveCommand(io, setExit), blastCommand(io, setExit), compareCommand(io, setExit), mergeCommand(io, setExit), reportCommand(io, setExit)]) {
+  for (const command of [serveCommand(io, setExit), blastCommand(io, setExit), findCommand(io, setExit), compareCommand(io, setExit), mergeCommand(io, setExit), reportCommand(io, setExit)]) {
     program.addCommand(command.exitOverride().configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),

@@ -26,6 +26,8 @@ export type GateInput = Pick<BlastResult, 'outcomes' | 'messages' | 'histograms'
   latency?: { measures?: BlastResult['latency']['measures'] };
   fanout?: BlastResult['fanout'];
   churn?: BlastResult['churn'];
+  /** wsbench find's answer. */
+  capacity?: { count: number };
   reconnects?: BlastResult['reconnects'];
 };
 
@@ -164,5 +166,7 @@ export function counterOf(result: GateInput, metric: CounterMetric): number {
       return result.reconnects?.reconnected ?? 0;
     case 'churned':
       return result.churn?.churned ?? 0;
+    case 'capacity':
+      return result.capacity?.count ?? 0;
   }
 }

@@ -8,6 +8,7 @@ import { compareResults, parseMaxRegression, type Comparison } from './compare.j
 import { evaluate, type ThresholdOutcome } from './evaluate.js';
 import { readResultFile, readThresholdsFile } from './files.js';
 import { parseThresholds, type Threshold } from './thresholds.js';
+import { ConfigError } from '../config/errors.js';
 
 export interface GateOptions {
   /** Threshold expressions (--threshold, repeatable). */
@@ -34,6 +35,8 @@ export function resolveGate(options: GateOptions): GatePlan {
     ...parseThresholds(options.threshold ?? [], '--threshold'),
     ...(options.thresholds === undefined ? [] : readThresholdsFile(options.thresholds)),
   ];
+  const capacity = thresholds.find((t) => t.metric === 'capacity');
+  if (capacity) throw new ConfigError('--threshold', capacity.expression, 'capacity is the answer of wsbench find (wsbench find URL --until … --threshold capacity:count>=N)');
   const maxRegressionPercent = parseMaxRegression(options.maxRegression);
   const baseline = options.baseline === undefined ? undefined : { path: options.baseline, result: readResultFile('--baseline', options.baseline) };
   return { thresholds, baseline, maxRegressionPercent };

@@ -10,6 +10,7 @@
  *   latency     = "rtt" | "reply" | "delivery" | "connect" | "reconnect_time"
  *   counter     = "attempted" | "accepted" | "rejected" | "failed" | "dropped"          (connections)
  *               | "connects" | "reconnects" | "churned"                                (--lifetime, --reconnect)
+ *               | "capacity"                                                      (wsbench find's answer; count only)
  *               | "messages" | "sent" | "unanswered" | "mismatched"                    (messages; "messages" = echoes received)
  *               | "unmatched" | "duplicates" | "fanout"                                (patterns)
  *   aggregation = for latency: "min" | "max" | "avg" | "med" | "stdev" | "p(" N ")"   with 0 <= N <= 100
@@ -36,7 +37,7 @@
 import { ConfigError } from '../config/errors.js';
 
 export const LATENCY_METRICS = ['rtt', 'reply', 'delivery', 'connect', 'reconnect_time'] as const;
-export const CONNECTION_COUNTERS = ['attempted', 'accepted', 'rejected', 'failed', 'dropped', 'connects', 'reconnects', 'churned'] as const;
+export const CONNECTION_COUNTERS = ['attempted', 'accepted', 'rejected', 'failed', 'dropped', 'connects', 'reconnects', 'churned', 'capacity'] as const;
 export const MESSAGE_COUNTERS = ['messages', 'sent', 'unanswered', 'mismatched', 'unmatched', 'duplicates', 'fanout'] as const;
 export const METRICS = [...LATENCY_METRICS, ...CONNECTION_COUNTERS, ...MESSAGE_COUNTERS] as const;
 export const LATENCY_AGGREGATIONS = ['min', 'max', 'avg', 'med', 'stdev', 'p(N)'] as const;

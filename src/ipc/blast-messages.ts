@@ -58,6 +58,11 @@ export interface LoadGeneratorOptions {
   readonly reconnectMaxMs: number;
   /** --reconnect-jitter full (true, the default) or none. */
   readonly reconnectJitter: boolean;
+  /**
+   * wsbench find: connections to open at the start, of `connections` (the most any step asks of
+   * this process); 'target' messages move it. Undefined: all of them.
+   */
+  readonly openAtStart?: number;
 }
 
 export type CoordinatorToBlastWorker =
@@ -65,14 +70,16 @@ export type CoordinatorToBlastWorker =
   /** Every process has finished its ramp: the run begins. */
   | { t: 'run' }
   /** End the run: stop sending, close connections, send the final snapshot. */
-  | { t: 'stop' };
+  | { t: 'stop' }
+  /** wsbench find: hold this many connections (opening the difference, or closing the newest), at this rate. */
+  | { t: 'target'; seq: number; connections: number; rate?: number };
 
 export type BlastWorkerToCoordinator =
   /**
    * Counters, every second and at once on a change of state; `interval` only on the every-second
    * tick: that second's figures for the timeline.
    */
-  | { t: 'tick'; counters: BlastCounters; rampDone: boolean; idle: boolean; messagesDone: boolean; interval?: IntervalSample }
+  | { t: 'tick'; counters: BlastCounters; rampDone: boolean; idle: boolean; messagesDone: boolean; interval?: IntervalSample; targetSeq?: number }
   | { t: 'final'; snapshot: WorkerSnapshot }
   /** While the process stops (before and after 'final'): its connections still open or connecting. */
   | { t: 'closing'; open: number };
