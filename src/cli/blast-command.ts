@@ -88,6 +88,9 @@ Examples:
   $ wsbench blast ws://127.0.0.1:8000/ws -c 100 --flood -d 10s   # socket full, echoes timed from the payload
   $ wsbench blast ws://127.0.0.1:8000/ws -c 100 --scenario examples/jsonrpc.yaml   # against serve --mode reply
   $ wsbench blast ws://127.0.0.1:8000/ws --report html,junit   # results/blast-<time>.html and .junit.xml too
+  $ wsbench blast ws://127.0.0.1:8000/ws -c 10k -d 60s --rate 1 --lifetime 10s   # churn: ~1,000 connects/s, concurrency held
+  $ wsbench blast ws://127.0.0.1:8000/ws -c 10k -d 60s --rate 1 --reconnect   # restart the server meanwhile: the storm, measured
+  $ wsbench blast ws://10.0.0.5:8000/ws -c 100k --shard 2/4 --barrier http://10.0.0.7:7070 --metrics-port 9464   # one of 4 shards
 ${GATE_HELP}
 
 Reports (--report): html (one self-contained page with charts), md (Markdown summary), junit (JUnit

@@ -32,6 +32,9 @@ export const BLAST_METRICS = {
   cpu: 'wsbench_blast_generator_cpu_ratio',
   loopDelay: 'wsbench_blast_generator_event_loop_delay_p99_seconds',
   processes: 'wsbench_blast_client_processes',
+  churned: 'wsbench_blast_connections_churned_total',
+  reconnected: 'wsbench_blast_reconnects_total',
+  reconnecting: 'wsbench_blast_connections_reconnecting',
 } as const;
 
 export const BLAST_PHASES = ['waiting', 'ramp', 'run', 'closing', 'done'] as const;
@@ -91,6 +94,9 @@ export function formatBlastPrometheus(stats: LiveBlastStats): string {
     [',direction="received"', c.bytesReceived],
   ]);
   metric(BLAST_METRICS.mismatched, 'counter', 'Messages that were not the echo or reply expected.', [['', c.mismatched]]);
+  metric(BLAST_METRICS.churned, 'counter', '--lifetime: connections closed at the end of their lifetime and replaced.', [['', c.churned ?? 0]]);
+  metric(BLAST_METRICS.reconnected, 'counter', '--reconnect: dropped connections opened again.', [['', c.reconnected ?? 0]]);
+  metric(BLAST_METRICS.reconnecting, 'gauge', '--reconnect: dropped connections not back yet.', [['', c.reconnecting ?? 0]]);
   histogram(lines, shard, BLAST_METRICS.rtt, 'Round trip (echo, reply) or delivery latency, seconds.', stats.roundTrips);
   histogram(lines, shard, BLAST_METRICS.connect, 'From TCP connect to the 101 upgrade response, seconds.', stats.connects);
   metric(BLAST_METRICS.phase, 'gauge', 'The phase of the run: 1 for the current one.', BLAST_PHASES.map((phase) => [`,phase="${phase}"`, phase === stats.phase ? 1 : 0]));
