@@ -18,9 +18,10 @@ import { rampUnderLoad } from './ramp-under-load.js';
 import { fiftyKDefault } from './fifty-k-default.js';
 import { broadcastFanout, replyVsEcho } from './patterns.js';
 import { multiHost } from './multi-host.js';
+import { reconnectStorm } from './reconnect-storm.js';
 
 /** In run order: the heaviest (50,000 connections; multi-host's 45,000 from 3 network namespaces) last. */
-const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveEchoVsGo, serveMemory, serveAccept, rampUnderLoad, blastCpuVsTcpkali, blastMemory, replyVsEcho, broadcastFanout, blastOpen50k, serveScale, fiftyKDefault, multiHost];
+const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveEchoVsGo, serveMemory, serveAccept, rampUnderLoad, blastCpuVsTcpkali, blastMemory, replyVsEcho, broadcastFanout, reconnectStorm, blastOpen50k, serveScale, fiftyKDefault, multiHost];
 
 process.on('exit', cleanupAll);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
