@@ -413,7 +413,8 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
     // A shard's publishers reach every shard's subscribers: by default, every other connection of the whole run.
     expectedFanout:
       config.pattern === 'subscribe' && (config.shard ? config.shard.totalPublishers : config.publishers) > 0
-        ? (config.expectFanout ?? Math.max(0, (config.shard ? config.shard.totalConnections : accepted) - 1))
+        ? // Every other connection held at once: with --lifetime or --reconnect, more are accepted over the run than are ever open together.
+          (config.expectFanout ?? Math.max(0, (config.shard ? config.shard.totalConnections : Math.min(accepted, config.connections)) - 1))
         : undefined,
     version: packageVersion,
     url: config.recordHeaders ? target.href : redactUrl(target.href),
