@@ -12,7 +12,7 @@ import { reconnectDelay } from '../src/blast/load-generator.js';
 import type { GatedResult } from '../src/gate/gate-plan.js';
 import { createHistogram, encodeHistogram, recordUs } from '../src/metrics/histogram.js';
 import { stormOf } from '../src/metrics/churn.js';
-import { freePort, runCli, startServeCli, stop } from './helpers/cli.js';
+import { freePort, runCli, runCliToEnd, startServeCli, stop } from './helpers/cli.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'wsbench-churn-'));
 
@@ -90,6 +90,20 @@ describe('--lifetime and --reconnect', () => {
       assert.deepEqual(result.thresholds.map((t) => t.ok), [true, true, true], JSON.stringify(result.thresholds));
     } finally {
       await stop(server);
+    }
+  });
+
+  it('--lifetime with --messages or --scenario, and the reconnect options without --reconnect, are refused (exit 2)', async () => {
+    for (const [args, pattern] of [
+      [['--lifetime', '1s', '--messages', '5'], /--lifetime: "1s" is not valid; it cannot be combined with --messages/],
+      [['--lifetime', '1s', '--scenario', 'examples/chat.yaml'], /--lifetime: "1s" is not valid; it cannot be combined with --scenario/],
+      [['--reconnect-max', '1s'], /--reconnect-max: "1s" is not valid; it is for --reconnect/],
+      [['--reconnect', '--reconnect-min', '2s', '--reconnect-max', '1s'], /--reconnect-max: "1s" is not valid; expected at least --reconnect-min/],
+      [['--lifetime-jitter', '10%'], /--lifetime-jitter: "10%" is not valid; it is for --lifetime/],
+    ] as const) {
+      const run = await runCliToEnd(['blast', 'ws://127.0.0.1:9/ws', ...args]);
+      assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, pattern);
     }
   });
 

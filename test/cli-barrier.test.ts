@@ -108,5 +108,8 @@ describe('blast --barrier and --start-at (CLI)', () => {
     const noShard = await runCliToEnd(['blast', server.url, '--barrier', 'http://127.0.0.1:1']);
     assert.equal(noShard.code, 2);
     assert.match(noShard.stderr, /--barrier: .* it needs --shard i\/N/);
+    const withPath = await runCliToEnd(['blast', server.url, '--shard', '1/2', '--barrier', 'http://127.0.0.1:7070/sync']);
+    assert.equal(withPath.code, 2);
+    assert.match(withPath.stderr, /--barrier: "http:\/\/127\.0\.0\.1:7070\/sync" is not valid; expected http:\/\/HOST:PORT with no path/);
   });
 });

@@ -85,6 +85,13 @@ describe('merge', () => {
     // Within 100 ms of each other over 60 s: 99.7%, merged.
     const together = [{ path: 'a.json', result: timed(1, 0, 60) }, { path: 'b.json', result: timed(2, 0.1, 60.1) }];
     assert.equal(mergeResults(together).merged.overlap?.togetherMs, 59_900);
+    // -d 0: runs of no length have nothing to overlap (within milliseconds of each other, they are not refused).
+    const instant = [{ path: 'a.json', result: timed(1, 0, 0) }, { path: 'b.json', result: timed(2, 0.016, 0.016) }];
+    assert.equal(mergeResults(instant).merged.overlap, null);
+    // A shard without a run phase (its barrier timed out, or it was stopped in its ramp) beside shards that ran: refused.
+    const stranded = { ...timed(2, 0, 10), endReason: 'barrier' as const, clock: { runStartedAt: null, runEndedAt: null, source: 'tsc' } };
+    assert.throws(() => mergeResults([{ path: 'a.json', result: timed(1, 0, 10) }, { path: 'b.json', result: stranded }]), /"b\.json" is not valid; it has no run phase \(endReason barrier\) while the others ran/);
+    assert.doesNotThrow(() => mergeResults([{ path: 'a.json', result: timed(1, 0, 10) }, { path: 'b.json', result: stranded }], { force: true }));
     // Results written before the clock was recorded: the run phase is startedAt + rampMs, for runMs.
     const old = mergeResults([{ path: 'a.json', result: a }, { path: 'b.json', result: { ...b, rampMs: 1000 } }], { force: true }).merged.overlap;
     assert.deepEqual(old, { share: 1000 / 2000, togetherMs: 1000, spanMs: 2000 });

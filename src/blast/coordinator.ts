@@ -330,7 +330,8 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
       ended: controlEnded.signal,
       target(connections, rate) {
         targetSeq++;
-        const shares = retarget(workers.map((w) => (w.exited ? 0 : w.counters.open)), plan.shares.map((share) => share.connections), Math.min(connections, config.connections));
+        // A process that has exited holds nothing and takes no share.
+        const shares = retarget(workers.map((w) => (w.exited ? 0 : w.counters.open)), workers.map((w, i) => (w.exited ? 0 : plan.shares[i]!.connections)), Math.min(connections, config.connections));
         workers.forEach((worker, index) => {
           if (!worker.exited && worker.child.connected) worker.child.send({ t: 'target', seq: targetSeq, connections: shares[index]!, rate } satisfies CoordinatorToBlastWorker);
         });

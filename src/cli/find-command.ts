@@ -177,6 +177,15 @@ function capacityInput(result: FindResult) {
 export function findVerdict(result: FindResult, thresholds: readonly ThresholdOutcome[], interrupted: boolean): { code: number; reason?: string } {
   const capacity = result.capacity;
   if (interrupted) return { code: ExitCode.interrupted };
+  if (capacity.stoppedBy === 'run-ended') {
+    return {
+      code: ExitCode.runFailed,
+      reason:
+        `the run ended by itself (${capacity.endedBecause}) ${result.steps.length ? `after step ${result.steps.length}` : 'before the first step was judged'}` +
+        (result.run.outcomes.accepted === 0 ? ': no connection was accepted' : '') +
+        `; no capacity is claimed${capacity.count === null ? '' : ` (the server had held ${formatCount(capacity.count)})`}`,
+    };
+  }
   if (capacity.stoppedBy === 'generator-limited') {
     return {
       code: ExitCode.runFailed,
@@ -217,7 +226,9 @@ export function formatFind(result: FindResult & { thresholds: ThresholdOutcome[]
   }
   const c = result.capacity;
   lines.push('');
-  if (c.stoppedBy === 'generator-limited') lines.push(`Limited by the generator at ${formatCount(c.limitedAt ?? 0)} ${unit}: not the server's capacity${c.count === null ? '' : ` (it held ${formatCount(c.count)})`}`);
+  if (c.stoppedBy === 'run-ended') lines.push(`The run ended by itself (${c.endedBecause}) ${result.steps.length ? `after step ${result.steps.length}` : 'before the first step was judged'}: no capacity found${c.count === null ? '' : ` (it had held ${formatCount(c.count)})`}`);
+  else if (c.stoppedBy === 'interrupted') lines.push(`Interrupted${c.count === null ? '' : `: it had held ${formatCount(c.count)}`}; no capacity found`);
+  else if (c.stoppedBy === 'generator-limited') lines.push(`Limited by the generator at ${formatCount(c.limitedAt ?? 0)} ${unit}: not the server's capacity${c.count === null ? '' : ` (it held ${formatCount(c.count)})`}`);
   else if (c.count === null) lines.push(`No step held (the first, ${formatCount(result.steps[0]?.load ?? 0)} ${unit}, failed)`);
   else if (c.firstFailed === null) lines.push(`Capacity: at least ${formatCount(c.count)} ${unit}: every step held, up to the upper bound`);
   else lines.push(`Capacity: ${formatCount(c.count)} ${unit} held; ${formatCount(c.firstFailed)} did not (within ${result.search.precision * 100}%, ${result.steps.length} steps)`);

@@ -217,6 +217,12 @@ type ChurnOptions = Pick<BlastConfig, 'lifetimeMs' | 'lifetimeJitter' | 'reconne
 /** --lifetime and --reconnect, and the options that only mean something with them. */
 function churnAndReconnect(options: BlastOptions): ChurnOptions {
   const lifetimeMs = options.lifetime === undefined ? undefined : durationMs('--lifetime', options.lifetime, 0, 100);
+  if (lifetimeMs !== undefined && options.messages !== undefined) {
+    throw new ConfigError('--lifetime', options.lifetime, 'it cannot be combined with --messages: a replacement would start its quota again, and the run would never be done');
+  }
+  if (lifetimeMs !== undefined && options.scenario !== undefined) {
+    throw new ConfigError('--lifetime', options.lifetime, "it cannot be combined with --scenario: a lifetime ending mid-scenario would count its expect as unanswered; put a close in the scenario's steps instead");
+  }
   if (options.lifetimeJitter !== undefined && lifetimeMs === undefined) throw new ConfigError('--lifetime-jitter', options.lifetimeJitter, 'it is for --lifetime');
   const jitterText = String(options.lifetimeJitter ?? blastDefaults.lifetimeJitter).trim();
   const jitter = jitterText.endsWith('%') ? Number(jitterText.slice(0, -1)) / 100 : Number(jitterText);
@@ -260,6 +266,7 @@ function barrierUrl(text: string, shard: string | undefined): string {
   }
   if (parsed.protocol !== 'http:' || parsed.hostname === '') throw new ConfigError('--barrier', text, 'expected an http:// URL with a host, such as http://wsbench-blast-0.wsbench-barrier:7070');
   if (parsed.port === '0') throw new ConfigError('--barrier', text, 'expected a port from 1 to 65535: shard 1 listens on it');
+  if (parsed.pathname !== '/' || parsed.search !== '') throw new ConfigError('--barrier', text, 'expected http://HOST:PORT with no path: shard 1 serves the barrier at its own paths');
   if (shard === undefined) throw new ConfigError('--barrier', text, 'it needs --shard i/N: shard 1 serves the barrier, and it releases the shards when all N have arrived');
   return parsed.href;
 }

@@ -64,8 +64,11 @@ export interface FindResult {
     until: string[];
   };
   readonly steps: FindStep[];
-  /** count: the largest load that held (connections, or messages per second per connection). */
-  readonly capacity: { count: number | null; firstFailed: number | null; stoppedBy: SearchOutcome['stoppedBy']; limitedAt: number | null };
+  /**
+   * count: the largest load that held (connections, or messages per second per connection).
+   * endedBecause: with stoppedBy 'run-ended', why the run ended by itself (its endReason, or an error).
+   */
+  readonly capacity: { count: number | null; firstFailed: number | null; stoppedBy: SearchOutcome['stoppedBy']; limitedAt: number | null; endedBecause?: string };
   /** The whole run, every step together, as blast reports it (mergeable with wsbench merge). */
   readonly run: BlastResult;
 }
@@ -80,13 +83,19 @@ export interface FindRunOptions {
 export async function find(config: BlastConfig, options: FindOptions, run: FindRunOptions = {}): Promise<FindResult> {
   const steps: FindStep[] = [];
   let outcome: SearchOutcome | undefined;
+  let failure: string | undefined;
+  let searching: Promise<void> | undefined;
   const startedAt = new Date().toISOString();
   const result = await blast(config, {
     signal: run.signal,
     command: run.command,
     startConnections: options.dimension === 'connections' ? Math.min(options.from, options.to) : options.connections,
-    control: async (control) => {
-      const stop = anySignal(run.signal, control.ended);
+    control: (control) => (searching = search(control)),
+  });
+  /** The search, step by step, inside the run (blast calls it once the first ramp is done). */
+  async function search(control: RunControl): Promise<void> {
+    const stop = anySignal(run.signal, control.ended);
+    try {
       outcome = await searchCapacity(options, async (load) => {
         if (run.signal?.aborted || control.ended.aborted) return undefined;
         run.onStepStart?.(steps.length + 1, load);
@@ -96,8 +105,17 @@ export async function find(config: BlastConfig, options: FindOptions, run: FindR
         run.onStep?.(step);
         return step.verdict;
       });
-    },
-  });
+    } catch (error) {
+      failure = (error as Error).message;
+    }
+  }
+  // blast returns once its processes have reported; a run that ended by itself may leave the
+  // search finishing its last step (which sees the end, and stops).
+  await searching;
+  // The run ended without the user asking (every connection gone, a process lost, an error):
+  // the search has no answer, whatever the steps so far said.
+  const userStopped = run.signal?.aborted ?? false;
+  const endedByItself = failure !== undefined || ((outcome === undefined || outcome.stoppedBy === 'interrupted') && !userStopped);
   return {
     kind: 'find',
     schemaVersion: 1,
@@ -119,8 +137,9 @@ export async function find(config: BlastConfig, options: FindOptions, run: FindR
     capacity: {
       count: outcome?.held ?? null,
       firstFailed: outcome?.failed ?? null,
-      stoppedBy: outcome?.stoppedBy ?? 'interrupted',
+      stoppedBy: endedByItself ? 'run-ended' : (outcome?.stoppedBy ?? 'interrupted'),
       limitedAt: outcome?.limitedAt ?? null,
+      ...(endedByItself ? { endedBecause: failure ?? `endReason ${result.endReason}` } : {}),
     },
     run: result,
   };
@@ -178,18 +197,24 @@ async function runStep(control: RunControl, index: number, load: number, options
   const refused = sum(delta.rejected);
   const failed = sum(delta.failed);
   const dropped = sum(delta.dropped);
+  const held = Math.min(asked, after.open);
   // The step as a result the threshold grammar reads: its connection outcomes against the load it
   // asked for (connections open from earlier steps count as accepted), its hold's messages and latency.
   const stepResult: GateInput = {
     outcomes: {
       attempted: asked,
-      accepted: Math.max(0, asked - refused - failed),
-      // (attempted = accepted + failed here: refusals are in both rejected and failed.)
+      // What the step holds at its end: a connection refused, failed, dropped or never attempted is not held.
+      accepted: held,
       rejected: { total: refused, byStatus: delta.rejected },
-      // A step asks whether its load is held: an attempt refused is as much a failure as one that failed.
+      // A step asks whether its load is held: an attempt refused is as much a failure as one that failed,
+      // and so is a connection dropped during the step or one no process could open.
       failed: {
-        total: refused + failed,
-        byReason: { ...delta.failed, ...Object.fromEntries(Object.entries(delta.rejected).map(([status, n]) => [`http-${status}`, n])) },
+        total: asked - held,
+        byReason: {
+          ...delta.failed,
+          ...Object.fromEntries(Object.entries(delta.rejected).map(([status, n]) => [`http-${status}`, n])),
+          ...(asked - held - refused - failed > 0 ? { 'not-held': asked - held - refused - failed } : {}),
+        },
         generatorLimits: {},
         timeoutsWhileClientStalled: 0,
       },

@@ -19,7 +19,8 @@ export interface SearchOptions {
   readonly integer: boolean;
 }
 
-export type StoppedBy = 'precision' | 'upper-bound' | 'first-step-failed' | 'generator-limited' | 'interrupted';
+/** 'run-ended': the run ended by itself (every connection gone, a client process lost, an error): no answer. */
+export type StoppedBy = 'precision' | 'upper-bound' | 'first-step-failed' | 'generator-limited' | 'interrupted' | 'run-ended';
 
 export interface SearchOutcome {
   /** The largest load that held; null when none did. */

@@ -88,6 +88,14 @@ export function mergeResults(sources: readonly MergeSource[], options: MergeOpti
   const allKnown = <T>(values: (T | null)[]): values is T[] => values.every((v) => v !== null);
   const overlap = runOverlap(results);
   const minOverlap = options.minOverlap ?? DEFAULT_MIN_OVERLAP;
+  const withoutRun = sources.filter((s) => runWindow(s.result) === null);
+  if (!options.force && withoutRun.length > 0 && withoutRun.length < sources.length) {
+    throw new ConfigError(
+      'merge',
+      withoutRun.map((s) => s.path).join(' '),
+      `${withoutRun.length === 1 ? 'it has' : 'they have'} no run phase (${withoutRun.map((s) => `endReason ${s.result.endReason}`).join(', ')}) while the others ran: the merged run would not be the load asked for (--force merges anyway)`,
+    );
+  }
   if (!options.force && overlap && overlap.share < minOverlap) {
     throw new ConfigError(
       'merge',
@@ -217,6 +225,8 @@ export function runOverlap(results: readonly BlastResult[]): RunOverlap | null {
   const windows = results.map(runWindow);
   if (windows.some((w) => w === null)) return null;
   const runs = windows as { start: number; end: number }[];
+  // Runs of no length (-d 0): no run phase to overlap, nothing to judge.
+  if (runs.every((r) => r.end === r.start)) return null;
   const spanMs = Math.max(...runs.map((r) => r.end)) - Math.min(...runs.map((r) => r.start));
   const togetherMs = Math.max(0, Math.min(...runs.map((r) => r.end)) - Math.max(...runs.map((r) => r.start)));
   return { share: spanMs === 0 ? 1 : togetherMs / spanMs, togetherMs, spanMs };

@@ -47,7 +47,9 @@ ${dots}${knee}
     )
     .join('\n');
   const answer =
-    result.capacity.stoppedBy === 'generator-limited'
+    result.capacity.stoppedBy === 'run-ended' || result.capacity.stoppedBy === 'interrupted'
+      ? `no capacity found: ${result.capacity.stoppedBy === 'run-ended' ? `the run ended by itself (${result.capacity.endedBecause})` : 'interrupted'}`
+      : result.capacity.stoppedBy === 'generator-limited'
       ? `limited by the generator at ${formatCount(result.capacity.limitedAt ?? 0)}: not the server's capacity`
       : result.capacity.count === null
         ? 'no step held'
