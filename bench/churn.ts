@@ -22,6 +22,7 @@
  * WSBENCH_CHURN_REPEATS (default 2) changes the number of runs. Unpinned, like a user would run them.
  */
 import { readFileSync } from 'node:fs';
+import type { ServeStats } from '../src/metrics/serve-stats.js';
 import type { BlastResult } from '../src/metrics/blast-result.js';
 import { decodeHistogram, summarize } from '../src/metrics/histogram.js';
 import type { Benchmark } from './benchmark.js';
@@ -39,14 +40,8 @@ const TARGET_CONNECTS_PER_SECOND = CONNECTIONS / LIFETIME_S;
 const TARGET_TOLERANCE = 0.05;
 const HEALTH_INTERVAL_MS = 250;
 
-interface Health {
-  open: number;
-  accepted: number;
-  closed: number;
-  rejected: Record<string, number>;
-  handshakeTimeouts: number;
-  max: number;
-}
+/** serve's /healthz, as far as this bench reads it. */
+type Health = Pick<ServeStats, 'open' | 'accepted' | 'closed' | 'rejected' | 'handshakeTimeouts' | 'max'>;
 
 interface ChurnRun {
   repeat: number;

@@ -26,6 +26,7 @@
  * and on Ctrl-C (an 'exit' handler).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { ServeStats } from '../src/metrics/serve-stats.js';
 import { execFileSync } from 'node:child_process';
 import { cpus, freemem, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,15 +50,8 @@ const BARRIER_PORT = 7070;
 const SERVE_MAX_SECONDS = 600;
 const SHARD_MAX_SECONDS = 420;
 
-interface ServeHealth {
-  accepted: number;
-  open: number;
-  closed: number;
-  rejected: Record<string, number>;
-  handshakeTimeouts: number;
-  workers: number;
-  messagesIn: number;
-}
+/** serve's /healthz, as far as this bench reads it. */
+type ServeHealth = Pick<ServeStats, 'accepted' | 'open' | 'closed' | 'rejected' | 'handshakeTimeouts' | 'workers' | 'messagesIn'>;
 
 interface ShardFigures {
   shard: string;

@@ -37,6 +37,7 @@
  * Unpinned (serve and blast need both cores); every process ends by itself and is ended by PID.
  */
 import { execFile } from 'node:child_process';
+import type { ServeStats } from '../src/metrics/serve-stats.js';
 import { readFileSync } from 'node:fs';
 import type { BlastResult } from '../src/metrics/blast-result.js';
 import { decodeHistogram, summarize } from '../src/metrics/histogram.js';
@@ -61,14 +62,8 @@ const WATCH_MS = 25_000;
 const JITTERS = ['full', 'none'] as const;
 type Jitter = (typeof JITTERS)[number];
 
-interface Health {
-  open: number;
-  accepted: number;
-  closed: number;
-  rejected: Record<string, number>;
-  handshakeTimeouts: number;
-  max: number;
-}
+/** serve's /healthz, as far as this bench reads it. */
+type Health = Pick<ServeStats, 'open' | 'accepted' | 'closed' | 'rejected' | 'handshakeTimeouts' | 'max'>;
 
 interface StormRun {
   repeat: number;

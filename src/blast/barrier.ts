@@ -17,6 +17,7 @@
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { RunError } from '../config/errors.js';
+import { sleep } from '../runtime/abort.js';
 
 export type BarrierStage = 'start' | 'run';
 const STAGES: readonly BarrierStage[] = ['start', 'run'];
@@ -202,17 +203,6 @@ function poll(target: URL, timeoutMs: number, signal: AbortSignal | undefined, h
   });
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** Wait until `atMs` (ms since the epoch); at once if it has passed. Ends early when aborted. */
 export function waitUntil(atMs: number, signal?: AbortSignal): Promise<void> {

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { resolveBlastConfig } from '../config/blast-config.js';
 import { ConfigError, ExitCode } from '../config/errors.js';
 import { durationMs } from '../config/validate.js';
-import { parseCount, formatDurationMs } from '../config/units.js';
+import { parseCount, parsePercent, formatDurationMs } from '../config/units.js';
 import { redactHeaderArgs } from '../config/redact-headers.js';
 import { evaluate, type ThresholdOutcome } from '../gate/evaluate.js';
 import { parseThresholds } from '../gate/thresholds.js';
@@ -252,8 +252,7 @@ function range(option: string, text: string, integer: boolean): { from: number; 
 }
 
 function percent(option: string, text: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(text);
-  const value = match ? Number(match[1]) / 100 : Number.NaN;
+  const value = parsePercent(text) / 100;
   if (!(value > 0 && value < 1)) throw new ConfigError(option, text, 'expected a percentage between 0 and 100, such as 5%');
   return value;
 }

@@ -6,6 +6,7 @@ import { DEFAULT_MIN_OVERLAP, mergeResults, type MergedResult } from '../gate/me
 import { gatedVerdict } from '../gate/verdict.js';
 import { ConfigError } from '../config/errors.js';
 import { integer } from '../config/validate.js';
+import { parsePercent } from '../config/units.js';
 import { formatBlastSummary } from '../report/blast-text.js';
 import { checkWritable, defaultResultsPath, writeJsonAtomic } from '../report/results-file.js';
 import { addGateOptions, formatGated, GATE_HELP, reportVerdict, type GateFlags } from './gate-options.js';
@@ -27,8 +28,7 @@ interface MergeFlags extends GateFlags {
 /** --min-overlap: a percentage, 0 to 100 ("95", "95%"), as a share 0 to 1. */
 function parseMinOverlap(text: string | undefined): number {
   if (text === undefined) return DEFAULT_MIN_OVERLAP;
-  const match = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(text);
-  const value = match ? Number(match[1]) : Number.NaN;
+  const value = parsePercent(text);
   if (!(value >= 0 && value <= 100)) throw new ConfigError('--min-overlap', text, 'expected a percentage from 0 to 100, such as 95%');
   return value / 100;
 }

@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
 import { shardLoad, type Shard } from './shard.js';
 import { durationMs, host, integer, oneOf, rate, sizeBytes } from './validate.js';
+import { parsePercent } from './units.js';
 import { MessageTemplate } from '../message/template.js';
 import { compileIdExtractor } from '../message/reply-id.js';
 import { readScenarioFile, type Scenario, type ScenarioConnect } from '../scenario/parse.js';
@@ -225,7 +226,7 @@ function churnAndReconnect(options: BlastOptions): ChurnOptions {
   }
   if (options.lifetimeJitter !== undefined && lifetimeMs === undefined) throw new ConfigError('--lifetime-jitter', options.lifetimeJitter, 'it is for --lifetime');
   const jitterText = String(options.lifetimeJitter ?? blastDefaults.lifetimeJitter).trim();
-  const jitter = jitterText.endsWith('%') ? Number(jitterText.slice(0, -1)) / 100 : Number(jitterText);
+  const jitter = jitterText.endsWith('%') ? parsePercent(jitterText) / 100 : Number(jitterText);
   if (!(jitter >= 0 && jitter < 1)) throw new ConfigError('--lifetime-jitter', options.lifetimeJitter, 'expected a share from 0 to under 1, such as 0.1 or 10%');
   const reconnect = Boolean(options.reconnect);
   for (const [key, flag] of [['reconnectMin', '--reconnect-min'], ['reconnectMax', '--reconnect-max'], ['reconnectJitter', '--reconnect-jitter']] as const) {

@@ -31,6 +31,12 @@ export function parseSizeBytes(text: string): number {
   return parseWithSuffix(text, sizeSuffix);
 }
 
+/** `95%` or `95` → 95 (percent). */
+export function parsePercent(text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(text);
+  return match ? Number(match[1]) : Number.NaN;
+}
+
 export function formatDurationMs(ms: number): string {
   if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
   if (ms >= 1000 && ms % 1000 === 0) return `${ms / 1000}s`;

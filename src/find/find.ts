@@ -14,6 +14,7 @@ import { addBlastCounters, emptyBlastCounters, sum, type BlastCounters } from '.
 import type { BlastResult } from '../metrics/blast-result.js';
 import { createHistogram, decodeHistogram, encodeHistogram, summarize, type LatencySummaryUs } from '../metrics/histogram.js';
 import type { IntervalSample } from '../metrics/timeline.js';
+import { anySignal, sleep } from '../runtime/abort.js';
 import { searchCapacity, type SearchOptions, type SearchOutcome, type StepVerdict } from './search.js';
 
 /** A client process busier than this (CPU share of a core, or event-loop delay p99) limits the step. */
@@ -145,17 +146,6 @@ export async function find(config: BlastConfig, options: FindOptions, run: FindR
   };
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** One step: move the load, let every attempt be answered, hold, judge. undefined when the run ended meanwhile. */
 async function runStep(control: RunControl, index: number, load: number, options: FindOptions, config: BlastConfig, stop: AbortSignal): Promise<FindStep | undefined> {
@@ -273,12 +263,3 @@ function difference(after: BlastCounters, before: BlastCounters): BlastCounters 
   return delta;
 }
 
-function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal {
-  const controller = new AbortController();
-  for (const signal of signals) {
-    if (!signal) continue;
-    if (signal.aborted) controller.abort();
-    else signal.addEventListener('abort', () => controller.abort(), { once: true });
-  }
-  return controller.signal;
-}

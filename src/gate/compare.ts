@@ -6,6 +6,7 @@
  * acceptance). A failure count that was 0 regresses at the first failure.
  */
 import { ConfigError } from '../config/errors.js';
+import { parsePercent } from '../config/units.js';
 import { decodeHistogram } from '../metrics/histogram.js';
 import type { BlastResult } from '../metrics/blast-result.js';
 
@@ -59,8 +60,7 @@ const FIGURES: readonly FigureSpec[] = [
 /** `10%` or `10` → 10 (percent). */
 export function parseMaxRegression(value: string | number | undefined, option = '--max-regression'): number {
   if (value === undefined) return DEFAULT_MAX_REGRESSION_PERCENT;
-  const match = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(String(value));
-  const percent = match ? Number(match[1]) : Number.NaN;
+  const percent = parsePercent(String(value));
   if (!(percent >= 0 && percent <= 1000)) throw new ConfigError(option, value, 'expected a percentage from 0% to 1000%, such as 10%');
   return percent;
 }
