@@ -360,6 +360,131 @@ steps:
     }
   });
 
+  it('on: rules answer every ping at any point of the steps, counted apart: never unmatched, never taken by an expect', async () => {
+    // Engine.IO's heartbeat: the server sends "2" every 20 ms from the open (before the steps start,
+    // while an expect waits, after the last step) and counts the "3"s; requests get replies late.
+    const pings = { sent: 0, pongs: 0 };
+    const timers = new Set<NodeJS.Timeout>();
+    const served = await server(
+      (ws, text) => {
+        if (text === '3') return void pings.pongs++;
+        setTimeout(() => ws.readyState === ws.OPEN && ws.send(`re:${text}`), 60);
+      },
+      (ws) => {
+        const timer = setInterval(() => {
+          if (ws.readyState !== ws.OPEN) return clearInterval(timer);
+          pings.sent++;
+          ws.send('2');
+        }, 20);
+        timers.add(timer);
+      },
+    );
+    try {
+      const file = scenarioFile(`
+on:
+  - equals: "2"
+    send: "3"
+steps:
+  - loop:
+      count: 4
+      steps:
+        - send: 'q{{seq}}'
+        - expect: { equals: 're:q{{seq}}', timeout: 2s }
+  - loop:
+      steps:
+        - sleep: 100ms
+`);
+      const { code, result } = await blastJson([served.url, '-c', '3', '-d', '1500ms', '--scenario', file]);
+      assert.equal(code, 0);
+      const m = result.messages;
+      assert.deepEqual({ sent: m.sent, received: m.received, unmatched: m.unmatched, completed: m.completed, unanswered: m.unanswered }, { sent: 12, received: 12, unmatched: 0, completed: 0, unanswered: 0 });
+      // Every ping taken was answered, every answer reached the server, and pings were answered
+      // through the sleeps too (the 4 round trips of 60 ms take ~0.25 s of the 1.5 s).
+      assert.equal(m.onSent, m.onMatched);
+      assert.equal(pings.pongs, m.onSent);
+      assert.ok(m.onMatched! > 3 * 40, `pings taken ${m.onMatched}`);
+      assert.ok(m.onMatched! <= pings.sent);
+      assert.equal(served.received.filter((text) => text !== '3').length, 12);
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      await served.close();
+    }
+  });
+
+  it('examples/stomp-heartbeat.yaml against a STOMP server: heart-beats both ways, every message heard back', async () => {
+    const beats = { fromClient: 0 };
+    const timers = new Set<NodeJS.Timeout>();
+    const served = await server((ws, text) => {
+      if (text === '\n') return void beats.fromClient++;
+      if (text.startsWith('CONNECT\n')) {
+        ws.send('CONNECTED\nversion:1.2\nheart-beat:100,100\n\n\0');
+        const timer = setInterval(() => (ws.readyState === ws.OPEN ? ws.send('\n') : clearInterval(timer)), 50);
+        timers.add(timer);
+      } else if (text.startsWith('SEND\n')) {
+        const body = text.slice(text.indexOf('\n\n') + 2, -1);
+        ws.send(`MESSAGE\nsubscription:0\nmessage-id:1\ndestination:/topic/x\n\n${body}\0`);
+      }
+    });
+    try {
+      // The example as written, its timers made short enough for a test.
+      const file = scenarioFile(readFileSync(example('stomp-heartbeat.yaml'), 'utf8').replace('every: 10s', 'every: 100ms').replace('sleep: 1s', 'sleep: 100ms'));
+      const { code, result } = await blastJson([served.url, '-c', '2', '-d', '1500ms', '--scenario', file]);
+      assert.equal(code, 0);
+      const m = result.messages;
+      assert.equal(m.unmatched, 0);
+      assert.equal(m.unanswered, 0);
+      assert.ok(m.received >= 2 * 5, `received ${m.received}`);
+      assert.equal(served.upgrades[0]!.protocol, 'v12.stomp');
+      assert.equal(beats.fromClient, m.onSent);
+      assert.ok(m.onSent! >= 2 * 8, `heart-beats sent ${m.onSent}`);
+      assert.ok(m.onMatched! >= 2 * 15, `heart-beats taken ${m.onMatched}`);
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      await served.close();
+    }
+  });
+
+  it('examples/phoenix-heartbeat.yaml against a Phoenix-like server that closes sockets without heartbeats', async () => {
+    const seen = { heartbeats: 0, closedForSilence: 0 };
+    const timers = new Set<NodeJS.Timeout>();
+    const served = await server(
+      (ws, text) => {
+        const message = JSON.parse(text) as { topic: string; event: string; ref: string; payload: unknown };
+        if (message.topic === 'phoenix' && message.event === 'heartbeat') seen.heartbeats++;
+        (ws as WebSocket & { lastHeard?: number }).lastHeard = Date.now();
+        ws.send(JSON.stringify({ topic: message.topic, event: 'phx_reply', ref: message.ref, payload: { status: 'ok', response: {} } }));
+      },
+      (ws) => {
+        const socket = ws as WebSocket & { lastHeard?: number };
+        socket.lastHeard = Date.now();
+        const timer = setInterval(() => {
+          if (ws.readyState !== ws.OPEN) return clearInterval(timer);
+          if (Date.now() - socket.lastHeard! > 400) {
+            seen.closedForSilence++;
+            ws.close(1000, 'heartbeat timeout');
+          }
+        }, 50);
+        timers.add(timer);
+      },
+    );
+    try {
+      // Heartbeats every 150 ms, pushes every 1 s: only the heartbeats keep the socket open.
+      const file = scenarioFile(readFileSync(example('phoenix-heartbeat.yaml'), 'utf8').replace('every: 30s', 'every: 150ms'));
+      const { code, result } = await blastJson([served.url, '-c', '2', '-d', '2500ms', '--scenario', file]);
+      assert.equal(code, 0);
+      assert.equal(seen.closedForSilence, 0);
+      assert.equal(result.outcomes.dropped.total, 0);
+      const m = result.messages;
+      assert.equal(m.unmatched, 0);
+      assert.equal(seen.heartbeats, m.onSent);
+      assert.equal(m.onMatched, m.onSent, 'every heartbeat reply taken by its rule');
+      assert.ok(m.received >= 2 * 3, `join and push replies ${m.received}`);
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      await served.close();
+    }
+  });
+
   it('a bad scenario file or a conflicting option: exit 2, one line naming the file and the step, before any connection', async () => {
     const port = await freePort();
     const url = `ws://127.0.0.1:${port}/ws`;

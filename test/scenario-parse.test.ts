@@ -37,7 +37,7 @@ function errorOf(document: unknown): string {
 describe('scenario files: errors name the file, the step path and what is allowed', () => {
   const cases: Array<[string, unknown, RegExp]> = [
     ['not an object', [send], /^--scenario: "f.yaml" is not valid; expected a scenario: an object with steps/],
-    ['an unknown top field', { steps: [send], step: [] }, /^--scenario f\.yaml step: \[\] is not valid; unknown field; expected connect, steps at the top$/],
+    ['an unknown top field', { steps: [send], step: [] }, /^--scenario f\.yaml step: \[\] is not valid; unknown field; expected connect, steps, on at the top$/],
     ['no steps', { connect: {} }, /^--scenario f\.yaml steps: null is not valid; expected a list of one or more steps/],
     ['an empty list', { steps: [] }, /^--scenario f\.yaml steps: \[\] is not valid; expected a list of one or more steps/],
     ['two kinds in one step', { steps: [{ send: 'a', expect: 'b' }] }, /^--scenario f\.yaml steps\[0\]: \{"send":"a","expect":"b"\} is not valid; expected a step with exactly one of send, expect, sleep, loop/],
@@ -47,8 +47,8 @@ describe('scenario files: errors name the file, the step path and what is allowe
     ['{{random:0}} in send', { steps: [{ send: '{{random:0}}' }] }, /steps\[0\]\.send: "\{\{random:0\}\}" is not valid; expected \{\{random:N\}\} with N from 1/],
     ['a sleep without unit or number', { steps: [{ sleep: 'soon' }] }, /^--scenario f\.yaml steps\[0\]\.sleep: "soon" is not valid; expected a duration from 1ms/],
     ['a sleep of 0', { steps: [{ sleep: '0ms' }] }, /steps\[0\]\.sleep: "0ms" is not valid; expected a duration from 1ms/],
-    ['an unknown expect field', { steps: [{ expect: { match: 'x', within: '1s' } }] }, /^--scenario f\.yaml steps\[0\]\.expect\.within: "1s" is not valid; unknown field; expected match, json, timeout in steps\[0\]\.expect$/],
-    ['match and json together', { steps: [{ expect: { match: 'x', json: { path: 'id' } } }] }, /steps\[0\]\.expect: .* is not valid; expected match or json, not both/],
+    ['an unknown expect field', { steps: [{ expect: { match: 'x', within: '1s' } }] }, /^--scenario f\.yaml steps\[0\]\.expect\.within: "1s" is not valid; unknown field; expected match, equals, json, timeout in steps\[0\]\.expect$/],
+    ['match and json together', { steps: [{ expect: { match: 'x', json: { path: 'id' } } }] }, /steps\[0\]\.expect: .* is not valid; expected one of match, equals or json, not several/],
     ['an empty match', { steps: [{ expect: { match: '' } }] }, /steps\[0\]\.expect\.match: "" is not valid; expected text the message contains, or a regular expression/],
     ['a bad regex', { steps: [{ expect: { match: '/(/' } }] }, /steps\[0\]\.expect\.match: "\/\(\/" is not valid; expected a valid regular expression/],
     ['a timeout with a bad unit', { steps: [send, { loop: { count: 2, steps: [{ expect: { match: 'x', timeout: '2 sec' } }] } }] }, /^--scenario f\.yaml steps\[1\]\.loop\.steps\[0\]\.expect\.timeout: "2 sec" is not valid; expected a duration/],
@@ -71,6 +71,17 @@ describe('scenario files: errors name the file, the step path and what is allowe
     ['headers that are a list', { connect: { headers: ['a: b'] }, steps: [send] }, /^--scenario f\.yaml connect\.headers: \["a: b"\] is not valid; expected a map of header names to values/],
     ['a header value that is a map', { connect: { headers: { A: { b: 1 } } }, steps: [send] }, /^--scenario f\.yaml connect\.headers\.A: \{"b":1\} is not valid; expected a header value/],
     ['an empty subprotocol', { connect: { subprotocol: ' ' }, steps: [send] }, /^--scenario f\.yaml connect\.subprotocol: " " is not valid; expected a subprotocol name/],
+    ['an empty equals', { steps: [{ expect: { equals: '' } }] }, /steps\[0\]\.expect\.equals: "" is not valid; expected the whole text of the message/],
+    ['a rule that is text', { steps: [send], on: 'ping' }, /^--scenario f\.yaml on: "ping" is not valid; expected \{match: TEXT, send: TEXT\} \(answer a message\) or \{every: 30s, send: TEXT\}/],
+    ['an empty rule list', { steps: [send], on: [] }, /^--scenario f\.yaml on: \[\] is not valid; expected one rule or a list of 1 to 16/],
+    ['a rule without a match', { steps: [send], on: [{ send: '3' }] }, /^--scenario f\.yaml on\[0\]: \{"send":"3"\} is not valid; expected exactly one of match, equals or json/],
+    ['a rule with two matches', { steps: [send], on: { match: '2', equals: '2', send: '3' } }, /^--scenario f\.yaml on: .* is not valid; expected exactly one of match, equals or json/],
+    ['an every without send', { steps: [send], on: [{ every: '1s' }] }, /^--scenario f\.yaml on\[0\]\.send: null is not valid; expected the message an every rule sends/],
+    ['an every under 10ms', { steps: [send], on: [{ every: '5ms', send: 'x' }] }, /on\[0\]\.every: "5ms" is not valid; expected a duration from 10ms/],
+    ['an every with a match', { steps: [send], on: [{ every: '1s', match: 'x', send: 'y' }] }, /on\[0\]\.match: "x" is not valid; unknown field; expected every, send in on\[0\]/],
+    ['an unknown placeholder in a rule send', { steps: [send], on: { match: 'x', send: '{{sequence}}' } }, /^--scenario f\.yaml on\.send: "\{\{sequence\}\}" is not valid; expected one of the placeholders/],
+    ['{{uuid}} in a rule equals', { steps: [send], on: { equals: '{{uuid}}', send: 'x' } }, /on\.equals: "\{\{uuid\}\}" is not valid; expected only \{\{seq\}\}/],
+    ['too many rules', { steps: [send], on: Array.from({ length: 17 }, () => ({ equals: '2', send: '3' })) }, /on: .* is not valid; expected one rule or a list of 1 to 16/],
   ];
   for (const [name, document, pattern] of cases) {
     it(name, () => {
@@ -95,6 +106,7 @@ describe('scenario files: what a valid one becomes', () => {
           { loop: { count: '2k', steps: [{ sleep: '100ms' }, { expect: { json: { path: 'result.ok' } } }] } },
           { loop: { steps: [{ send: 'x' }, { sleep: 1 }] } },
         ],
+        on: [{ equals: '2', send: '3' }, { json: { path: 'event', equals: 'phx_reply' } }, { every: '30s', send: '\n' }],
       },
       'f.yaml',
     );
@@ -109,6 +121,11 @@ describe('scenario files: what a valid one becomes', () => {
         { kind: 'expect', match: { kind: 'any' }, timeoutMs: 5000 },
         { kind: 'loop', count: 2000, steps: [{ kind: 'sleep', ms: 100 }, { kind: 'expect', match: { kind: 'json', path: 'result.ok', equals: null }, timeoutMs: 5000 }] },
         { kind: 'loop', count: null, steps: [{ kind: 'send', text: 'x' }, { kind: 'sleep', ms: 1000 }] },
+      ],
+      rules: [
+        { kind: 'answer', match: { kind: 'equals', text: '2' }, send: '3' },
+        { kind: 'answer', match: { kind: 'json', path: 'event', equals: 'phx_reply' }, send: null },
+        { kind: 'every', ms: 30000, send: '\n' },
       ],
     });
     assert.deepEqual(JSON.parse(JSON.stringify(scenario)), scenario, 'survives JSON (IPC to the client processes)');

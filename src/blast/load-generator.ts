@@ -561,6 +561,16 @@ export class LoadGenerator implements ConnectionEvents {
         this.#recordLatencyUs(waitedUs);
         this.#done++;
       },
+      taken: (_connection, message) => {
+        this.counters.onMatched++;
+        this.counters.bytesReceived += message.length;
+      },
+      sendApart: (connection, message, binary) => {
+        if (this.#stopping || connection.state !== 'open') return;
+        this.counters.onSent++;
+        this.counters.bytesSent += message.length;
+        connection.send(message, binary ? Opcode.binary : Opcode.text);
+      },
       completed: () => {
         this.counters.completed++;
         this.#done++;

@@ -109,7 +109,7 @@ function checkResult(value: unknown): asserts value is BlastResult {
   // sent - received: below 0 in results written before echoes were matched by content (a pushing
   // server's messages counted as received), so any whole number.
   if (typeof messages.unanswered !== 'number' || !Number.isInteger(messages.unanswered)) fail('messages.unanswered', 'expected a whole number', messages.unanswered);
-  for (const key of ['receivedDuringRamp', 'receivedDuringDrain', 'delayedSends', 'unmatched', 'duplicates', 'subscribed', 'delivered', 'completed'] as const) {
+  for (const key of ['receivedDuringRamp', 'receivedDuringDrain', 'delayedSends', 'unmatched', 'duplicates', 'subscribed', 'delivered', 'completed', 'onMatched', 'onSent'] as const) {
     optionalCount(messages[key], `messages.${key}`);
   }
   amount(messages.perSecond, 'messages.perSecond');

@@ -47,6 +47,10 @@ export interface BlastCounters {
   delivered: number;
   /** --scenario: connections that ran every step. */
   completed: number;
+  /** --scenario: messages an `on:` rule took (answered or took silently): neither received nor unmatched. */
+  onMatched: number;
+  /** --scenario: messages `on:` rules sent (answers and `every` timers): not in messagesSent. */
+  onSent: number;
   /**
    * The smallest number of handshakes the process let be in flight during the ramp (its share of
    * --max-handshakes unless the server's connect latency made it lower; see handshake-window.ts).
@@ -100,6 +104,8 @@ export function emptyBlastCounters(): BlastCounters {
     subscribed: 0,
     delivered: 0,
     completed: 0,
+    onMatched: 0,
+    onSent: 0,
     handshakeWindowLowest: 0,
     churned: 0,
     reconnected: 0,
@@ -111,7 +117,7 @@ export function emptyBlastCounters(): BlastCounters {
 export function addBlastCounters(into: BlastCounters, from: BlastCounters): BlastCounters {
   for (const key of [
     'attempted', 'accepted', 'open', 'messagesSent', 'messagesReceived', 'rampMessagesReceived', 'drainMessagesReceived', 'bytesSent', 'bytesReceived',
-    'mismatched', 'unanswered', 'delayedSends', 'addressRetries', 'timeoutsWhileStalled', 'unmatched', 'duplicates', 'subscribed', 'delivered', 'completed', 'handshakeWindowLowest',
+    'mismatched', 'unanswered', 'delayedSends', 'addressRetries', 'timeoutsWhileStalled', 'unmatched', 'duplicates', 'subscribed', 'delivered', 'completed', 'onMatched', 'onSent', 'handshakeWindowLowest',
     'churned', 'reconnected', 'reconnectAttempts', 'reconnecting',
   ] as const) {
     // Results from before a counter existed lack it.

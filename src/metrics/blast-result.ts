@@ -142,6 +142,10 @@ export interface BlastResult {
     delivered: number;
     /** --scenario: connections that ran every step. */
     completed: number;
+    /** --scenario: messages an `on:` rule took (not in received, not unmatched); absent before rules existed. */
+    onMatched?: number;
+    /** --scenario: messages `on:` rules sent, answers and timers (not in sent). */
+    onSent?: number;
   };
   /**
    * Subscribe with publishers: deliveries per published message. `expected` is --expect-fanout,
@@ -267,6 +271,8 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
       subscribed: counters.subscribed,
       delivered: counters.delivered,
       completed: counters.completed,
+      onMatched: counters.onMatched,
+      onSent: counters.onSent,
     },
     fanout: fanoutOf(counters, context.expectedFanout),
     latency: {

@@ -114,6 +114,9 @@ export function formatBlastSummary(result: BlastResult): string {
       `  expects matched ${formatCount(messages.received)}  unanswered ${formatCount(messages.unanswered)} (timed out, or waiting when the run ended; ` +
         `recorded as round trips of their wait)  unmatched ${formatCount(messages.unmatched)} (messages no expect took)`,
     );
+    if (messages.onMatched || messages.onSent) {
+      lines.push(`  on: rules took ${formatCount(messages.onMatched ?? 0)} messages and sent ${formatCount(messages.onSent ?? 0)} (answers and timers; apart from the counts above)`);
+    }
   } else if (messages.unanswered) {
     const plural = { echo: 'round trips', reply: 'replies', delivery: 'deliveries', none: 'round trips' }[measures];
     lines.push(`  unanswered when the run ended: ${formatCount(messages.unanswered)}${result.config.flood ? '' : ` (recorded as ${plural} of at least their age then)`}`);

@@ -96,6 +96,7 @@ function messageProperties(result: ReportInput): [string, string][] {
   if (messages.unmatched) properties.push(['unmatched', String(messages.unmatched)]);
   if (messages.duplicates) properties.push(['duplicates', String(messages.duplicates)]);
   if (result.config.pattern === 'scenario') properties.push(['scenarioCompleted', String(messages.completed)]);
+  if (messages.onMatched || messages.onSent) properties.push(['scenarioOnMatched', String(messages.onMatched ?? 0)], ['scenarioOnSent', String(messages.onSent ?? 0)]);
   if (result.fanout) properties.push(['fanoutPublished', String(result.fanout.published)], ['fanoutDelivered', String(result.fanout.delivered)], ['fanoutMissed', String(result.fanout.missed)]);
   return properties;
 }

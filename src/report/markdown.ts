@@ -35,7 +35,8 @@ export function messagesLine(result: ReportInput, strong: (text: string) => stri
     (messages.mismatched ? `; mismatched ${formatCount(messages.mismatched)}` : '') +
     (messages.unmatched ? `; unmatched ${formatCount(messages.unmatched)}` : '') +
     (messages.duplicates ? `; duplicates ${formatCount(messages.duplicates)}` : '') +
-    (messages.completed ? `; connections that ran every scenario step ${formatCount(messages.completed)}` : '')
+    (messages.completed ? `; connections that ran every scenario step ${formatCount(messages.completed)}` : '') +
+    (messages.onMatched || messages.onSent ? `; on: rules took ${formatCount(messages.onMatched ?? 0)} and sent ${formatCount(messages.onSent ?? 0)}` : '')
   );
 }
 

@@ -9,14 +9,25 @@
  *     - send: TEXT                    a message template: {{seq}} {{conn}} {{worker}} {{now_us}} {{uuid}} {{random:N}}
  *     - expect:                       wait for a message that matches, for at most `timeout`
  *         match: TEXT | /regex/flags  the message contains TEXT, or the regex finds a match in it
+ *         equals: TEXT                the whole message is TEXT
  *         json: { path: P, equals: V }  the message is JSON with V at path P (compared as text:
  *                                     3 matches 3 and "3"); without equals, anything but null there
  *         timeout: 5s                 default 5s
- *       (`expect: TEXT` is `expect: { match: TEXT }`; neither match nor json takes any message)
+ *       (`expect: TEXT` is `expect: { match: TEXT }`; none of match, equals or json takes any message)
  *     - sleep: DURATION               pause the connection (1ms or more)
  *     - loop:
  *         count: N                    1 or more; omitted: until the run ends
  *         steps: [...]
+ *   on:                               optional; rules that hold at every point of the steps
+ *     - match: TEXT | /regex/flags    (or equals: TEXT, or json: {...} as in expect) a message
+ *       send: TEXT                    that matches is answered with send (or, without send, just
+ *                                     taken): never given to an expect, never unmatched
+ *     - every: DURATION               send on a timer, from the start of the steps to the run's end
+ *       send: TEXT
+ *
+ * A rule's send may hold what a send step may ({{seq}} is the connection's last step message; a
+ * rule's messages are counted apart, as onSent, and do not move {{seq}}). A rule's match follows an
+ * expect's.
  *
  * An expect's TEXT and equals may hold {{seq}} (the number of the connection's last message sent),
  * {{conn}} and {{worker}}. Loops nest MAX_LOOP_DEPTH deep, a file holds at most MAX_STEPS steps, and
@@ -36,6 +47,7 @@ import { MessageTemplate } from '../message/template.js';
 export type ExpectMatch =
   | { readonly kind: 'any' }
   | { readonly kind: 'contains'; readonly text: string }
+  | { readonly kind: 'equals'; readonly text: string }
   | { readonly kind: 'regex'; readonly source: string; readonly flags: string }
   /** `equals` null: anything but null (or nothing) at `path`. */
   | { readonly kind: 'json'; readonly path: string; readonly equals: string | null };
@@ -47,11 +59,21 @@ export type ScenarioStep =
   /** `count` null: until the run ends. */
   | { readonly kind: 'loop'; readonly count: number | null; readonly steps: readonly ScenarioStep[] };
 
+/**
+ * An `on:` rule: `answer` takes every message that matches, at any point of the steps, and sends
+ * `send` (null: takes it silently); `every` sends `send` on a timer while the steps run and after.
+ */
+export type ScenarioRule =
+  | { readonly kind: 'answer'; readonly match: ExpectMatch; readonly send: string | null }
+  | { readonly kind: 'every'; readonly ms: number; readonly send: string };
+
 /** What every connection runs; plain data. */
 export interface Scenario {
   /** The file, as given. */
   readonly file: string;
   readonly steps: readonly ScenarioStep[];
+  /** The `on:` rules, in the file's order (the first that matches a message takes it). */
+  readonly rules: readonly ScenarioRule[];
 }
 
 /** The file's connect section: merged into the run's headers and subprotocol (config/blast-config.ts). */
@@ -62,6 +84,8 @@ export interface ScenarioConnect {
 
 export const MAX_LOOP_DEPTH = 3;
 export const MAX_STEPS = 256;
+/** `on:` rules in a file at most: each is tried on every message (an `every` is a timer per connection). */
+export const MAX_RULES = 16;
 export const DEFAULT_EXPECT_TIMEOUT_MS = 5000;
 /** The placeholders an expect may hold: the connection's own numbers, known when it waits. */
 const EXPECT_PLACEHOLDERS = ['seq', 'conn', 'worker'];
@@ -88,10 +112,47 @@ class ScenarioParser {
 
   parse(document: unknown): { scenario: Scenario; connect: ScenarioConnect } {
     if (!isFields(document)) throw new ConfigError(this.option, this.file, 'expected a scenario: an object with steps: [...] and optionally connect: {headers, subprotocol}');
-    this.#only('', document, ['connect', 'steps']);
+    this.#only('', document, ['connect', 'steps', 'on']);
     const connect = this.#connect(document.connect);
     const steps = this.#list('steps', document.steps, 0);
-    return { scenario: { file: this.file, steps }, connect };
+    const rules = this.#rules(document.on);
+    return { scenario: { file: this.file, steps, rules }, connect };
+  }
+
+  /** `on:` one rule or a list of them. */
+  #rules(value: unknown): ScenarioRule[] {
+    if (value === undefined) return [];
+    const list = Array.isArray(value) ? value : [value];
+    if (list.length === 0 || list.length > MAX_RULES) this.#fail('on', value, `expected one rule or a list of 1 to ${MAX_RULES}, each {match: TEXT, send: TEXT} or {every: 30s, send: TEXT}`);
+    return list.map((rule, index) => this.#rule(Array.isArray(value) ? `on[${index}]` : 'on', rule));
+  }
+
+  #rule(path: string, value: unknown): ScenarioRule {
+    if (!isFields(value)) this.#fail(path, value ?? null, 'expected {match: TEXT, send: TEXT} (answer a message) or {every: 30s, send: TEXT} (send on a timer)');
+    const send = value.send;
+    if (send !== undefined && typeof send !== 'string') this.#fail(`${path}.send`, send, 'expected the message to send, as text (a template: {{seq}}, {{conn}}, …)');
+    if (send !== undefined) new MessageTemplate(send, this.#name(`${path}.send`));
+    if (value.every !== undefined) {
+      this.#only(path, value, ['every', 'send']);
+      if (send === undefined) this.#fail(`${path}.send`, null, 'expected the message an every rule sends');
+      return { kind: 'every', ms: this.#duration(`${path}.every`, value.every, undefined, 10), send };
+    }
+    this.#only(path, value, ['match', 'equals', 'json', 'send']);
+    const given = (['match', 'equals', 'json'] as const).filter((key) => value[key] !== undefined);
+    if (given.length !== 1) this.#fail(path, value, 'expected exactly one of match, equals or json (what the rule answers), or every (a timer)');
+    return { kind: 'answer', match: this.#matchOf(path, value), send: send ?? null };
+  }
+
+  /** An expect's or a rule's match: match, equals or json (none: any message). */
+  #matchOf(path: string, value: Fields): ExpectMatch {
+    if (value.match !== undefined) return this.#match(`${path}.match`, value.match);
+    if (value.equals !== undefined) {
+      if (typeof value.equals !== 'string' || value.equals === '') this.#fail(`${path}.equals`, value.equals ?? null, 'expected the whole text of the message');
+      this.#expectTemplate(`${path}.equals`, value.equals);
+      return { kind: 'equals', text: value.equals };
+    }
+    if (value.json !== undefined) return this.#json(`${path}.json`, value.json);
+    return { kind: 'any' };
   }
 
   #connect(value: unknown): ScenarioConnect {
@@ -150,13 +211,10 @@ class ScenarioParser {
   #expect(path: string, value: unknown): ScenarioStep {
     if (typeof value === 'string') return { kind: 'expect', match: this.#match(`${path}`, value), timeoutMs: DEFAULT_EXPECT_TIMEOUT_MS };
     if (value === null) value = {};
-    if (!isFields(value)) this.#fail(path, value, 'expected {match: TEXT or /regex/, timeout: 2s} or {json: {path: id, equals: 1}, timeout: 2s}');
-    this.#only(path, value, ['match', 'json', 'timeout']);
-    if (value.match !== undefined && value.json !== undefined) this.#fail(path, value, 'expected match or json, not both');
-    let match: ExpectMatch = { kind: 'any' };
-    if (value.match !== undefined) match = this.#match(`${path}.match`, value.match);
-    else if (value.json !== undefined) match = this.#json(`${path}.json`, value.json);
-    return { kind: 'expect', match, timeoutMs: this.#duration(`${path}.timeout`, value.timeout, DEFAULT_EXPECT_TIMEOUT_MS, 1) };
+    if (!isFields(value)) this.#fail(path, value, 'expected {match: TEXT or /regex/, timeout: 2s}, {equals: TEXT, timeout: 2s} or {json: {path: id, equals: 1}, timeout: 2s}');
+    this.#only(path, value, ['match', 'equals', 'json', 'timeout']);
+    if ((['match', 'equals', 'json'] as const).filter((key) => value[key] !== undefined).length > 1) this.#fail(path, value, 'expected one of match, equals or json, not several');
+    return { kind: 'expect', match: this.#matchOf(path, value), timeoutMs: this.#duration(`${path}.timeout`, value.timeout, DEFAULT_EXPECT_TIMEOUT_MS, 1) };
   }
 
   #match(path: string, value: unknown): ExpectMatch {

@@ -14,12 +14,15 @@
  * - An expect that times out counts as unanswered, recorded at its wait; the connection runs no
  *   further steps and stays open until the run ends.
  * - `sleep` pauses the connection on its timer.
+ * - `on:` rules are tried, in order, on every message before anything else: one that matches takes
+ *   the message (and sends its answer), whatever the steps are doing, before they start and after
+ *   they end. An `every` rule sends on a timer of the connection's own from the start of its steps.
  */
 import { performance } from 'node:perf_hooks';
 import type { WsConnection } from '../blast/ws-connection.js';
 import { jsonAt } from '../message/reply-id.js';
 import { MessageTemplate } from '../message/template.js';
-import { MAX_LOOP_DEPTH, type ExpectMatch, type Scenario, type ScenarioStep } from './parse.js';
+import { MAX_LOOP_DEPTH, type ExpectMatch, type Scenario, type ScenarioRule, type ScenarioStep } from './parse.js';
 import type { ScenarioHost, ScenarioRunner } from './types.js';
 
 /** Steps a connection runs in one turn of the event loop at most, so one cannot hold the others up. */
@@ -39,7 +42,7 @@ const enum Op {
 
 interface Matcher {
   readonly kind: ExpectMatch['kind'];
-  /** contains, and json with equals: the text, rendered for the connection when the expect starts. */
+  /** contains, equals, and json with equals: the text, rendered for the connection when the expect starts. */
   readonly template: MessageTemplate | undefined;
   readonly regex: RegExp | undefined;
   readonly path: readonly string[] | undefined;
@@ -82,6 +85,14 @@ class Progress {
   /** The waiting expect's text, rendered for this connection. */
   expected: Buffer | undefined;
   timer: NodeJS.Timeout | undefined;
+  /** The `every` rules' timers, one each, while the connection is open. */
+  beats: NodeJS.Timeout[] | undefined;
+}
+
+/** An `on:` rule that answers, compiled. */
+interface Answer {
+  readonly matcher: Matcher;
+  readonly reply: MessageTemplate | undefined;
 }
 
 export class StepRunner implements ScenarioRunner {
@@ -90,20 +101,27 @@ export class StepRunner implements ScenarioRunner {
   readonly #binary: boolean;
   /** Connections that yielded, to run on at the next turn. */
   readonly #queue: WsConnection[] = [];
+  readonly #answers: Answer[];
+  readonly #beats: { readonly ms: number; readonly send: MessageTemplate }[];
 
   constructor(scenario: Scenario, host: ScenarioHost, binary: boolean) {
     this.#host = host;
     this.#binary = binary;
     compile(scenario.steps, this.#program, 0);
+    const rules: readonly ScenarioRule[] = scenario.rules ?? [];
+    this.#answers = rules.flatMap((rule) => rule.kind === 'answer' ? [{ matcher: compileMatch(rule.match), reply: rule.send === null ? undefined : new MessageTemplate(rule.send, '--scenario on.send') }] : []);
+    this.#beats = rules.flatMap((rule) => rule.kind === 'every' ? [{ ms: rule.ms, send: new MessageTemplate(rule.send, '--scenario on.send') }] : []);
   }
 
   start(connection: WsConnection): void {
     const progress = new Progress();
     connection.scenario = progress;
+    if (this.#beats.length > 0) progress.beats = this.#beats.map((beat, index) => setInterval(this.#onBeat, beat.ms, connection, index));
     this.#run(connection, progress);
   }
 
   message(connection: WsConnection, payload: Buffer): void {
+    if (this.#answers.length > 0 && this.#answered(connection, payload)) return;
     const progress = connection.scenario as Progress | undefined;
     if (progress?.state !== State.waiting) return this.#host.unmatched(connection, payload);
     const step = this.#program[progress.pc] as Extract<Instruction, { op: Op.expect }>;
@@ -132,6 +150,8 @@ export class StepRunner implements ScenarioRunner {
     if (!progress) return undefined;
     clearTimeout(progress.timer);
     progress.timer = undefined;
+    if (progress.beats) for (const beat of progress.beats) clearInterval(beat);
+    progress.beats = undefined;
     const wasWaiting = progress.state === State.waiting;
     if (progress.state !== State.done && progress.state !== State.timedOut) progress.state = State.stopped;
     return wasWaiting ? waitedUs(progress) : undefined;
@@ -198,6 +218,23 @@ export class StepRunner implements ScenarioRunner {
     this.#host.expectTimedOut(connection, waitedUs(progress));
   };
 
+  /** Does an `on:` rule take the message? Then it answers (or takes it silently). */
+  #answered(connection: WsConnection, payload: Buffer): boolean {
+    const context = { seq: connection.sent, conn: connection.index, worker: this.#host.workerIndex };
+    for (const answer of this.#answers) {
+      if (!matches(answer.matcher, payload, answer.matcher.template?.render(context))) continue;
+      this.#host.taken(connection, payload);
+      if (answer.reply) this.#host.sendApart(connection, answer.reply.render(context), this.#binary);
+      return true;
+    }
+    return false;
+  }
+
+  /** One callback for every connection's `every` timers. */
+  readonly #onBeat = (connection: WsConnection, index: number): void => {
+    this.#host.sendApart(connection, this.#beats[index]!.send.render({ seq: connection.sent, conn: connection.index, worker: this.#host.workerIndex }), this.#binary);
+  };
+
   readonly #onTurn = (): void => {
     for (const connection of this.#queue.splice(0)) {
       const progress = connection.scenario as Progress;
@@ -239,6 +276,7 @@ function compileMatch(match: ExpectMatch): Matcher {
     case 'any':
       return { kind: match.kind, template: undefined, regex: undefined, path: undefined };
     case 'contains':
+    case 'equals':
       return { kind: match.kind, template: new MessageTemplate(match.text, '--scenario expect'), regex: undefined, path: undefined };
     case 'regex':
       // Without g and y: a regex that keeps its lastIndex would match every other message.
@@ -254,6 +292,8 @@ function matches(matcher: Matcher, payload: Buffer, expected: Buffer | undefined
       return true;
     case 'contains':
       return payload.indexOf(expected!) !== -1;
+    case 'equals':
+      return payload.equals(expected!);
     case 'regex':
       return matcher.regex!.test(payload.toString());
     case 'json': {

@@ -30,6 +30,16 @@ export interface ScenarioHost {
    * least that long. The runner runs no further steps on the connection, which stays open, idle.
    */
   expectTimedOut(connection: WsConnection, waitedUs: number): void;
+  /**
+   * An `on:` rule took this message (answered it or took it silently): counted apart, as onMatched,
+   * neither received nor unmatched.
+   */
+  taken(connection: WsConnection, message: Buffer): void;
+  /**
+   * Send a rule's message (an answer, or an `every`): counted apart, as onSent, not in sent (so
+   * {{seq}} keeps numbering the steps' messages). Sent even on a full socket: a heartbeat is due.
+   */
+  sendApart(connection: WsConnection, message: Buffer, binary: boolean): void;
   /** The connection has run its last step: counted as completed; it stays open until the run ends. */
   completed(connection: WsConnection): void;
 }
