@@ -650,6 +650,12 @@ export class LoadGenerator implements ConnectionEvents {
    * outcome, before it reports its ramp done: collected at the start of the run, as it was, the
    * pause of a full collection over thousands of connections fell inside the run and its figures.
    * The worker process runs with --expose-gc; elsewhere this is a no-op.
+   *
+   * The collection is V8's "last resort" flavour (the one it runs before giving up on memory): it
+   * also gives back the pages the ramp's garbage filled, which a plain full collection keeps pooled
+   * for reuse from Node 22 on. Measured with 10,000 idle connections on Node 24 (bench/blast-memory):
+   * 3,878 B per connection with a plain collection, 1,878 B with this one. A V8 that does not know
+   * the options runs a plain full collection.
    */
   #collectRamp(): void {
     if (this.#rampCollecting) return;
@@ -657,7 +663,7 @@ export class LoadGenerator implements ConnectionEvents {
     if (this.#windowTimer) clearInterval(this.#windowTimer);
     this.#windowTimer = undefined;
     setImmediate(() => {
-      (globalThis as { gc?: () => void }).gc?.();
+      (globalThis as { gc?: (options?: object) => void }).gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
       this.#rampCollected = true;
     });
   }
