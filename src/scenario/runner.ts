@@ -18,7 +18,7 @@
 import { performance } from 'node:perf_hooks';
 import type { WsConnection } from '../blast/ws-connection.js';
 import { jsonAt } from '../message/reply-id.js';
-import { MessageTemplate } from '../message/template.js';
+import { MessageTemplate, type DataLayout } from '../message/template.js';
 import { MAX_LOOP_DEPTH, type ExpectMatch, type Scenario, type ScenarioStep } from './parse.js';
 import type { ScenarioHost, ScenarioRunner } from './types.js';
 
@@ -91,10 +91,11 @@ export class StepRunner implements ScenarioRunner {
   /** Connections that yielded, to run on at the next turn. */
   readonly #queue: WsConnection[] = [];
 
-  constructor(scenario: Scenario, host: ScenarioHost, binary: boolean) {
+  /** `data`: the process's --data layout, for {{data.FIELD}} in sends and expects. */
+  constructor(scenario: Scenario, host: ScenarioHost, binary: boolean, data?: DataLayout) {
     this.#host = host;
     this.#binary = binary;
-    compile(scenario.steps, this.#program, 0);
+    compile(scenario.steps, this.#program, 0, data);
   }
 
   start(connection: WsConnection): void {
@@ -153,7 +154,7 @@ export class StepRunner implements ScenarioRunner {
         case Op.send: {
           progress.pc++;
           progress.lastSendAt = performance.now();
-          const message = step.template.render({ seq: connection.sent + 1, conn: connection.index, worker: this.#host.workerIndex });
+          const message = step.template.render({ seq: connection.sent + 1, conn: connection.index, worker: this.#host.workerIndex, data: this.#host.rowOf(connection) });
           if (!this.#host.send(connection, message, this.#binary)) {
             progress.state = State.draining;
             return;
@@ -163,7 +164,7 @@ export class StepRunner implements ScenarioRunner {
         case Op.expect:
           progress.state = State.waiting;
           progress.waitStartedAt = performance.now();
-          progress.expected = step.matcher.template?.render({ seq: connection.sent, conn: connection.index, worker: this.#host.workerIndex });
+          progress.expected = step.matcher.template?.render({ seq: connection.sent, conn: connection.index, worker: this.#host.workerIndex, data: this.#host.rowOf(connection) });
           progress.timer = setTimeout(this.#onTimer, step.timeoutMs, connection);
           return;
         case Op.sleep:
@@ -211,14 +212,14 @@ function waitedUs(progress: Progress): number {
   return (performance.now() - (progress.lastSendAt || progress.waitStartedAt)) * 1000;
 }
 
-function compile(steps: readonly ScenarioStep[], program: Instruction[], depth: number): void {
+function compile(steps: readonly ScenarioStep[], program: Instruction[], depth: number, data: DataLayout | undefined): void {
   for (const step of steps) {
     switch (step.kind) {
       case 'send':
-        program.push({ op: Op.send, template: new MessageTemplate(step.text, '--scenario send') });
+        program.push({ op: Op.send, template: new MessageTemplate(step.text, '--scenario send', data) });
         break;
       case 'expect':
-        program.push({ op: Op.expect, matcher: compileMatch(step.match), timeoutMs: step.timeoutMs });
+        program.push({ op: Op.expect, matcher: compileMatch(step.match, data), timeoutMs: step.timeoutMs });
         break;
       case 'sleep':
         program.push({ op: Op.sleep, ms: step.ms });
@@ -226,7 +227,7 @@ function compile(steps: readonly ScenarioStep[], program: Instruction[], depth: 
       case 'loop': {
         if (step.count !== null) program.push({ op: Op.loopEnter, depth, count: step.count });
         const target = program.length;
-        compile(step.steps, program, depth + 1);
+        compile(step.steps, program, depth + 1, data);
         program.push(step.count === null ? { op: Op.jump, target } : { op: Op.loopNext, depth, target });
         break;
       }
@@ -234,17 +235,17 @@ function compile(steps: readonly ScenarioStep[], program: Instruction[], depth: 
   }
 }
 
-function compileMatch(match: ExpectMatch): Matcher {
+function compileMatch(match: ExpectMatch, data: DataLayout | undefined): Matcher {
   switch (match.kind) {
     case 'any':
       return { kind: match.kind, template: undefined, regex: undefined, path: undefined };
     case 'contains':
-      return { kind: match.kind, template: new MessageTemplate(match.text, '--scenario expect'), regex: undefined, path: undefined };
+      return { kind: match.kind, template: new MessageTemplate(match.text, '--scenario expect', data), regex: undefined, path: undefined };
     case 'regex':
       // Without g and y: a regex that keeps its lastIndex would match every other message.
       return { kind: match.kind, template: undefined, regex: new RegExp(match.source, match.flags.replace(/[gy]/g, '')), path: undefined };
     case 'json':
-      return { kind: match.kind, template: match.equals === null ? undefined : new MessageTemplate(match.equals, '--scenario expect'), regex: undefined, path: match.path.split('.') };
+      return { kind: match.kind, template: match.equals === null ? undefined : new MessageTemplate(match.equals, '--scenario expect', data), regex: undefined, path: match.path.split('.') };
   }
 }
 
