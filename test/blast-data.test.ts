@@ -114,6 +114,17 @@ describe('blast --data: every placeholder site', () => {
     }
   });
 
+  it('renders a flood\'s messages per connection (each burst rendered in place)', async () => {
+    server.connections.length = 0;
+    const run = await runCliToEnd(['blast', `${server.url}/f?t={{data.token}}`, '-c', '4', '-d', '300ms', '--data', file(USERS_CSV), '--flood', '--message', '{"ts":{{now_us}},"who":"{{data.user}}"}', '--no-save', '-q']);
+    assert.equal(run.code, 0, run.stderr);
+    for (const user of USERS) {
+      const connection = server.connections.find((c) => c.url === `/f?t=${user.token}`)!;
+      assert.ok(connection.messages.length > 1, `${user.token} flooded`);
+      for (const message of connection.messages) assert.equal(message.replace(/"ts":\d+,/, ''), `{"who":"${user.user}"}`);
+    }
+  });
+
   it("renders a scenario's send and expect per connection (an expect of another row's value would time out)", async () => {
     server.connections.length = 0;
     const scenario = file(
@@ -146,6 +157,7 @@ describe('blast --data: rows, shards and replacements', () => {
     const counts: Record<string, number> = {};
     for (const token of tokens(server.connections)) counts[token] = (counts[token] ?? 0) + 1;
     assert.deepEqual(counts, { a: 3, b: 2, c: 2 });
+    assert.match(run.stdout, /^  data \S+\.csv: 3 rows, fewer than the connections: they went round/m);
     assert.equal((readResult(out).config.data as { wrapped: boolean }).wrapped, true);
   });
 
@@ -184,7 +196,8 @@ describe('blast --data: rows, shards and replacements', () => {
   });
 });
 
-describe('blast --data: refusals before any connection (exit 2, one line)', () => {
+// Each refusal is a short process that opens nothing: a few at once keep the file fast.
+describe('blast --data: refusals before any connection (exit 2, one line)', { concurrency: 3 }, () => {
   const target = 'ws://127.0.0.1:9/ws?t={{data.token}}';
   const refusals: Array<[string, () => string[], RegExp]> = [
     ['a missing file', () => ['--data', join(scratch, 'nope.csv')], /^wsbench: --data: "[^"]+nope\.csv" is not valid; expected a readable file \(ENOENT\)$/],
@@ -198,7 +211,7 @@ describe('blast --data: refusals before any connection (exit 2, one line)', () =
     ['a bad JSON line', () => ['--data', file('{"token":"a"}\n{"token":\n', '.jsonl')], /^wsbench: --data \S+\.jsonl line 2: "the line" is not valid; expected one JSON object \(/],
     ['a JSON row without the field', () => ['--data', file('{"token":"a"}\n\n{"user":"b"}\n', '.jsonl')], /^wsbench: --data \S+\.jsonl line 3: "\{\{data\.token\}\}" is not valid; expected the field "token" in every row; this one has user$/],
     ['a placeholder without --data', () => [], /^wsbench: url: "\{\{data\.token\}\}" is not valid; it needs --data FILE/],
-    ['--data-unique with fewer rows than the run has connections (all shards)', () => ['--data', file('token\na\nb\nc\n'), '--data-unique', '-c', '4', '--shard', '1/2'], /^wsbench: --data-unique: "[^"]+\.csv" is not valid; expected a row for each of the run's 4 connections \(over all shards\); the file has 3$/],
+    ['--data-unique with fewer rows than the run has connections (all shards)', () => ['--data', file('token\na\nb\nc\n'), '--data-unique', '-c', '4', '--shard', '1/2'], /^wsbench: --data-unique: "[^"]+\.csv" is not valid; expected a row for each of the run's 4 connections \(all shards together\); the file has 3$/],
     ['a line break in a value an -H header carries', () => ['--data', file('token,auth\na,"x\r\ny"\n'), '-H', 'Authorization: {{data.auth}}'], /^wsbench: --data \S+\.csv line 2: "auth" is not valid; its value holds a line break \(CR or LF\), which an upgrade header cannot carry$/],
     ['a placeholder in the host', () => ['--data', file('token,host\na,b\n'), '--message', 'x'], /^wsbench: url: .* is not valid; \{\{data\.FIELD\}\} may stand only in the path and the query$/],
   ];

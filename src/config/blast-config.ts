@@ -198,7 +198,7 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
   const headers = Object.freeze(scenario ? withScenarioHeaders(scenario, cliHeaders) : cliHeaders);
   const connections = integer('-c, --connections', options.connections, blastDefaults.connections, 1, 10_000_000);
   const dataUnique = Boolean(options.dataUnique);
-  const data = resolveData(options.data, dataUnique, { url, headers, message: traffic.message, subscribe: traffic.subscribe, scenario: scenario?.scenario }, connections);
+  const data = resolveData(options.data, dataUnique, { url, headers, message: traffic.message, subscribe: traffic.subscribe, scenario: scenario?.scenario }, connections, options.shard !== undefined);
   return Object.freeze(shardLoad(options.shard, {
     ...traffic,
     scenario: scenario?.scenario,

@@ -30,7 +30,7 @@ export interface DataSites {
  * The data set for `file` (undefined without --data), checked against every site that names a
  * field. `totalConnections`: the whole run's, over every shard.
  */
-export function resolveData(file: string | undefined, unique: boolean, sites: DataSites, totalConnections: number): DataSet | undefined {
+export function resolveData(file: string | undefined, unique: boolean, sites: DataSites, totalConnections: number, sharded: boolean): DataSet | undefined {
   const used = fieldSites(sites);
   if (file === undefined) {
     if (unique) throw new ConfigError('--data-unique', true, 'it is for --data FILE');
@@ -42,7 +42,7 @@ export function resolveData(file: string | undefined, unique: boolean, sites: Da
   const headerFields = new Set(used.filter(([option]) => option.startsWith('header ')).map(([, field]) => field));
   const data = new DataSet(file, { fields, headerFields });
   if (unique && data.rows < totalConnections) {
-    throw new ConfigError('--data-unique', file, `expected a row for each of the run's ${totalConnections} connections (over all shards); the file has ${data.rows}`);
+    throw new ConfigError('--data-unique', file, `expected a row for each of the run's ${totalConnections} connections${sharded ? ' (all shards together)' : ''}; the file has ${data.rows}`);
   }
   return data;
 }

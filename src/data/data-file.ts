@@ -204,7 +204,8 @@ function scanCsv(text: string, file: string, needs: DataNeeds): { starts: Uint32
   }
   if (i >= text.length) throw new ConfigError('--data', file, 'expected a header row naming the fields, then at least one row; the file is empty');
   const header = readCsvRecord(text, i, file, line);
-  const names = header.values;
+  // Header names are trimmed ("user, token" names token); values are kept as they are.
+  const names = header.values.map((name) => name.trim());
   const headerLine = line;
   const seen = new Set<string>();
   for (const name of names) {
