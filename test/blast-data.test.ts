@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { DataSet } from '../src/data/data-file.js';
 import { ConfigError } from '../src/config/errors.js';
+import { MessageTemplate } from '../src/message/template.js';
 import type { BlastResult } from '../src/metrics/blast-result.js';
 import { runCliToEnd } from './helpers/cli.js';
 
@@ -266,5 +267,18 @@ describe('DataSet: RFC 4180 CSV', () => {
   it('names the line a row begins on, counting line breaks inside quotes', () => {
     const path = file('a,b\n"x\ny\nz",1\n2\n');
     assert.throws(() => new DataSet(path, { fields: [], headerFields: new Set() }), (error: unknown) => error instanceof ConfigError && / line 5: "1 field\(s\)"/.test(error.message));
+  });
+});
+
+describe('MessageTemplate with {{data.FIELD}}', () => {
+  it('writes multi-byte values whole within maxBytes, and refuses a field the rows lack', () => {
+    const layout = { fields: ['name', 'id'], maxBytes: [Buffer.byteLength('Zoë ü'), 2] };
+    const template = new MessageTemplate('{{data.id}}:{{ data.name }}#{{seq}}', '--message', layout);
+    const rendered = template.render({ seq: 7, conn: 0, worker: 0, data: ['Zoë ü', '42'] });
+    assert.equal(rendered.toString(), '42:Zoë ü#7');
+    assert.ok(rendered.length <= template.maxBytes);
+    const burst = Buffer.alloc(template.maxBytes);
+    assert.equal(burst.toString('utf8', 0, template.writeInto(burst, 0, { seq: 7, conn: 0, worker: 0, data: ['Zoë ü', '42'] }, 0)), '42:Zoë ü#7');
+    assert.throws(() => new MessageTemplate('{{data.nope}}', '--message', layout), (error: unknown) => error instanceof ConfigError && /^--message: "\{\{data\.nope\}\}" is not valid; expected a field of --data \(name, id\)$/.test(error.message));
   });
 });

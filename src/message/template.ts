@@ -93,9 +93,6 @@ export class MessageTemplate {
   #lastNowUsLength = 0;
   readonly #nowUsDigits = Buffer.alloc(MAX_NUMBER_DIGITS);
 
-  /** The --data fields the template names ({{data.FIELD}}), each once. */
-  readonly dataFields: readonly string[];
-
   /**
    * `data`: this process's layout of --data rows. Without it (checking a template before the run) a
    * {{data.FIELD}} renders as nothing.
@@ -103,19 +100,12 @@ export class MessageTemplate {
   constructor(source: string, option: string, data?: DataLayout) {
     this.source = source;
     const parts: Part[] = [];
-    const dataFields = new Set<string>();
     let at = 0;
     for (const match of source.matchAll(PLACEHOLDER)) {
       if (match.index! > at) parts.push(source.slice(at, match.index));
-      if (match[1] !== undefined) {
-        dataFields.add(match[1]);
-        parts.push(dataPart(match[1], data, option, match[0]));
-      } else {
-        parts.push(placeholder(match[2]!, match[3], option, match[0]));
-      }
+      parts.push(match[1] !== undefined ? dataPart(match[1], data, option, match[0]) : placeholder(match[2]!, match[3], option, match[0]));
       at = match.index! + match[0].length;
     }
-    this.dataFields = [...dataFields];
     if (at < source.length) parts.push(source.slice(at));
     const stray = source.replace(PLACEHOLDER, '').match(/\{\{[^}]*\}\}/);
     if (stray) throw new ConfigError(option, stray[0], `expected one of the placeholders {{${PLACEHOLDERS.join('}}, {{')}}}`);
