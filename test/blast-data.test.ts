@@ -35,8 +35,8 @@ interface Connection {
 }
 
 /**
- * A ws server on loopback port 0 that records each connection and echoes, except (for the scenario)
- * "rows please": it answers with every row's token, 30 ms apart, and records which it had sent
+ * A ws server on loopback port 0 that records each connection and echoes, except "drop …", which
+ * it echoes and then closes (1001), and (for the scenario) "rows please": it answers with every row's token, 30 ms apart, and records which it had sent
  * last when the client says "matched" (so an expect must have waited for its own row's token).
  */
 async function recordingServer(): Promise<{ url: string; connections: Connection[]; close(): Promise<void> }> {
@@ -50,6 +50,10 @@ async function recordingServer(): Promise<{ url: string; connections: Connection
       const text = data.toString();
       connection.messages.push(text);
       if (text === 'matched') connection.matchedAfter = connection.lastRowSent;
+      else if (text.startsWith('drop ')) {
+        ws.send(data, { binary });
+        ws.close(1001);
+      }
       else if (text === 'rows please') {
         USERS.forEach((user, index) =>
           setTimeout(() => {
@@ -205,24 +209,28 @@ describe('blast --data: rows, shards and replacements', () => {
     assert.deepEqual((JSON.parse(merged.stdout) as BlastResult).config.data, { file: data, rows: 6, wrapped: false, unique: true });
   });
 
-  it('keeps a replaced connection (--lifetime) on its row: one virtual user, one row', async () => {
-    server.connections.length = 0;
-    const run = await runCliToEnd(['blast', `${server.url}/?t={{data.token}}`, '-c', '2', '--rate', '20', '-d', '1500ms', '--lifetime', '300ms', '--data', file('token\nzero\none\n'), '--message', '{{conn}}:{{data.token}}', '--no-save', '-q']);
-    assert.equal(run.code, 0, run.stderr);
-    assert.ok(server.connections.length > 2, `connections were replaced (${server.connections.length} opened)`);
-    const rows = ['zero', 'one'];
-    for (const connection of server.connections) {
-      const token = new URL(connection.url, 'ws://x').searchParams.get('t');
-      for (const message of connection.messages) {
-        const [conn, sent] = message.split(':');
-        assert.equal(sent, rows[Number(conn) % 2], `connection ${conn} sends its row's token`);
-        assert.equal(sent, token, 'the message and the upgrade carry the same row');
+  for (const [churn, args, prefix] of [
+    ['replaced (--lifetime)', ['--lifetime', '300ms'], ''],
+    ['reopened after a drop (--reconnect)', ['--reconnect', '--reconnect-max', '200ms'], 'drop '],
+  ] as const) {
+    it(`keeps a connection ${churn} on its row: one virtual user, one row`, async () => {
+      server.connections.length = 0;
+      const run = await runCliToEnd(['blast', `${server.url}/?t={{data.token}}`, '-c', '2', '--rate', '20', '-d', '1500ms', ...args, '--data', file('token\nzero\none\n'), '--message', `${prefix}{{conn}}:{{data.token}}`, '--no-save', '-q']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.ok(server.connections.length > 2, `connections were opened again (${server.connections.length} opened)`);
+      const rows = ['zero', 'one'];
+      for (const connection of server.connections) {
+        const token = new URL(connection.url, 'ws://x').searchParams.get('t');
+        for (const message of connection.messages) {
+          const [conn, sent] = message.slice(prefix.length).split(':');
+          assert.equal(sent, rows[Number(conn) % 2], `connection ${conn} sends its row's token`);
+          assert.equal(sent, token, 'the message and the upgrade carry the same row');
+        }
       }
-    }
-  });
+    });
+  }
 });
 
-// Each refusal is a short process that opens nothing: a few at once keep the file fast.
 describe('blast --data: refusals before any connection (exit 2, one line)', { concurrency: 3 }, () => {
   const target = 'ws://127.0.0.1:9/ws?t={{data.token}}';
   const refusals: Array<[string, () => string[], RegExp]> = [
