@@ -42,7 +42,7 @@ export function blastCommand(io: CliIo, setExit: (code: number) => void): Comman
     .option('-s, --size <size>', `message payload size, e.g. 64 or 4kb (default ${blastDefaults.sizeBytes})`)
     .option('--payload <file>', 'send this file as every message instead of a generated payload')
     .option('--binary', 'send binary frames (default text)')
-    .option('--message <text|@file>', 'send this message template instead of a payload; placeholders {{seq}} {{conn}} {{worker}} {{now_us}} {{uuid}} {{random:N}}')
+    .option('--message <text|@file>', 'send this message template instead of a payload; placeholders {{seq}} {{conn}} {{worker}} {{now_us}} {{uuid}} {{random:N}} {{data.FIELD}} (--data)')
     .option('--reply-id <path>', "request/response: pair each reply with its request by this id (a JSON field such as id or result.id, or /regex/ with one group); needs --message")
     .option('--subscribe <text|@file>', 'send this once on each connection after the upgrade, then listen: every message received is a delivery')
     .option('--publishers <count>', 'of the connections, this many publish --message at --rate (default 1/s) and the rest listen; delivery latency from its {{now_us}}')
