@@ -26,6 +26,8 @@ import type { RunningServer } from '../serve/server.js';
 import { askedSubprotocols, buildRequestHead, tlsFor } from './ws-connection.js';
 import { arriveAt, BarrierHost, waitUntil } from './barrier.js';
 import { LiveMetrics } from './live-metrics.js';
+import { showDataPlaceholders, withDataPlaceholders } from '../data/placeholders.js';
+import { summarizeData } from '../data/data-config.js';
 
 /** Ramp: connections open. Run: traffic at full concurrency for -d. Closing: connections close. */
 export type BlastPhase = 'ramp' | 'run' | 'closing';
@@ -143,6 +145,10 @@ export async function blast(options: BlastOptions | BlastConfig = {}, run: Blast
     await probe(plan.connectHost, plan.connectPort, config.connectTimeoutMs);
     if (live) run.onNotice?.(`metrics at ${await live.listen(config.metricsHost, config.metricsPort!)}`);
     run.onStart?.({ url: config.recordHeaders ? url : redactUrl(url), ownServer: server !== undefined, plan, config });
+    const data = config.data ? summarizeData(config.data, config.dataUnique, config.shard?.totalConnections ?? config.connections) : undefined;
+    if (data?.wrapped) {
+      run.onNotice?.(`--data ${data.file} has ${data.rows} rows for ${config.shard?.totalConnections ?? config.connections} connections: they go round again (connection N takes row N mod ${data.rows}); --data-unique refuses this`);
+    }
     await startTogether(config, sync, run);
     return await runWorkers(config, plan, target, server !== undefined, run, sync, live);
   } finally {
@@ -214,7 +220,8 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
   const startedAt = Date.now();
   if (live) live.phase = 'ramp';
   const entry = fileURLToPath(new URL('./worker-main.js', import.meta.url));
-  const requestHead = buildRequestHead(target, config.headers, config.subprotocol);
+  // With {{data.*}} in the URL or a header, each client process renders it per connection.
+  const requestHead = withDataPlaceholders(target, (url) => buildRequestHead(url, config.headers, config.subprotocol));
   const subprotocols = askedSubprotocols(config.headers, config.subprotocol);
   let phase: BlastPhase = 'ramp';
   let rampDoneAt = 0;
@@ -295,6 +302,8 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
         reconnectMaxMs: config.reconnectMaxMs,
         reconnectJitter: config.reconnectJitter,
         openAtStart: startShares?.[index],
+        // Only this process's connections' rows (data/data-file.ts), not the file.
+        data: config.data?.rowsFor(firstConnection[index]!, share.connections),
         payloadBase64: config.payload.toString('base64'),
       },
     };
@@ -418,7 +427,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
           (config.expectFanout ?? Math.max(0, (config.shard ? config.shard.totalConnections : Math.min(accepted, config.connections)) - 1))
         : undefined,
     version: packageVersion,
-    url: config.recordHeaders ? target.href : redactUrl(target.href),
+    url: showDataPlaceholders(config.recordHeaders ? target.href : redactUrl(target.href)),
     ownServer,
     paced: config.rate !== undefined && config.rate > 0,
     interrupted: run.signal?.aborted ?? false,
@@ -562,8 +571,13 @@ function collectFinal(worker: WorkerState): Promise<void> {
  * hold tokens, as headers do), unset options as null (as JSON keeps them).
  */
 function describeConfig(config: BlastConfig): Record<string, unknown> {
-  const { payload, scenario, ...rest } = config;
-  const described: Record<string, unknown> = { payloadBytes: payload.length, scenario: scenario?.file ?? null };
+  const { payload, scenario, data, dataUnique, ...rest } = config;
+  const described: Record<string, unknown> = {
+    payloadBytes: payload.length,
+    scenario: scenario?.file ?? null,
+    // The file and its size, never a row: rows often hold tokens.
+    data: data ? summarizeData(data, dataUnique, config.shard?.totalConnections ?? config.connections) : null,
+  };
   for (const [key, value] of Object.entries(rest)) described[key] = value ?? null;
   return described;
 }

@@ -12,7 +12,8 @@ import { bump, emptyBlastCounters } from '../metrics/blast-counters.js';
 import { createHistogram, encodeHistogram, recordUs, type Histogram } from '../metrics/histogram.js';
 import type { IntervalSample } from '../metrics/timeline.js';
 import type { DropSecond, PhaseHealth, WorkerSnapshot } from '../metrics/worker-snapshot.js';
-import { MessageTemplate, monotonicNowUs, monotonicUs } from '../message/template.js';
+import { MessageTemplate, monotonicNowUs, monotonicUs, type DataLayout } from '../message/template.js';
+import { RequestHeadTemplate } from '../data/placeholders.js';
 import { frameHeaderLength, writeFrameHeader } from '../protocol/frame-codec.js';
 import { compileIdExtractor, type IdExtractor } from '../message/reply-id.js';
 import { StepRunner } from '../scenario/runner.js';
@@ -109,6 +110,10 @@ export class LoadGenerator implements ConnectionEvents {
   #lastDeliveryAt = 0;
   /** --scenario: runs each connection's steps (scenario/runner.ts). */
   readonly #scenario: ScenarioRunner | undefined;
+  /** --data: this process's connections' rows (see LoadGeneratorOptions.data); undefined without it. */
+  readonly #rows: readonly (readonly string[])[] | undefined;
+  /** {{data.*}} in the URL or a header: the request head, rendered per connection at its attempt. */
+  readonly #head: RequestHeadTemplate | undefined;
   #started = 0;
   /** Attempts this process makes in all: options.connections, or less, moved by setTarget (wsbench find). */
   #limit: number;
@@ -174,14 +179,17 @@ export class LoadGenerator implements ConnectionEvents {
     this.counters.handshakeWindowLowest = options.maxHandshakes;
     this.#opcode = options.binary ? Opcode.binary : Opcode.text;
     this.#intervalMs = options.rate ? 1000 / options.rate : 0;
-    this.#template = options.message === undefined ? undefined : new MessageTemplate(options.message, '--message');
+    const layout = options.data ? dataLayout(options.data.fields, options.data.rows) : undefined;
+    this.#rows = options.data?.rows;
+    this.#head = options.data && RequestHeadTemplate.needed(options.requestHead) ? new RequestHeadTemplate(options.requestHead, options.data.fields) : undefined;
+    this.#template = options.message === undefined ? undefined : new MessageTemplate(options.message, '--message', layout);
     // Without --message the payload goes out; with a --message that has no placeholder, its text.
     this.#fixedMessage = this.#template ? this.#template.constant : options.payload;
     const fixed = options.pattern === 'echo' ? this.#fixedMessage : undefined;
     this.#constantEcho = fixed && (options.binary || isUtf8(fixed)) ? fixed : undefined;
-    this.#subscribeTemplate = options.subscribe === undefined ? undefined : new MessageTemplate(options.subscribe, '--subscribe');
+    this.#subscribeTemplate = options.subscribe === undefined ? undefined : new MessageTemplate(options.subscribe, '--subscribe', layout);
     this.#extractId = options.replyId === undefined ? undefined : compileIdExtractor(options.replyId);
-    this.#scenario = options.scenario === undefined ? undefined : new StepRunner(options.scenario, this.scenarioHost(), options.binary);
+    this.#scenario = options.scenario === undefined ? undefined : new StepRunner(options.scenario, this.scenarioHost(), options.binary, layout);
     this.#limit = Math.min(options.connections, options.openAtStart ?? options.connections);
   }
 
@@ -538,6 +546,7 @@ export class LoadGenerator implements ConnectionEvents {
   protected scenarioHost(): ScenarioHost {
     return {
       workerIndex: this.#options.index,
+      rowOf: (connection) => this.#rowOf(connection),
       send: (connection, message, binary) => {
         if (this.#stopping || connection.state !== 'open') return false;
         connection.sent++;
@@ -631,11 +640,23 @@ export class LoadGenerator implements ConnectionEvents {
 
   #connect(connection: WsConnection): void {
     const source = this.#options.source;
-    if (!source) return connection.open(this.#target);
+    // {{data.*}} in the URL or a header: this connection's head (its row's), at its attempt.
+    const head = this.#head?.render(this.#rowOf(connection)!);
+    if (!source) return connection.open(this.#target, undefined, undefined, head);
     const portsPerAddress = source.portHigh - source.portLow + 1;
     const pairs = portsPerAddress * source.addresses.length;
     const pair = this.#nextPair++ % pairs;
-    connection.open(this.#target, source.addresses[Math.floor(pair / portsPerAddress)], source.portLow + (pair % portsPerAddress));
+    connection.open(this.#target, source.addresses[Math.floor(pair / portsPerAddress)], source.portLow + (pair % portsPerAddress), head);
+  }
+
+  /**
+   * The connection's --data row: found from its number, so that a replacement (--lifetime) or a
+   * reconnect, which keeps its slot's number, keeps its row (one virtual user, one row), and a
+   * connection carries no field for it.
+   */
+  #rowOf(connection: WsConnection): readonly string[] | undefined {
+    const rows = this.#rows;
+    return rows === undefined ? undefined : rows[(connection.index - this.#options.firstConnection) % rows.length];
   }
 
   #settled(connection: WsConnection, answered: boolean, timedOut = false): void {
@@ -696,7 +717,7 @@ export class LoadGenerator implements ConnectionEvents {
     if (this.#stopping) return connection.close(1000);
     if (this.#options.pattern === 'reply') connection.pending = new Map();
     if (this.#subscribeTemplate) {
-      const message = this.#subscribeTemplate.render({ seq: 0, conn: connection.index, worker: this.#options.index });
+      const message = this.#subscribeTemplate.render({ seq: 0, conn: connection.index, worker: this.#options.index, data: this.#rowOf(connection) });
       this.counters.subscribed++;
       connection.send(message, this.#opcode);
     }
@@ -915,7 +936,7 @@ export class LoadGenerator implements ConnectionEvents {
    */
   #write(connection: WsConnection, dueAt: number): void {
     if (!this.#template) this.#stamp(connection);
-    const message = this.#template ? this.#template.render({ seq: connection.sent + 1, conn: connection.index, worker: this.#options.index }) : this.#options.payload;
+    const message = this.#template ? this.#template.render({ seq: connection.sent + 1, conn: connection.index, worker: this.#options.index, data: this.#rowOf(connection) }) : this.#options.payload;
     switch (this.#options.pattern) {
       case 'echo':
         if (connection.intended) connection.intended.push(dueAt);
@@ -1023,6 +1044,7 @@ export class LoadGenerator implements ConnectionEvents {
     const context = this.#floodContext;
     context.conn = connection.index;
     context.worker = this.#options.index;
+    context.data = this.#rowOf(connection);
     const nowUs = monotonicUs();
     let at = 0;
     for (let i = 0; i < count; i++) {
@@ -1043,7 +1065,7 @@ export class LoadGenerator implements ConnectionEvents {
   }
 
   /** The flood's template context, reused for every message it renders. */
-  readonly #floodContext = { seq: 0, conn: 0, worker: 0 };
+  readonly #floodContext: { seq: number; conn: number; worker: number; data: readonly string[] | undefined } = { seq: 0, conn: 0, worker: 0, data: undefined };
   readonly #floodQueue: WsConnection[] = [];
   readonly #onFloodTurn = () => {
     const queue = this.#floodQueue.splice(0);
@@ -1057,6 +1079,12 @@ export class LoadGenerator implements ConnectionEvents {
 
   /** One callback for every connection's pace timer (no closure per connection or per send). */
   readonly #onPaceTimer = (connection: WsConnection) => this.#paceTick(connection);
+}
+
+/** Where a process's rows carry each field, and its longest value in UTF-8 bytes (a template's maxBytes). */
+function dataLayout(fields: readonly string[], rows: readonly (readonly string[])[]): DataLayout {
+  const maxBytes = fields.map((_, column) => rows.reduce((most, row) => Math.max(most, Buffer.byteLength(row[column]!)), 0));
+  return { fields, maxBytes };
 }
 
 /**

@@ -244,7 +244,8 @@ export class WsConnection extends FrameParser {
     super();
   }
 
-  open(target: ConnectTarget, localAddress?: string, localPort?: number): void {
+  /** `requestHead`: this connection's own (with --data in the URL or a header), else the target's shared one. */
+  open(target: ConnectTarget, localAddress?: string, localPort?: number, requestHead = target.requestHead): void {
     this.state = 'connecting';
     const handshake = this.#handshakeState();
     handshake.errorCode = undefined;
@@ -286,7 +287,7 @@ export class WsConnection extends FrameParser {
     socket.on('error', onSocketError);
     socket.on('close', onSocketClose);
     if (target.refillOnDrain) socket.on('drain', onSocketDrain);
-    socket.write(`${target.requestHead}Sec-WebSocket-Key: ${handshake.key}\r\n\r\n`);
+    socket.write(`${requestHead}Sec-WebSocket-Key: ${handshake.key}\r\n\r\n`);
   }
 
   /**

@@ -42,7 +42,7 @@ export function blastCommand(io: CliIo, setExit: (code: number) => void): Comman
     .option('-s, --size <size>', `message payload size, e.g. 64 or 4kb (default ${blastDefaults.sizeBytes})`)
     .option('--payload <file>', 'send this file as every message instead of a generated payload')
     .option('--binary', 'send binary frames (default text)')
-    .option('--message <text|@file>', 'send this message template instead of a payload; placeholders {{seq}} {{conn}} {{worker}} {{now_us}} {{uuid}} {{random:N}}')
+    .option('--message <text|@file>', 'send this message template instead of a payload; placeholders {{seq}} {{conn}} {{worker}} {{now_us}} {{uuid}} {{random:N}} {{data.FIELD}} (--data)')
     .option('--reply-id <path>', "request/response: pair each reply with its request by this id (a JSON field such as id or result.id, or /regex/ with one group); needs --message")
     .option('--subscribe <text|@file>', 'send this once on each connection after the upgrade, then listen: every message received is a delivery')
     .option('--publishers <count>', 'of the connections, this many publish --message at --rate (default 1/s) and the rest listen; delivery latency from its {{now_us}}')
@@ -50,6 +50,8 @@ export function blastCommand(io: CliIo, setExit: (code: number) => void): Comman
     .option('--fire-and-forget', 'send at --rate (or as fast as each socket drains) and wait for nothing: counts and bytes both ways, no latency')
     .option('--flood', 'keep every socket full, and time each echo from the {{now_us}} it carries (tcpkali-style latency markers)')
     .option('--scenario <file>', 'each connection runs the steps of this YAML or JSON file: send, expect (match, timeout), sleep, loop; see examples/')
+    .option('--data <file>', 'per-connection data: a .csv (header row) or .jsonl file; connection N takes row N (going round when rows are fewer), its fields as {{data.FIELD}} in the URL, -H values, --message, --subscribe and scenario steps')
+    .option('--data-unique', 'with --data: refuse to start unless the file has a row for every connection of the run (all shards together)')
     .option('--lifetime <duration>', 'churn: during the run, close each connection (1000) after this long and open a new one in its place; concurrency holds while -c/lifetime connect each second')
     .option('--lifetime-jitter <share>', `lifetimes vary uniformly by ± this share, e.g. 0.1 or 10% (default ${blastDefaults.lifetimeJitter * 100}%)`)
     .option('--reconnect', 'open a connection the server drops again, with exponential backoff; counts reconnects and the time back, and summarises a storm')
@@ -87,6 +89,7 @@ Examples:
   $ wsbench blast ws://127.0.0.1:8000/ws -c 10k --publishers 1 --rate 10   # against serve --mode broadcast
   $ wsbench blast ws://127.0.0.1:8000/ws -c 100 --flood -d 10s   # socket full, echoes timed from the payload
   $ wsbench blast ws://127.0.0.1:8000/ws -c 100 --scenario examples/jsonrpc.yaml   # against serve --mode reply
+  $ wsbench blast 'ws://127.0.0.1:8000/ws?token={{data.token}}' -c 1000 --data users.csv   # one row per connection
   $ wsbench blast ws://127.0.0.1:8000/ws --report html,junit   # results/blast-<time>.html and .junit.xml too
   $ wsbench blast ws://127.0.0.1:8000/ws -c 10k -d 60s --rate 1 --lifetime 10s   # churn: ~1,000 connects/s, concurrency held
   $ wsbench blast ws://127.0.0.1:8000/ws -c 10k -d 60s --rate 1 --reconnect   # restart the server meanwhile: the storm, measured

@@ -12,6 +12,9 @@ import { parsePercent } from './units.js';
 import { MessageTemplate } from '../message/template.js';
 import { compileIdExtractor } from '../message/reply-id.js';
 import { readScenarioFile, type Scenario, type ScenarioConnect } from '../scenario/parse.js';
+import type { DataSet } from '../data/data-file.js';
+import { resolveData } from '../data/data-config.js';
+import { markDataPlaceholders } from '../data/placeholders.js';
 
 /**
  * What the connections do once open:
@@ -109,6 +112,13 @@ export interface BlastConfig {
   readonly reconnectMaxMs: number;
   /** --reconnect-jitter: full (true, the default) or none. */
   readonly reconnectJitter: boolean;
+  /**
+   * --data: each connection's row for {{data.FIELD}} (data/data-file.ts), checked against every
+   * placeholder; undefined without it. Connection N (the run's number, {{conn}}) takes row N mod rows.
+   */
+  readonly data: DataSet | undefined;
+  /** --data-unique: refused before the run unless the file has a row for every connection of the run. */
+  readonly dataUnique: boolean;
 }
 
 export interface BlastOptions {
@@ -154,6 +164,9 @@ export interface BlastOptions {
   reconnectMin?: string | number;
   reconnectMax?: string | number;
   reconnectJitter?: string;
+  /** A .csv (header row) or .jsonl/.ndjson file: one row per connection, for {{data.FIELD}}. */
+  data?: string;
+  dataUnique?: boolean;
 }
 
 export const blastDefaults = {
@@ -182,11 +195,17 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
   }
   const traffic = scenario ? scenario.traffic : resolvePattern(options, size);
   const cliHeaders = parseHeaders(options.header ?? []);
+  const headers = Object.freeze(scenario ? withScenarioHeaders(scenario, cliHeaders) : cliHeaders);
+  const connections = integer('-c, --connections', options.connections, blastDefaults.connections, 1, 10_000_000);
+  const dataUnique = Boolean(options.dataUnique);
+  const data = resolveData(options.data, dataUnique, { url, headers, message: traffic.message, subscribe: traffic.subscribe, scenario: scenario?.scenario }, connections, options.shard !== undefined);
   return Object.freeze(shardLoad(options.shard, {
     ...traffic,
     scenario: scenario?.scenario,
     url,
-    connections: integer('-c, --connections', options.connections, blastDefaults.connections, 1, 10_000_000),
+    data,
+    dataUnique,
+    connections,
     durationMs: durationMs('-d, --duration', options.duration, blastDefaults.durationMs, 0),
     messages: options.messages === undefined ? undefined : integer('--messages', options.messages, 1, 1),
     connectRate: rate('--connect-rate', options.connectRate, blastDefaults.connectRate),
@@ -199,7 +218,7 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
     binary,
     workers: options.workers === undefined ? undefined : integer('--workers', options.workers, 1, 1, 256),
     sourceAddresses: options.sourceIp === undefined ? undefined : parseSourceAddresses(options.sourceIp),
-    headers: Object.freeze(scenario ? withScenarioHeaders(scenario, cliHeaders) : cliHeaders),
+    headers,
     subprotocol: subprotocols(options.subprotocol ?? scenario?.connect.subprotocol),
     insecure: Boolean(options.insecure),
     rampTraffic: Boolean(options.rampTraffic),
@@ -393,20 +412,32 @@ function timestampedMessage(size: number): string {
   return core.replace('"pad":""', `"pad":"${'x'.repeat(pad)}"`);
 }
 
+/**
+ * The target URL, normalised. {{data.FIELD}} may stand in its path and query (rendered per
+ * connection: blast/load-generator.ts), and stays in the URL returned as it was written.
+ */
 function wsUrl(text: string): string {
+  const { marked, fields, unmark } = markDataPlaceholders(text);
+  const parsed = parseWsUrl(marked, text);
+  const elsewhere = `${parsed.protocol}//${parsed.username}:${parsed.password}@${parsed.host}${parsed.hash}`;
+  if (fields.length > 0 && /__wsbench_data_\d+__/.test(elsewhere)) throw new ConfigError('url', text, '{{data.FIELD}} may stand only in the path and the query');
+  return unmark(parsed.href);
+}
+
+function parseWsUrl(text: string, given: string): URL {
   let parsed: URL;
   try {
     parsed = new URL(text);
   } catch {
-    throw new ConfigError('url', text, 'expected a WebSocket URL such as ws://127.0.0.1:8000/ws');
+    throw new ConfigError('url', given, 'expected a WebSocket URL such as ws://127.0.0.1:8000/ws');
   }
   if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
-    throw new ConfigError('url', text, 'expected a ws:// or wss:// URL');
+    throw new ConfigError('url', given, 'expected a ws:// or wss:// URL');
   }
   // WHATWG URL reads ws:///ws as the host "ws": a missing host is the user's slip, not a host name.
-  if (/^wss?:\/\/(?:[^@/?#]*@)?[/?#]/i.test(text.trim())) throw new ConfigError('url', text, 'expected a host: ws://HOST[:PORT]/path');
-  if (parsed.port === '0') throw new ConfigError('url', text, 'expected a port from 1 to 65535 (0 is no port to connect to)');
-  return parsed.href;
+  if (/^wss?:\/\/(?:[^@/?#]*@)?[/?#]/i.test(text.trim())) throw new ConfigError('url', given, 'expected a host: ws://HOST[:PORT]/path');
+  if (parsed.port === '0') throw new ConfigError('url', given, 'expected a port from 1 to 65535 (0 is no port to connect to)');
+  return parsed;
 }
 
 /**

@@ -4,6 +4,8 @@
  * "<redacted>" (names kept), and a URL's credentials by "<redacted>@", unless the run asked to record
  * them (--record-headers).
  */
+import { showDataPlaceholders } from '../data/placeholders.js';
+
 export const REDACTED = '<redacted>';
 
 export function redactHeaders(config: Record<string, unknown>): Record<string, unknown> {
@@ -25,7 +27,7 @@ export function redactUrl(text: string): string {
   if (url.username === '' && url.password === '') return text;
   url.username = '';
   url.password = '';
-  return url.href.replace('//', `//${REDACTED}@`);
+  return showDataPlaceholders(url.href).replace('//', `//${REDACTED}@`);
 }
 
 /** The command line as recorded in results: `-H 'name: value'` becomes `-H 'name: <redacted>'`. */

@@ -142,7 +142,14 @@ function checkResult(value: unknown): asserts value is BlastResult {
     count(partial.expected, 'partial.expected');
     if (!Array.isArray(partial.missing) || partial.missing.some((m) => typeof m !== 'string')) fail('partial.missing', 'expected a list of the shards missing', partial.missing);
   }
-  object(result.config, 'config');
+  const config = object(result.config, 'config');
+  // --data: the file and its size (absent from older results, null without --data).
+  if (config.data !== undefined && config.data !== null) {
+    const data = object(config.data, 'config.data');
+    if (typeof data.file !== 'string') fail('config.data.file', 'expected the data file as given', data.file);
+    count(data.rows, 'config.data.rows');
+    if (typeof data.wrapped !== 'boolean') fail('config.data.wrapped', 'expected true or false', data.wrapped);
+  }
   const generator = object(result.generator, 'generator');
   if (!Array.isArray(generator.workers)) fail('generator.workers', 'expected a list', generator.workers);
 

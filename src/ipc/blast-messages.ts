@@ -5,6 +5,7 @@ import type { BlastCounters } from '../metrics/blast-counters.js';
 import type { IntervalSample } from '../metrics/timeline.js';
 import type { WorkerSnapshot } from '../metrics/worker-snapshot.js';
 import type { Scenario } from '../scenario/parse.js';
+import type { DataRows } from '../data/data-file.js';
 
 /** What one client process is to do: its exact share of the run. */
 export interface LoadGeneratorOptions {
@@ -63,6 +64,11 @@ export interface LoadGeneratorOptions {
    * this process); 'target' messages move it. Undefined: all of them.
    */
   readonly openAtStart?: number;
+  /**
+   * --data: the rows of this process's connections (connection firstConnection + i takes
+   * rows[i % rows.length]); undefined without --data.
+   */
+  readonly data?: DataRows;
 }
 
 export type CoordinatorToBlastWorker =

@@ -11,6 +11,9 @@
  *                  written at once, carries one value), for latency carried in the payload
  *   {{uuid}}       a random UUID (v4)
  *   {{random:N}}   N random bytes, base64 (1 <= N <= 65536)
+ *   {{data.FIELD}} the connection's row of --data (data/data-file.ts): the same for every message of
+ *                  the connection; compiled with the process's DataLayout, which says where in a row
+ *                  the field is and how long its longest value is (maxBytes stays exact)
  */
 import { randomFillSync, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -23,16 +26,26 @@ const enum Code {
   nowUs,
   uuid,
   random,
+  /** A field of the connection's --data row. */
+  data,
   /** Literal text (compiled parts only). */
   literal,
 }
 
-type Part = string | { code: Code; bytes: number };
+/** `bytes`: {{random:N}}'s N; a data field's longest value in bytes. `column`: a data field's place in a row (-1: no --data). */
+type Part = string | { code: Code; bytes: number; column?: number };
 /** A part ready to write, all of one shape: literal text as its UTF-8 bytes. */
 interface CompiledPart {
   readonly code: Code;
   readonly bytes: number;
   readonly literal: Buffer | undefined;
+  readonly column: number;
+}
+
+/** Where a client process's rows carry each data field, and its longest value (UTF-8 bytes). */
+export interface DataLayout {
+  readonly fields: readonly string[];
+  readonly maxBytes: readonly number[];
 }
 
 /** Where a message comes from: its connection's numbers. */
@@ -41,10 +54,12 @@ export interface TemplateContext {
   readonly seq: number;
   readonly conn: number;
   readonly worker: number;
+  /** The connection's --data row (the values of DataLayout.fields); undefined without --data. */
+  readonly data?: readonly string[] | undefined;
 }
 
-export const PLACEHOLDERS = ['seq', 'conn', 'worker', 'now_us', 'uuid', 'random:N'] as const;
-const PLACEHOLDER = /\{\{\s*([a-z_]+)(?::(\d+))?\s*\}\}/g;
+export const PLACEHOLDERS = ['seq', 'conn', 'worker', 'now_us', 'uuid', 'random:N', 'data.FIELD'] as const;
+const PLACEHOLDER = /\{\{\s*(?:data\.([A-Za-z0-9_-]+)|([a-z_]+)(?::(\d+))?)\s*\}\}/g;
 const MAX_RANDOM_BYTES = 65_536;
 /** Digits of the largest safe integer: no {{seq}}, {{conn}}, {{worker}} or {{now_us}} is longer. */
 const MAX_NUMBER_DIGITS = 16;
@@ -78,19 +93,23 @@ export class MessageTemplate {
   #lastNowUsLength = 0;
   readonly #nowUsDigits = Buffer.alloc(MAX_NUMBER_DIGITS);
 
-  constructor(source: string, option: string) {
+  /**
+   * `data`: this process's layout of --data rows. Without it (checking a template before the run) a
+   * {{data.FIELD}} renders as nothing.
+   */
+  constructor(source: string, option: string, data?: DataLayout) {
     this.source = source;
     const parts: Part[] = [];
     let at = 0;
     for (const match of source.matchAll(PLACEHOLDER)) {
       if (match.index! > at) parts.push(source.slice(at, match.index));
-      parts.push(placeholder(match[1]!, match[2], option, match[0]));
+      parts.push(match[1] !== undefined ? dataPart(match[1], data, option, match[0]) : placeholder(match[2]!, match[3], option, match[0]));
       at = match.index! + match[0].length;
     }
     if (at < source.length) parts.push(source.slice(at));
     const stray = source.replace(PLACEHOLDER, '').match(/\{\{[^}]*\}\}/);
     if (stray) throw new ConfigError(option, stray[0], `expected one of the placeholders {{${PLACEHOLDERS.join('}}, {{')}}}`);
-    this.#parts = parts.map((part) => (typeof part === 'string' ? { code: Code.literal, bytes: 0, literal: Buffer.from(part) } : { ...part, literal: undefined }));
+    this.#parts = parts.map((part) => (typeof part === 'string' ? { code: Code.literal, bytes: 0, literal: Buffer.from(part), column: -1 } : { column: -1, ...part, literal: undefined }));
     this.maxBytes = this.#parts.reduce((total, part) => total + maxPartBytes(part), 0);
     this.constant = parts.every((part) => typeof part === 'string') ? Buffer.from(source) : undefined;
     const first = parts.findIndex((part) => typeof part !== 'string' && part.code === Code.nowUs);
@@ -150,6 +169,9 @@ export class MessageTemplate {
         case Code.random:
           at += target.write(randomBase64(part.bytes), at, 'latin1');
           break;
+        case Code.data:
+          if (context.data !== undefined && part.column >= 0) at += target.write(context.data[part.column]!, at);
+          break;
       }
     }
     return at - start;
@@ -200,6 +222,7 @@ function maxPartBytes(part: CompiledPart): number {
   if (part.literal) return part.literal.length;
   if (part.code === Code.uuid) return UUID_CHARACTERS;
   if (part.code === Code.random) return 4 * Math.ceil(part.bytes / 3);
+  if (part.code === Code.data) return part.bytes;
   return MAX_NUMBER_DIGITS;
 }
 
@@ -229,6 +252,14 @@ function writeDigits(target: Buffer, at: number, digits: number, value: number):
     target[i] = 0x30 + rest - quotient * 10;
     rest = quotient;
   }
+}
+
+/** {{data.FIELD}}: its place in this process's rows; refused when the rows have no such field. */
+function dataPart(field: string, data: DataLayout | undefined, option: string, text: string): Part {
+  if (data === undefined) return { code: Code.data, bytes: 0, column: -1 };
+  const column = data.fields.indexOf(field);
+  if (column === -1) throw new ConfigError(option, text, `expected a field of --data (${data.fields.join(', ')})`);
+  return { code: Code.data, bytes: data.maxBytes[column]!, column };
 }
 
 function placeholder(name: string, argument: string | undefined, option: string, text: string): Part {

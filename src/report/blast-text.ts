@@ -16,6 +16,13 @@ export function formatBlastHeader(url: string, about: string | undefined, connec
   );
 }
 
+/** --data: the file and how its rows met the connections (config.data; never a value). */
+function dataLine(result: BlastResult): string | undefined {
+  const data = result.config.data as { file: string; rows: number; wrapped: boolean } | null | undefined;
+  if (!data) return undefined;
+  return `data ${data.file}: ${formatCount(data.rows)} row${data.rows === 1 ? '' : 's'}, ${data.wrapped ? 'fewer than the connections: they went round (connection N took row N mod rows)' : 'one per connection'}`;
+}
+
 export function formatBlastSummary(result: BlastResult): string {
   const { outcomes, messages, latency } = result;
   const lines: string[] = [];
@@ -31,6 +38,8 @@ export function formatBlastSummary(result: BlastResult): string {
   );
   const sync = syncLine(result);
   if (sync) lines.push(`  ${sync}`);
+  const data = dataLine(result);
+  if (data) lines.push(`  ${data}`);
   lines.push(
     '',
     'Connections',

@@ -6,7 +6,7 @@
  *     headers: { Name: value }        added to -H (an -H header of the same name wins)
  *     subprotocol: name               Sec-WebSocket-Protocol (--subprotocol wins)
  *   steps:                            run in order by each connection
- *     - send: TEXT                    a message template: {{seq}} {{conn}} {{worker}} {{now_us}} {{uuid}} {{random:N}}
+ *     - send: TEXT                    a message template: {{seq}} {{conn}} {{worker}} {{now_us}} {{uuid}} {{random:N}} {{data.FIELD}}
  *     - expect:                       wait for a message that matches, for at most `timeout`
  *         match: TEXT | /regex/flags  the message contains TEXT, or the regex finds a match in it
  *         equals: TEXT                the whole message is TEXT
@@ -30,7 +30,7 @@
  * expect's.
  *
  * An expect's TEXT and equals may hold {{seq}} (the number of the connection's last message sent),
- * {{conn}} and {{worker}}. Loops nest MAX_LOOP_DEPTH deep, a file holds at most MAX_STEPS steps, and
+ * {{conn}}, {{worker}} and {{data.FIELD}} (the connection's --data row). Loops nest MAX_LOOP_DEPTH deep, a file holds at most MAX_STEPS steps, and
  * a loop without a count needs an expect or a sleep in it (it would send without pause) and must
  * be the last step of its list (what follows it would never run).
  *
@@ -88,7 +88,7 @@ export const MAX_STEPS = 256;
 export const MAX_RULES = 16;
 export const DEFAULT_EXPECT_TIMEOUT_MS = 5000;
 /** The placeholders an expect may hold: the connection's own numbers, known when it waits. */
-const EXPECT_PLACEHOLDERS = ['seq', 'conn', 'worker'];
+const EXPECT_PLACEHOLDERS = ['seq', 'conn', 'worker', 'data'];
 const STEP_KINDS = ['send', 'expect', 'sleep', 'loop'] as const;
 
 export function readScenarioFile(file: string, option = '--scenario'): { scenario: Scenario; connect: ScenarioConnect } {
@@ -260,7 +260,7 @@ class ScenarioParser {
     new MessageTemplate(text, this.#name(path));
     for (const [placeholder, name] of text.matchAll(/\{\{\s*([a-z_]+)/g)) {
       if (!EXPECT_PLACEHOLDERS.includes(name!)) {
-        this.#fail(path, placeholder + '}}', `expected only {{seq}} (the connection's last message sent), {{conn}} or {{worker}} in an expect`);
+        this.#fail(path, placeholder + '}}', `expected only {{seq}} (the connection's last message sent), {{conn}}, {{worker}} or {{data.FIELD}} in an expect`);
       }
     }
   }

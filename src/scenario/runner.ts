@@ -21,7 +21,7 @@
 import { performance } from 'node:perf_hooks';
 import type { WsConnection } from '../blast/ws-connection.js';
 import { jsonAt } from '../message/reply-id.js';
-import { MessageTemplate } from '../message/template.js';
+import { MessageTemplate, type DataLayout } from '../message/template.js';
 import { MAX_LOOP_DEPTH, type ExpectMatch, type Scenario, type ScenarioRule, type ScenarioStep } from './parse.js';
 import type { ScenarioHost, ScenarioRunner } from './types.js';
 
@@ -104,13 +104,14 @@ export class StepRunner implements ScenarioRunner {
   readonly #answers: Answer[];
   readonly #beats: { readonly ms: number; readonly send: MessageTemplate }[];
 
-  constructor(scenario: Scenario, host: ScenarioHost, binary: boolean) {
+  /** `data`: the process's --data layout, for {{data.FIELD}} in sends and expects. */
+  constructor(scenario: Scenario, host: ScenarioHost, binary: boolean, data?: DataLayout) {
     this.#host = host;
     this.#binary = binary;
-    compile(scenario.steps, this.#program, 0);
+    compile(scenario.steps, this.#program, 0, data);
     const rules: readonly ScenarioRule[] = scenario.rules ?? [];
-    this.#answers = rules.flatMap((rule) => rule.kind === 'answer' ? [{ matcher: compileMatch(rule.match), reply: rule.send === null ? undefined : new MessageTemplate(rule.send, '--scenario on.send') }] : []);
-    this.#beats = rules.flatMap((rule) => rule.kind === 'every' ? [{ ms: rule.ms, send: new MessageTemplate(rule.send, '--scenario on.send') }] : []);
+    this.#answers = rules.flatMap((rule) => rule.kind === 'answer' ? [{ matcher: compileMatch(rule.match, data), reply: rule.send === null ? undefined : new MessageTemplate(rule.send, '--scenario on.send', data) }] : []);
+    this.#beats = rules.flatMap((rule) => rule.kind === 'every' ? [{ ms: rule.ms, send: new MessageTemplate(rule.send, '--scenario on.send', data) }] : []);
   }
 
   start(connection: WsConnection): void {
@@ -173,7 +174,7 @@ export class StepRunner implements ScenarioRunner {
         case Op.send: {
           progress.pc++;
           progress.lastSendAt = performance.now();
-          const message = step.template.render({ seq: connection.sent + 1, conn: connection.index, worker: this.#host.workerIndex });
+          const message = step.template.render({ seq: connection.sent + 1, conn: connection.index, worker: this.#host.workerIndex, data: this.#host.rowOf(connection) });
           if (!this.#host.send(connection, message, this.#binary)) {
             progress.state = State.draining;
             return;
@@ -183,7 +184,7 @@ export class StepRunner implements ScenarioRunner {
         case Op.expect:
           progress.state = State.waiting;
           progress.waitStartedAt = performance.now();
-          progress.expected = step.matcher.template?.render({ seq: connection.sent, conn: connection.index, worker: this.#host.workerIndex });
+          progress.expected = step.matcher.template?.render({ seq: connection.sent, conn: connection.index, worker: this.#host.workerIndex, data: this.#host.rowOf(connection) });
           progress.timer = setTimeout(this.#onTimer, step.timeoutMs, connection);
           return;
         case Op.sleep:
@@ -220,7 +221,7 @@ export class StepRunner implements ScenarioRunner {
 
   /** Does an `on:` rule take the message? Then it answers (or takes it silently). */
   #answered(connection: WsConnection, payload: Buffer): boolean {
-    const context = { seq: connection.sent, conn: connection.index, worker: this.#host.workerIndex };
+    const context = { seq: connection.sent, conn: connection.index, worker: this.#host.workerIndex, data: this.#host.rowOf(connection) };
     for (const answer of this.#answers) {
       if (!matches(answer.matcher, payload, answer.matcher.template?.render(context))) continue;
       this.#host.taken(connection, payload);
@@ -232,7 +233,7 @@ export class StepRunner implements ScenarioRunner {
 
   /** One callback for every connection's `every` timers. */
   readonly #onBeat = (connection: WsConnection, index: number): void => {
-    this.#host.sendApart(connection, this.#beats[index]!.send.render({ seq: connection.sent, conn: connection.index, worker: this.#host.workerIndex }), this.#binary);
+    this.#host.sendApart(connection, this.#beats[index]!.send.render({ seq: connection.sent, conn: connection.index, worker: this.#host.workerIndex, data: this.#host.rowOf(connection) }), this.#binary);
   };
 
   readonly #onTurn = (): void => {
@@ -248,14 +249,14 @@ function waitedUs(progress: Progress): number {
   return (performance.now() - (progress.lastSendAt || progress.waitStartedAt)) * 1000;
 }
 
-function compile(steps: readonly ScenarioStep[], program: Instruction[], depth: number): void {
+function compile(steps: readonly ScenarioStep[], program: Instruction[], depth: number, data: DataLayout | undefined): void {
   for (const step of steps) {
     switch (step.kind) {
       case 'send':
-        program.push({ op: Op.send, template: new MessageTemplate(step.text, '--scenario send') });
+        program.push({ op: Op.send, template: new MessageTemplate(step.text, '--scenario send', data) });
         break;
       case 'expect':
-        program.push({ op: Op.expect, matcher: compileMatch(step.match), timeoutMs: step.timeoutMs });
+        program.push({ op: Op.expect, matcher: compileMatch(step.match, data), timeoutMs: step.timeoutMs });
         break;
       case 'sleep':
         program.push({ op: Op.sleep, ms: step.ms });
@@ -263,7 +264,7 @@ function compile(steps: readonly ScenarioStep[], program: Instruction[], depth: 
       case 'loop': {
         if (step.count !== null) program.push({ op: Op.loopEnter, depth, count: step.count });
         const target = program.length;
-        compile(step.steps, program, depth + 1);
+        compile(step.steps, program, depth + 1, data);
         program.push(step.count === null ? { op: Op.jump, target } : { op: Op.loopNext, depth, target });
         break;
       }
@@ -271,18 +272,18 @@ function compile(steps: readonly ScenarioStep[], program: Instruction[], depth: 
   }
 }
 
-function compileMatch(match: ExpectMatch): Matcher {
+function compileMatch(match: ExpectMatch, data: DataLayout | undefined): Matcher {
   switch (match.kind) {
     case 'any':
       return { kind: match.kind, template: undefined, regex: undefined, path: undefined };
     case 'contains':
     case 'equals':
-      return { kind: match.kind, template: new MessageTemplate(match.text, '--scenario expect'), regex: undefined, path: undefined };
+      return { kind: match.kind, template: new MessageTemplate(match.text, '--scenario expect', data), regex: undefined, path: undefined };
     case 'regex':
       // Without g and y: a regex that keeps its lastIndex would match every other message.
       return { kind: match.kind, template: undefined, regex: new RegExp(match.source, match.flags.replace(/[gy]/g, '')), path: undefined };
     case 'json':
-      return { kind: match.kind, template: match.equals === null ? undefined : new MessageTemplate(match.equals, '--scenario expect'), regex: undefined, path: match.path.split('.') };
+      return { kind: match.kind, template: match.equals === null ? undefined : new MessageTemplate(match.equals, '--scenario expect', data), regex: undefined, path: match.path.split('.') };
   }
 }
 

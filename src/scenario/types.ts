@@ -9,6 +9,8 @@ import type { WsConnection } from '../blast/ws-connection.js';
 export interface ScenarioHost {
   /** The client process's number ({{worker}}). */
   readonly workerIndex: number;
+  /** The connection's --data row ({{data.FIELD}}); undefined without --data. */
+  rowOf(connection: WsConnection): readonly string[] | undefined;
   /**
    * Send a message on the connection (counted as sent). Returns whether the runner may send more
    * now: false when the socket holds more than the engine's write high-water mark unsent (or is
