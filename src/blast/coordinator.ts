@@ -26,6 +26,7 @@ import type { RunningServer } from '../serve/server.js';
 import { askedSubprotocols, buildRequestHead, tlsFor } from './ws-connection.js';
 import { arriveAt, BarrierHost, waitUntil } from './barrier.js';
 import { LiveMetrics } from './live-metrics.js';
+import { socketIoEndpoint } from '../config/protocol-config.js';
 
 /** Ramp: connections open. Run: traffic at full concurrency for -d. Closing: connections close. */
 export type BlastPhase = 'ramp' | 'run' | 'closing';
@@ -214,7 +215,8 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
   const startedAt = Date.now();
   if (live) live.phase = 'ramp';
   const entry = fileURLToPath(new URL('./worker-main.js', import.meta.url));
-  const requestHead = buildRequestHead(target, config.headers, config.subprotocol);
+  // Socket.IO: the upgrade goes to the Engine.IO endpoint; the URL's path is the namespace.
+  const requestHead = buildRequestHead(config.socketio ? socketIoEndpoint(target, config.socketio) : target, config.headers, config.subprotocol);
   const subprotocols = askedSubprotocols(config.headers, config.subprotocol);
   let phase: BlastPhase = 'ramp';
   let rampDoneAt = 0;
@@ -295,6 +297,9 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
         reconnectMaxMs: config.reconnectMaxMs,
         reconnectJitter: config.reconnectJitter,
         openAtStart: startShares?.[index],
+        protocol: config.protocol,
+        socketio: config.socketio,
+        graphql: config.graphql,
         payloadBase64: config.payload.toString('base64'),
       },
     };
@@ -497,6 +502,9 @@ export function retarget(held: readonly number[], capacity: readonly number[], t
 }
 
 function latencyKind(config: BlastConfig): LatencyKind {
+  // Socket.IO's acks are replies; graphql-ws's nexts, and Socket.IO's server events, deliveries.
+  if (config.protocol === 'graphql-ws') return 'delivery';
+  if (config.protocol === 'socketio') return config.pattern === 'echo' ? 'reply' : config.pattern === 'subscribe' ? 'delivery' : 'none';
   switch (config.pattern) {
     case 'echo':
       return 'echo';
@@ -562,8 +570,15 @@ function collectFinal(worker: WorkerState): Promise<void> {
  * hold tokens, as headers do), unset options as null (as JSON keeps them).
  */
 function describeConfig(config: BlastConfig): Record<string, unknown> {
-  const { payload, scenario, ...rest } = config;
-  const described: Record<string, unknown> = { payloadBytes: payload.length, scenario: scenario?.file ?? null };
+  const { payload, scenario, socketio, graphql, ...rest } = config;
+  // An auth or connection_init payload may carry a token, as a header does: redacted unless --record-headers.
+  const secret = (text: string | undefined) => (text === undefined ? null : config.recordHeaders ? text : '<redacted>');
+  const described: Record<string, unknown> = {
+    payloadBytes: payload.length,
+    scenario: scenario?.file ?? null,
+    socketio: socketio ? { ...socketio, auth: secret(socketio.auth) } : null,
+    graphql: graphql ? { init: secret(graphql.init), queryFile: graphql.queryFile, variables: graphql.variables ?? null, operationName: graphql.operationName ?? null } : null,
+  };
   for (const [key, value] of Object.entries(rest)) described[key] = value ?? null;
   return described;
 }

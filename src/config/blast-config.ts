@@ -12,6 +12,7 @@ import { parsePercent } from './units.js';
 import { MessageTemplate } from '../message/template.js';
 import { compileIdExtractor } from '../message/reply-id.js';
 import { readScenarioFile, type Scenario, type ScenarioConnect } from '../scenario/parse.js';
+import { resolveProtocol, type GraphqlSettings, type ProtocolName, type ProtocolOptions, type SocketIoSettings } from './protocol-config.js';
 
 /**
  * What the connections do once open:
@@ -109,9 +110,15 @@ export interface BlastConfig {
   readonly reconnectMaxMs: number;
   /** --reconnect-jitter: full (true, the default) or none. */
   readonly reconnectJitter: boolean;
+  /** --protocol: what runs on the WebSocket (protocol-config.ts). Default ws: plain messages. */
+  readonly protocol: ProtocolName;
+  /** --protocol socketio: namespace, path, event, auth. */
+  readonly socketio: SocketIoSettings | undefined;
+  /** --protocol graphql-ws: connection_init payload, query, variables. */
+  readonly graphql: GraphqlSettings | undefined;
 }
 
-export interface BlastOptions {
+export interface BlastOptions extends ProtocolOptions {
   url?: string;
   connections?: string | number;
   duration?: string | number;
@@ -182,8 +189,10 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
   }
   const traffic = scenario ? scenario.traffic : resolvePattern(options, size);
   const cliHeaders = parseHeaders(options.header ?? []);
+  const protocol = resolveProtocol(options, { url, pattern: traffic.pattern, message: traffic.message, payload, binary, flood: traffic.flood, rate: options.rate, pipeline: options.pipeline, replyId: options.replyId, subscribe: traffic.subscribe });
   return Object.freeze(shardLoad(options.shard, {
     ...traffic,
+    ...protocol,
     scenario: scenario?.scenario,
     url,
     connections: integer('-c, --connections', options.connections, blastDefaults.connections, 1, 10_000_000),
@@ -200,7 +209,8 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
     workers: options.workers === undefined ? undefined : integer('--workers', options.workers, 1, 1, 256),
     sourceAddresses: options.sourceIp === undefined ? undefined : parseSourceAddresses(options.sourceIp),
     headers: Object.freeze(scenario ? withScenarioHeaders(scenario, cliHeaders) : cliHeaders),
-    subprotocol: subprotocols(options.subprotocol ?? scenario?.connect.subprotocol),
+    // graphql-ws: the server picks its protocol by the subprotocol asked for.
+    subprotocol: subprotocols(options.subprotocol ?? scenario?.connect.subprotocol ?? (protocol.protocol === 'graphql-ws' ? 'graphql-transport-ws' : undefined)),
     insecure: Boolean(options.insecure),
     rampTraffic: Boolean(options.rampTraffic),
     recordHeaders: Boolean(options.recordHeaders),

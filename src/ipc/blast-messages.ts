@@ -5,6 +5,7 @@ import type { BlastCounters } from '../metrics/blast-counters.js';
 import type { IntervalSample } from '../metrics/timeline.js';
 import type { WorkerSnapshot } from '../metrics/worker-snapshot.js';
 import type { Scenario } from '../scenario/parse.js';
+import type { GraphqlSettings, ProtocolName, SocketIoSettings } from '../config/protocol-config.js';
 
 /** What one client process is to do: its exact share of the run. */
 export interface LoadGeneratorOptions {
@@ -63,6 +64,10 @@ export interface LoadGeneratorOptions {
    * this process); 'target' messages move it. Undefined: all of them.
    */
   readonly openAtStart?: number;
+  /** --protocol: plain WebSocket messages, or an application protocol on them (protocols/). */
+  readonly protocol: ProtocolName;
+  readonly socketio: SocketIoSettings | undefined;
+  readonly graphql: GraphqlSettings | undefined;
 }
 
 export type CoordinatorToBlastWorker =
