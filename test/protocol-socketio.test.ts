@@ -25,7 +25,8 @@ interface Seen {
 async function startServer(): Promise<{ url: string; seen: Seen; close: () => Promise<void> }> {
   const seen: Seen = { connects: 0, tokens: new Set(), acksAnswered: 0, eventsSent: 0, joins: 0, acksFromClient: 0, refused: 0, disconnects: {} };
   const http: HttpServer = createServer();
-  const io = new Server(http, { transports: ['websocket'] });
+  // Pings every 100 ms: a client that does not pong is dropped ('ping timeout') within 250 ms.
+  const io = new Server(http, { transports: ['websocket'], pingInterval: 100, pingTimeout: 150 });
   const onDisconnect = (reason: string) => (seen.disconnects[reason] = (seen.disconnects[reason] ?? 0) + 1);
   io.on('connection', (socket) => {
     seen.connects++;
@@ -118,6 +119,11 @@ test('socketio: subscribe counts the server\'s events as deliveries and acks its
     assert.equal(result.protocol.counts.events, 260);
     assert.equal(result.messages.delivered, 260);
     assert.equal(result.protocol.counts.acksSent, 10);
+    // Every ping answered: pings were sent, and no connection ended by ping timeout.
+    assert.ok(result.protocol.counts.pings! >= 50, `pings ${result.protocol.counts.pings}`);
+    assert.equal(result.outcomes.dropped.total, 0);
+    await until(() => (server.seen.disconnects['client namespace disconnect'] ?? 0) === 10);
+    assert.deepEqual(server.seen.disconnects, { 'client namespace disconnect': 10 });
     await until(() => server.seen.acksFromClient === 10);
     assert.equal(server.seen.acksFromClient, 10);
     assert.equal(result.latency.measures, 'delivery');
