@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import type { WsConnection } from '../blast/ws-connection.js';
 import type { GraphqlSettings } from '../config/protocol-config.js';
 import { MessageTemplate } from '../message/template.js';
-import type { ProtocolHost, ProtocolRunner } from './types.js';
+import { RenderContext, type ProtocolHost, type ProtocolRunner } from './types.js';
 
 /** graphql-ws's close codes (its CloseCode enum), by code. */
 export const GRAPHQL_CLOSE_REASONS: Readonly<Record<number, string>> = {
@@ -76,10 +76,11 @@ export class GraphqlWsRunner implements ProtocolRunner {
   readonly #init: MessageTemplate | Buffer;
   /** The subscribe message up to its id; the id goes after it, then `"}`. */
   readonly #subscribeHead: MessageTemplate;
-  readonly #context = { seq: 0, conn: 0, worker: 0 };
+  readonly #context: RenderContext;
 
   constructor(options: GraphqlRunnerOptions, host: ProtocolHost) {
     this.#host = host;
+    this.#context = new RenderContext(host.workerIndex);
     this.#options = options;
     const { init, query, variables, operationName } = options.settings;
     this.#init = init === undefined ? Buffer.from('{"type":"connection_init"}') : new MessageTemplate(`{"type":"connection_init","payload":${init}}`, '--graphql-init');
@@ -91,7 +92,7 @@ export class GraphqlWsRunner implements ProtocolRunner {
     const state = new GraphqlState(this.#options.pipeline);
     state.openedAt = performance.now();
     connection.scenario = state;
-    this.#host.control(connection, this.#init instanceof MessageTemplate ? this.#init.render(this.#contextFor(connection, 0)) : this.#init);
+    this.#host.control(connection, this.#init instanceof MessageTemplate ? this.#init.render(this.#context.of(connection, 0)) : this.#init);
   }
 
   start(connection: WsConnection): void {
@@ -201,7 +202,7 @@ export class GraphqlWsRunner implements ProtocolRunner {
       if (!Number.isNaN(slots[slot]!)) continue;
       if ((quota !== undefined && state.started >= quota) || connection.full || !this.#host.sending()) return;
       const round = state.started++;
-      const head = this.#subscribeHead.render(this.#contextFor(connection, round + 1));
+      const head = this.#subscribeHead.render(this.#context.of(connection, round + 1));
       const id = `${slot}.${round}"}`;
       const message = Buffer.allocUnsafe(head.length + id.length);
       head.copy(message, 0);
@@ -219,13 +220,6 @@ export class GraphqlWsRunner implements ProtocolRunner {
     return slot >= 0 && slot < state.lastAt.length && !Number.isNaN(state.lastAt[slot]!) ? slot : undefined;
   }
 
-  #contextFor(connection: WsConnection, seq: number): { seq: number; conn: number; worker: number } {
-    const context = this.#context;
-    context.seq = seq;
-    context.conn = connection.index;
-    context.worker = this.#host.workerIndex;
-    return context;
-  }
 }
 
 const PONG = Buffer.from('{"type":"pong"}');

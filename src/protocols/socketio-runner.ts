@@ -23,7 +23,7 @@ import { performance } from 'node:perf_hooks';
 import type { WsConnection } from '../blast/ws-connection.js';
 import type { SocketIoSettings } from '../config/protocol-config.js';
 import { MessageTemplate, monotonicNowUs } from '../message/template.js';
-import type { ProtocolHost, ProtocolRunner } from './types.js';
+import { RenderContext, type ProtocolHost, type ProtocolRunner } from './types.js';
 
 /** Acks a connection waits for at most; a paced connection holds further emits past it. */
 const MAX_ACKS_OUTSTANDING = 4096;
@@ -90,11 +90,12 @@ export class SocketIoRunner implements ProtocolRunner {
   /** `/nsp,` of packets the server sends on another namespace (empty for /). */
   readonly #namespacePrefix: Buffer;
   readonly #intervalMs: number;
-  readonly #context = { seq: 0, conn: 0, worker: 0 };
+  readonly #context: RenderContext;
   readonly #queue: WsConnection[] = [];
 
   constructor(options: SocketIoRunnerOptions, host: ProtocolHost) {
     this.#host = host;
+    this.#context = new RenderContext(host.workerIndex);
     this.#options = options;
     const { namespace, auth, event, args } = options.settings;
     const nsp = namespace === '/' ? '' : `${namespace},`;
@@ -146,7 +147,7 @@ export class SocketIoRunner implements ProtocolRunner {
         host.housekeeping(connection, payload.length);
         if (state.phase !== Phase.opening) return;
         state.phase = Phase.connecting;
-        host.control(connection, this.#connectPacket instanceof MessageTemplate ? this.#connectPacket.render(this.#contextFor(connection, 0)) : this.#connectPacket);
+        host.control(connection, this.#connectPacket instanceof MessageTemplate ? this.#connectPacket.render(this.#context.of(connection, 0)) : this.#connectPacket);
         return;
       case 0x31: // '1' close: the server closes the transport next
         host.housekeeping(connection, payload.length);
@@ -215,7 +216,7 @@ export class SocketIoRunner implements ProtocolRunner {
         host.handshaken(connection, (performance.now() - state.openedAt) * 1000);
         if (this.#subscribePacket) {
           host.count('subscribed');
-          host.control(connection, this.#subscribePacket.render(this.#contextFor(connection, 0)));
+          host.control(connection, this.#subscribePacket.render(this.#context.of(connection, 0)));
         }
         if (state.wanted) this.#begin(connection, state);
         return;
@@ -366,7 +367,7 @@ export class SocketIoRunner implements ProtocolRunner {
   /** One emit, with an ack id when `withAck` (its round trip from `dueAt`). Returns whether more may go now. */
   #emit(connection: WsConnection, state: SocketState, dueAt: number, withAck: boolean): boolean {
     if (!this.#host.sending()) return false;
-    const context = this.#contextFor(connection, connection.sent + 1);
+    const context = this.#context.of(connection, connection.sent + 1);
     const body = this.#args.render(context);
     const prefix = this.#emitPrefix;
     const head = this.#eventHead;
@@ -430,13 +431,6 @@ export class SocketIoRunner implements ProtocolRunner {
     state.oldestAck = state.nextAck;
   }
 
-  #contextFor(connection: WsConnection, seq: number): { seq: number; conn: number; worker: number } {
-    const context = this.#context;
-    context.seq = seq;
-    context.conn = connection.index;
-    context.worker = this.#host.workerIndex;
-    return context;
-  }
 }
 
 const PONG = Buffer.from('3');

@@ -53,3 +53,19 @@ export interface ProtocolRunner {
   /** Blast is about to close the connection at the end: say goodbye the protocol's way. */
   leave(connection: WsConnection): void;
 }
+
+/** The template context a runner renders every message of a connection with: one object, reused (no object per message). */
+export class RenderContext {
+  seq = 0;
+  conn = 0;
+  worker = 0;
+  constructor(worker: number) {
+    this.worker = worker;
+  }
+  /** This context, set for message `seq` (1, 2, …; 0 for a handshake) of `connection`. */
+  of(connection: WsConnection, seq: number): this {
+    this.seq = seq;
+    this.conn = connection.index;
+    return this;
+  }
+}
