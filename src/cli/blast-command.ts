@@ -50,7 +50,7 @@ export function blastCommand(io: CliIo, setExit: (code: number) => void): Comman
     .option('--fire-and-forget', 'send at --rate (or as fast as each socket drains) and wait for nothing: counts and bytes both ways, no latency')
     .option('--flood', 'keep every socket full, and time each echo from the {{now_us}} it carries (tcpkali-style latency markers)')
     .option('--scenario <file>', 'each connection runs the steps of this YAML or JSON file: send, expect (match, timeout), sleep, loop; see examples/')
-    .option('--protocol <ws|socketio|graphql-ws>', 'what runs on the WebSocket: plain messages (ws, the default), Socket.IO v4 (WebSocket transport only) or graphql-transport-ws')
+    .option('--protocol <name>', 'ws, socketio or graphql-ws: what runs on the WebSocket: plain messages (ws, the default), Socket.IO v4 (WebSocket transport only) or graphql-transport-ws')
     .option('--namespace <nsp>', 'socketio: the namespace to connect to (default: the URL\'s path, else /)')
     .option('--socketio-path <path>', 'socketio: the Engine.IO path, the client\'s `path` option (default /socket.io/)')
     .option('--event <name>', 'socketio: the event each emit names (default message); --message gives its arguments (a JSON array, or one JSON value)')
