@@ -45,7 +45,7 @@ describe('threshold grammar', () => {
     ['', /expected metric\[\{phase:ramp\|run\}\]:aggregation op value/],
     ['rtt:p(99)', /expected metric\[\{phase:ramp\|run\}\]:aggregation op value/],
     ['rtt p(99)<50ms', /expected metric/],
-    ['latency:p(99)<50ms', /unknown metric "latency"; valid metrics: rtt, reply, delivery, connect, reconnect_time, attempted, accepted, rejected, failed, dropped, connects, reconnects, churned, capacity, messages, sent, unanswered, mismatched, unmatched, duplicates, fanout/],
+    ['latency:p(99)<50ms', /unknown metric "latency"; valid metrics: rtt, reply, delivery, connect, reconnect_time, handshake2, attempted, accepted, rejected, failed, dropped, connects, reconnects, churned, capacity, messages, sent, unanswered, mismatched, unmatched, duplicates, fanout/],
     ['rtt:p99<50ms', /rtt takes min, max, avg, med, stdev, p\(N\), not "p99"/],
     ['rtt:count<5', /rtt takes min, max, avg, med, stdev, p\(N\), not "count"/],
     ['rtt:p(101)<5ms', /p\(N\) takes a percentile N from 0 to 100/],

@@ -28,6 +28,7 @@ import { arriveAt, BarrierHost, waitUntil } from './barrier.js';
 import { LiveMetrics } from './live-metrics.js';
 import { showDataPlaceholders, withDataPlaceholders } from '../data/placeholders.js';
 import { summarizeData } from '../data/data-config.js';
+import { socketIoEndpoint } from '../config/protocol-config.js';
 
 /** Ramp: connections open. Run: traffic at full concurrency for -d. Closing: connections close. */
 export type BlastPhase = 'ramp' | 'run' | 'closing';
@@ -221,7 +222,8 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
   if (live) live.phase = 'ramp';
   const entry = fileURLToPath(new URL('./worker-main.js', import.meta.url));
   // With {{data.*}} in the URL or a header, each client process renders it per connection.
-  const requestHead = withDataPlaceholders(target, (url) => buildRequestHead(url, config.headers, config.subprotocol));
+  // Socket.IO: the upgrade goes to the Engine.IO endpoint; the URL's path is the namespace.
+  const requestHead = withDataPlaceholders(config.socketio ? socketIoEndpoint(target, config.socketio) : target, (url) => buildRequestHead(url, config.headers, config.subprotocol));
   const subprotocols = askedSubprotocols(config.headers, config.subprotocol);
   let phase: BlastPhase = 'ramp';
   let rampDoneAt = 0;
@@ -304,6 +306,9 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
         openAtStart: startShares?.[index],
         // Only this process's connections' rows (data/data-file.ts), not the file.
         data: config.data?.rowsFor(firstConnection[index]!, share.connections),
+        protocol: config.protocol,
+        socketio: config.socketio,
+        graphql: config.graphql,
         payloadBase64: config.payload.toString('base64'),
       },
     };
@@ -506,6 +511,9 @@ export function retarget(held: readonly number[], capacity: readonly number[], t
 }
 
 function latencyKind(config: BlastConfig): LatencyKind {
+  // Socket.IO's acks are replies; graphql-ws's nexts, and Socket.IO's server events, deliveries.
+  if (config.protocol === 'graphql-ws') return 'delivery';
+  if (config.protocol === 'socketio') return config.pattern === 'echo' ? 'reply' : config.pattern === 'subscribe' ? 'delivery' : 'none';
   switch (config.pattern) {
     case 'echo':
       return 'echo';
@@ -571,12 +579,16 @@ function collectFinal(worker: WorkerState): Promise<void> {
  * hold tokens, as headers do), unset options as null (as JSON keeps them).
  */
 function describeConfig(config: BlastConfig): Record<string, unknown> {
-  const { payload, scenario, data, dataUnique, ...rest } = config;
+  const { payload, scenario, data, dataUnique, socketio, graphql, ...rest } = config;
+  // An auth or connection_init payload may carry a token, as a header does: redacted unless --record-headers.
+  const secret = (text: string | undefined) => (text === undefined ? null : config.recordHeaders ? text : '<redacted>');
   const described: Record<string, unknown> = {
     payloadBytes: payload.length,
     scenario: scenario?.file ?? null,
     // The file and its size, never a row: rows often hold tokens.
     data: data ? summarizeData(data, dataUnique, config.shard?.totalConnections ?? config.connections) : null,
+    socketio: socketio ? { ...socketio, auth: secret(socketio.auth) } : null,
+    graphql: graphql ? { init: secret(graphql.init), queryFile: graphql.queryFile, variables: graphql.variables ?? null, operationName: graphql.operationName ?? null } : null,
   };
   for (const [key, value] of Object.entries(rest)) described[key] = value ?? null;
   return described;

@@ -18,6 +18,9 @@ import { frameHeaderLength, writeFrameHeader } from '../protocol/frame-codec.js'
 import { compileIdExtractor, type IdExtractor } from '../message/reply-id.js';
 import { StepRunner } from '../scenario/runner.js';
 import type { ScenarioHost, ScenarioRunner } from '../scenario/types.js';
+import { GraphqlWsRunner } from '../protocols/graphql-ws-runner.js';
+import { SocketIoRunner } from '../protocols/socketio-runner.js';
+import type { ProtocolHost, ProtocolRunner } from '../protocols/types.js';
 import { HandshakeWindow, WINDOW_TICK_MS } from './handshake-window.js';
 import { Opcode, WRITE_HIGH_WATER_BYTES, WsConnection, type ConnectionEvents, type ConnectTarget } from './ws-connection.js';
 
@@ -114,6 +117,10 @@ export class LoadGenerator implements ConnectionEvents {
   readonly #rows: readonly (readonly string[])[] | undefined;
   /** {{data.*}} in the URL or a header: the request head, rendered per connection at its attempt. */
   readonly #head: RequestHeadTemplate | undefined;
+  /** --protocol socketio, graphql-ws: the protocol's state machine on each connection (protocols/). */
+  readonly #protocol: ProtocolRunner | undefined;
+  /** --protocol: from the upgrade to the protocol's own handshake done, µs. */
+  readonly #handshake2 = createHistogram();
   #started = 0;
   /** Attempts this process makes in all: options.connections, or less, moved by setTarget (wsbench find). */
   #limit: number;
@@ -171,7 +178,7 @@ export class LoadGenerator implements ConnectionEvents {
       batchWrites: options.pipeline > 1,
       // Floods (--flood, and --fire-and-forget without --rate) and scenarios go on when a full socket
       // drains: they write through net's stream, whose 'drain' says so.
-      refillOnDrain: (options.pattern === 'fire' && options.rate === undefined) || options.pattern === 'scenario',
+      refillOnDrain: (options.pattern === 'fire' && options.rate === undefined) || options.pattern === 'scenario' || options.protocol !== 'ws',
       tls: options.tls,
     };
     this.#paced = options.rate !== undefined && options.rate > 0;
@@ -185,12 +192,13 @@ export class LoadGenerator implements ConnectionEvents {
     this.#template = options.message === undefined ? undefined : new MessageTemplate(options.message, '--message', layout);
     // Without --message the payload goes out; with a --message that has no placeholder, its text.
     this.#fixedMessage = this.#template ? this.#template.constant : options.payload;
-    const fixed = options.pattern === 'echo' ? this.#fixedMessage : undefined;
+    const fixed = options.pattern === 'echo' && options.protocol === 'ws' ? this.#fixedMessage : undefined;
     this.#constantEcho = fixed && (options.binary || isUtf8(fixed)) ? fixed : undefined;
     this.#subscribeTemplate = options.subscribe === undefined ? undefined : new MessageTemplate(options.subscribe, '--subscribe', layout);
     this.#extractId = options.replyId === undefined ? undefined : compileIdExtractor(options.replyId);
     this.#scenario = options.scenario === undefined ? undefined : new StepRunner(options.scenario, this.scenarioHost(), options.binary, layout);
     this.#limit = Math.min(options.connections, options.openAtStart ?? options.connections);
+    this.#protocol = createProtocolRunner(options, this.protocolHost(layout));
   }
 
   /**
@@ -410,7 +418,10 @@ export class LoadGenerator implements ConnectionEvents {
     if (this.#stallSampler) clearInterval(this.#stallSampler);
     if (this.#windowTimer) clearInterval(this.#windowTimer);
     const pattern = this.#options.pattern;
-    if (pattern === 'echo' || pattern === 'reply') {
+    if (this.#protocol) {
+      // Acks still outstanding are unanswered, recorded at their age (in the last interval too).
+      for (const connection of this.#open) this.#protocol.stop(connection);
+    } else if (pattern === 'echo' || pattern === 'reply') {
       for (const connection of this.#open) this.#recordUnanswered(connection, endedAt);
       this.counters.unanswered = this.counters.messagesSent - this.counters.messagesReceived;
     } else if (this.#options.flood) {
@@ -447,6 +458,7 @@ export class LoadGenerator implements ConnectionEvents {
       run: this.#rampHealth ? health : null,
       lastInterval,
       runConnectHistogram: encodeHistogram(this.#runConnects),
+      ...(this.#protocol ? { handshake2Histogram: encodeHistogram(this.#handshake2) } : {}),
       ...(this.#options.reconnect
         ? {
             reconnectHistogram: encodeHistogram(this.#reconnectTimes),
@@ -470,7 +482,10 @@ export class LoadGenerator implements ConnectionEvents {
    */
   async close(): Promise<void> {
     for (const connection of this.#connecting) connection.destroy('aborted');
-    for (const connection of this.#open) connection.close(1000);
+    for (const connection of this.#open) {
+      this.#protocol?.leave(connection);
+      connection.close(1000);
+    }
     const deadline = performance.now() + CLOSE_GRACE_MS;
     while ((this.#open.size > 0 || this.#connecting.size > 0) && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -584,6 +599,60 @@ export class LoadGenerator implements ConnectionEvents {
         this.counters.completed++;
         this.#done++;
       },
+    };
+  }
+
+  /** What a protocol runner may do on a connection; the engine counts and records. */
+  protected protocolHost(layout: DataLayout | undefined): ProtocolHost {
+    const counters = this.counters;
+    const counts = (counters.protocol ??= {});
+    const reasons = (counters.protocolReasons ??= {});
+    return {
+      workerIndex: this.#options.index,
+      data: layout,
+      rowOf: (connection) => this.#rowOf(connection),
+      sending: () => !this.#stopping && !this.#quiescing,
+      send: (connection, message) => {
+        if (this.#stopping || connection.state !== 'open') return false;
+        connection.sent++;
+        counters.messagesSent++;
+        counters.bytesSent += message.length;
+        connection.send(message, Opcode.text);
+        return !connection.full;
+      },
+      control: (connection, message) => {
+        if (connection.state !== 'open') return;
+        counters.bytesSent += message.length;
+        connection.send(message, Opcode.text);
+      },
+      handshaken: (_connection, us) => recordUs(this.#handshake2, us),
+      answered: (connection, bytes, latencyUs) => {
+        connection.received++;
+        counters.messagesReceived++;
+        counters.bytesReceived += bytes;
+        this.#recordLatencyUs(latencyUs);
+      },
+      delivered: (connection, bytes, latencyUs) => {
+        if (this.#quiescing) this.#lastDeliveryAt = performance.now();
+        connection.received++;
+        counters.messagesReceived++;
+        counters.bytesReceived += bytes;
+        counters.delivered++;
+        if (latencyUs !== undefined) this.#recordLatencyUs(latencyUs);
+      },
+      housekeeping: (_connection, bytes) => {
+        counters.bytesReceived += bytes;
+      },
+      unanswered: (_connection, ageUs) => {
+        counters.unanswered++;
+        this.#recordLatencyUs(ageUs);
+      },
+      count: (kind) => bump(counts, kind),
+      reason: (reason) => bump(reasons, reason),
+      quotaDone: () => {
+        this.#done++;
+      },
+      close: (connection, code) => connection.close(code),
     };
   }
 
@@ -716,7 +785,8 @@ export class LoadGenerator implements ConnectionEvents {
     this.#settled(connection, true);
     if (this.#stopping) return connection.close(1000);
     if (this.#options.pattern === 'reply') connection.pending = new Map();
-    if (this.#subscribeTemplate) {
+    if (this.#protocol) this.#protocol.opened(connection);
+    else if (this.#subscribeTemplate) {
       const message = this.#subscribeTemplate.render({ seq: 0, conn: connection.index, worker: this.#options.index, data: this.#rowOf(connection) });
       this.counters.subscribed++;
       connection.send(message, this.#opcode);
@@ -753,6 +823,7 @@ export class LoadGenerator implements ConnectionEvents {
   onMessage(connection: WsConnection, payload: Buffer, binary: boolean): void {
     // After the end of the run nothing more is counted: what was outstanding is already recorded.
     if (this.#stopping) return;
+    if (this.#protocol) return this.#protocol.message(connection, payload, binary);
     switch (this.#options.pattern) {
       case 'echo':
         return this.#onEcho(connection, payload, binary);
@@ -875,17 +946,18 @@ export class LoadGenerator implements ConnectionEvents {
   onClosed(connection: WsConnection, code: number, closedByUs: boolean): void {
     this.#open.delete(connection);
     this.#scenarioStopped(connection);
+    this.#protocol?.closed(connection, code, closedByUs);
     // Messages in flight on a connection that ends before the run does are unanswered: recorded now,
     // at their age, as the ones still outstanding at the end are (stop() records those itself).
     const pattern = this.#options.pattern;
-    if (!this.#stopping && (pattern === 'echo' || pattern === 'reply')) this.#recordUnanswered(connection, performance.now());
+    if (!this.#stopping && !this.#protocol && (pattern === 'echo' || pattern === 'reply')) this.#recordUnanswered(connection, performance.now());
     this.counters.open--;
     if (connection.paceTimer) clearTimeout(connection.paceTimer);
     connection.paceTimer = undefined;
     if (!closedByUs && !this.#stopping) {
       bump(this.counters.dropped, code);
       const quota = this.#options.messages;
-      if ((quota !== undefined && connection.received >= quota) || this.#scenario?.finished(connection)) this.#done--;
+      if ((quota !== undefined && !this.#protocol && connection.received >= quota) || this.#scenario?.finished(connection) || this.#protocol?.finished(connection)) this.#done--;
     }
     if (this.#expiring.delete(connection) && !this.#stopping) {
       // Its lifetime ended, and the server has its slot back: a new connection takes its place.
@@ -906,6 +978,7 @@ export class LoadGenerator implements ConnectionEvents {
 
   #startTraffic(connection: WsConnection): void {
     const { rate, pipeline, pattern } = this.#options;
+    if (this.#protocol) return this.#protocol.start(connection);
     if (pattern === 'scenario') return this.#scenario!.start(connection);
     if (pattern === 'subscribe') {
       // Only publishers send; at --rate, or one message a second when no rate is given (--rate 0: none).
@@ -1074,6 +1147,7 @@ export class LoadGenerator implements ConnectionEvents {
 
   onDrain(connection: WsConnection): void {
     if (this.#scenario) return this.#scenario.drained(connection);
+    if (this.#protocol) return this.#protocol.drained(connection);
     if (this.#options.pattern === 'fire' && this.#options.rate === undefined && !connection.floodQueued && (this.#running || this.#options.rampTraffic)) this.#flood(connection);
   }
 
@@ -1119,6 +1193,21 @@ function dataViewOf(buffer: Buffer): DataView {
   viewB = viewA;
   viewedA = buffer;
   return (viewA = new DataView(buffer.buffer, buffer.byteOffset, buffer.length));
+}
+
+/** The runner of --protocol socketio or graphql-ws; none for plain WebSocket messages. */
+function createProtocolRunner(options: LoadGeneratorOptions, host: ProtocolHost): ProtocolRunner | undefined {
+  switch (options.protocol) {
+    case 'socketio':
+      return new SocketIoRunner(
+        { settings: options.socketio!, pattern: options.pattern as 'echo' | 'fire' | 'subscribe', rate: options.rate, pipeline: options.pipeline, messages: options.messages, subscribe: options.subscribe },
+        host,
+      );
+    case 'graphql-ws':
+      return new GraphqlWsRunner({ settings: options.graphql!, pipeline: options.pipeline, messages: options.messages }, host);
+    default:
+      return undefined;
+  }
 }
 
 /**

@@ -52,6 +52,15 @@ export function blastCommand(io: CliIo, setExit: (code: number) => void): Comman
     .option('--scenario <file>', 'each connection runs the steps of this YAML or JSON file: send, expect (match, timeout), sleep, loop; see examples/')
     .option('--data <file>', 'per-connection data: a .csv (header row) or .jsonl file; connection N takes row N (going round when rows are fewer), its fields as {{data.FIELD}} in the URL, -H values, --message, --subscribe and scenario steps')
     .option('--data-unique', 'with --data: refuse to start unless the file has a row for every connection of the run (all shards together)')
+    .option('--protocol <name>', 'ws, socketio or graphql-ws: what runs on the WebSocket: plain messages (ws, the default), Socket.IO v4 (WebSocket transport only) or graphql-transport-ws')
+    .option('--namespace <nsp>', 'socketio: the namespace to connect to (default: the URL\'s path, else /)')
+    .option('--socketio-path <path>', 'socketio: the Engine.IO path, the client\'s `path` option (default /socket.io/)')
+    .option('--event <name>', 'socketio: the event each emit names (default message); --message gives its arguments (a JSON array, or one JSON value)')
+    .option('--socketio-auth <json>', 'socketio: the namespace connect\'s auth payload, a JSON object template')
+    .option('--graphql-query <file>', 'graphql-ws: the GraphQL document each subscribe sends')
+    .option('--graphql-variables <json>', 'graphql-ws: the operation\'s variables, a JSON object template')
+    .option('--graphql-operation <name>', 'graphql-ws: the operationName, for a document with several operations')
+    .option('--graphql-init <json>', 'graphql-ws: connection_init\'s payload, a JSON object template')
     .option('--lifetime <duration>', 'churn: during the run, close each connection (1000) after this long and open a new one in its place; concurrency holds while -c/lifetime connect each second')
     .option('--lifetime-jitter <share>', `lifetimes vary uniformly by ± this share, e.g. 0.1 or 10% (default ${blastDefaults.lifetimeJitter * 100}%)`)
     .option('--reconnect', 'open a connection the server drops again, with exponential backoff; counts reconnects and the time back, and summarises a storm')
@@ -90,6 +99,8 @@ Examples:
   $ wsbench blast ws://127.0.0.1:8000/ws -c 100 --flood -d 10s   # socket full, echoes timed from the payload
   $ wsbench blast ws://127.0.0.1:8000/ws -c 100 --scenario examples/jsonrpc.yaml   # against serve --mode reply
   $ wsbench blast 'ws://127.0.0.1:8000/ws?token={{data.token}}' -c 1000 --data users.csv   # one row per connection
+  $ wsbench blast ws://127.0.0.1:3000 --protocol socketio --event ping --message '[{"n":{{seq}}}]' -c 1000   # emits with acks
+  $ wsbench blast ws://127.0.0.1:4000/graphql --protocol graphql-ws --graphql-query sub.graphql -c 500
   $ wsbench blast ws://127.0.0.1:8000/ws --report html,junit   # results/blast-<time>.html and .junit.xml too
   $ wsbench blast ws://127.0.0.1:8000/ws -c 10k -d 60s --rate 1 --lifetime 10s   # churn: ~1,000 connects/s, concurrency held
   $ wsbench blast ws://127.0.0.1:8000/ws -c 10k -d 60s --rate 1 --reconnect   # restart the server meanwhile: the storm, measured

@@ -32,7 +32,7 @@ export function reportVerdict(io: CliIo, verdict: Verdict): number {
 
 export const GATE_HELP = `
 Thresholds: metric[{phase:ramp|run}]:aggregation op value
-  latency (rtt reply delivery connect reconnect_time): min max avg med stdev p(N); units us, ms, s (a bare number is ms)
+  latency (rtt reply delivery connect reconnect_time handshake2): min max avg med stdev p(N); units us, ms, s (a bare number is ms)
   counters (attempted accepted rejected failed dropped connects reconnects churned messages sent unanswered
     mismatched unmatched duplicates fanout):
     count, rate (per second of the run phase), ratio (of attempted, or of messages sent); k and m allowed

@@ -15,6 +15,7 @@ import { readScenarioFile, type Scenario, type ScenarioConnect } from '../scenar
 import type { DataSet } from '../data/data-file.js';
 import { resolveData } from '../data/data-config.js';
 import { markDataPlaceholders } from '../data/placeholders.js';
+import { resolveProtocol, type GraphqlSettings, type ProtocolName, type ProtocolOptions, type SocketIoSettings } from './protocol-config.js';
 
 /**
  * What the connections do once open:
@@ -119,9 +120,15 @@ export interface BlastConfig {
   readonly data: DataSet | undefined;
   /** --data-unique: refused before the run unless the file has a row for every connection of the run. */
   readonly dataUnique: boolean;
+  /** --protocol: what runs on the WebSocket (protocol-config.ts). Default ws: plain messages. */
+  readonly protocol: ProtocolName;
+  /** --protocol socketio: namespace, path, event, auth. */
+  readonly socketio: SocketIoSettings | undefined;
+  /** --protocol graphql-ws: connection_init payload, query, variables. */
+  readonly graphql: GraphqlSettings | undefined;
 }
 
-export interface BlastOptions {
+export interface BlastOptions extends ProtocolOptions {
   url?: string;
   connections?: string | number;
   duration?: string | number;
@@ -198,9 +205,11 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
   const headers = Object.freeze(scenario ? withScenarioHeaders(scenario, cliHeaders) : cliHeaders);
   const connections = integer('-c, --connections', options.connections, blastDefaults.connections, 1, 10_000_000);
   const dataUnique = Boolean(options.dataUnique);
-  const data = resolveData(options.data, dataUnique, { url, headers, message: traffic.message, subscribe: traffic.subscribe, scenario: scenario?.scenario }, connections, options.shard !== undefined);
+  const data = resolveData(options.data, dataUnique, { url, headers, message: traffic.message, subscribe: traffic.subscribe, scenario: scenario?.scenario, others: [['--socketio-auth', options.socketioAuth], ['--graphql-init', options.graphqlInit], ['--graphql-variables', options.graphqlVariables]] }, connections, options.shard !== undefined);
+  const protocol = resolveProtocol(options, { url, pattern: traffic.pattern, message: traffic.message, payload, binary, flood: traffic.flood, rate: options.rate, pipeline: options.pipeline, replyId: options.replyId, subscribe: traffic.subscribe });
   return Object.freeze(shardLoad(options.shard, {
     ...traffic,
+    ...protocol,
     scenario: scenario?.scenario,
     url,
     data,
@@ -219,7 +228,8 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
     workers: options.workers === undefined ? undefined : integer('--workers', options.workers, 1, 1, 256),
     sourceAddresses: options.sourceIp === undefined ? undefined : parseSourceAddresses(options.sourceIp),
     headers,
-    subprotocol: subprotocols(options.subprotocol ?? scenario?.connect.subprotocol),
+    // graphql-ws: the server picks its protocol by the subprotocol asked for.
+    subprotocol: subprotocols(options.subprotocol ?? scenario?.connect.subprotocol ?? (protocol.protocol === 'graphql-ws' ? 'graphql-transport-ws' : undefined)),
     insecure: Boolean(options.insecure),
     rampTraffic: Boolean(options.rampTraffic),
     recordHeaders: Boolean(options.recordHeaders),

@@ -24,6 +24,8 @@ export interface DataSites {
   readonly message: string | undefined;
   readonly subscribe: string | undefined;
   readonly scenario: Scenario | undefined;
+  /** Other templates, by option: --socketio-auth, --graphql-init, --graphql-variables. */
+  readonly others?: ReadonlyArray<readonly [string, string | undefined]>;
 }
 
 /**
@@ -61,6 +63,7 @@ function fieldSites(sites: DataSites): [string, string][] {
   for (const [name, value] of Object.entries(sites.headers)) add(`header ${name}`, value);
   add('--message', sites.message);
   add('--subscribe', sites.subscribe);
+  for (const [option, text] of sites.others ?? []) add(option, text);
   if (sites.scenario) {
     scenarioTexts(sites.scenario.steps, `--scenario ${sites.scenario.file} steps`, add);
     (sites.scenario.rules ?? []).forEach((rule, index) => {

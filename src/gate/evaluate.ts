@@ -57,7 +57,7 @@ export function evaluate(result: GateInput, expressions: readonly (string | Thre
   });
 }
 
-type HistogramKey = 'connect_us' | 'roundTrip_us' | 'roundTripRamp_us' | 'connectRun_us' | 'reconnect_us';
+type HistogramKey = 'connect_us' | 'roundTrip_us' | 'roundTripRamp_us' | 'connectRun_us' | 'reconnect_us' | 'handshake2_us';
 
 export function allPassed(outcomes: readonly ThresholdOutcome[]): boolean {
   return outcomes.every((outcome) => outcome.ok);
@@ -73,6 +73,12 @@ function observe(
     const source = histogram('reconnect_us');
     if (!source) return { observed: null, unit: 'us', note: 'no samples: reconnects are measured with --reconnect' };
     if (source.totalCount === 0) return { observed: null, unit: 'us', note: 'no samples (no connection was dropped and back)' };
+    return { observed: latencyOf(source, aggregation), unit: 'us' };
+  }
+  if (metric === 'handshake2') {
+    const source = histogram('handshake2_us');
+    if (!source) return { observed: null, unit: 'us', note: 'no samples: the second handshake is measured with --protocol socketio or graphql-ws' };
+    if (source.totalCount === 0) return { observed: null, unit: 'us', note: 'no samples (no connection finished the protocol\'s handshake)' };
     return { observed: latencyOf(source, aggregation), unit: 'us' };
   }
   if (isLatencyMetric(metric)) {

@@ -22,8 +22,8 @@
 import { mergeRuntimeReports } from '../runtime/fast-paths.js';
 import { ConfigError } from '../config/errors.js';
 import type { Shard } from '../config/shard.js';
-import { SCHEMA_VERSION, type BlastResult, type EndReason, type RunClock } from '../metrics/blast-result.js';
-import { encodeHistogram, mergeEncoded, summarize } from '../metrics/histogram.js';
+import { SCHEMA_VERSION, type BlastResult, type EndReason, type ProtocolReport, type RunClock } from '../metrics/blast-result.js';
+import { encodeHistogram, mergeEncoded, summarize, type Histogram } from '../metrics/histogram.js';
 import { mergeTimelines } from '../metrics/timeline.js';
 import { mergeChurn, mergeReconnects } from '../metrics/churn.js';
 
@@ -110,6 +110,7 @@ export function mergeResults(sources: readonly MergeSource[], options: MergeOpti
   const roundTripRamp = histogram('roundTripRamp_us');
   const connectRun = histogram('connectRun_us');
   const reconnectTimes = histogram('reconnect_us');
+  const handshake2 = histogram('handshake2_us');
   const outcomes = results.map((r) => r.outcomes).reduce((a, b) => addNumbers(a, b));
   // Shards run side by side: their per-second rates add up.
   const messages = results.map((r) => r.messages).reduce((a, b) => addNumbers(a, b));
@@ -151,7 +152,9 @@ export function mergeResults(sources: readonly MergeSource[], options: MergeOpti
       roundTripRamp_us: encodeHistogram(roundTripRamp),
       connectRun_us: encodeHistogram(connectRun),
       ...(results.some((r) => r.histograms.reconnect_us) ? { reconnect_us: encodeHistogram(reconnectTimes) } : {}),
+      ...(results.some((r) => r.histograms.handshake2_us) ? { handshake2_us: encodeHistogram(handshake2) } : {}),
     },
+    protocol: mergeProtocols(results.map((r) => r.protocol), handshake2),
     churn: mergeChurn(results.map((r) => r.churn), allKnown(runs) && runs.length ? Math.max(...runs.map((r) => r.end)) - Math.min(...runs.map((r) => r.start)) : null),
     reconnects: mergeReconnects(results.map((r) => r.reconnects), encodeHistogram(reconnectTimes)),
     timeline: mergeTimelines(results.map((r) => r.timeline)),
@@ -183,6 +186,18 @@ export function mergeResults(sources: readonly MergeSource[], options: MergeOpti
       })),
     },
   };
+}
+
+/** Shards of one protocol run: counts and reasons add up, the second handshakes' histograms too. */
+function mergeProtocols(parts: readonly (ProtocolReport | null | undefined)[], handshake2: Histogram): ProtocolReport | null {
+  const present = parts.filter((p): p is ProtocolReport => Boolean(p));
+  if (present.length === 0) return null;
+  const add = (tables: Record<string, number>[]) => {
+    const sums: Record<string, number> = {};
+    for (const table of tables) for (const [key, count] of Object.entries(table)) sums[key] = (sums[key] ?? 0) + count;
+    return sums;
+  };
+  return { name: present[0]!.name, counts: add(present.map((p) => p.counts)), reasons: add(present.map((p) => p.reasons)), handshake: summarize(handshake2) };
 }
 
 /**

@@ -119,6 +119,16 @@ function checkResult(value: unknown): asserts value is BlastResult {
   histogram(histograms.roundTrip_us, 'histograms.roundTrip_us');
   if (histograms.roundTripRamp_us !== undefined) histogram(histograms.roundTripRamp_us, 'histograms.roundTripRamp_us');
 
+  if (histograms.handshake2_us !== undefined) histogram(histograms.handshake2_us, 'histograms.handshake2_us');
+  if (result.protocol !== undefined && result.protocol !== null) {
+    const protocol = object(result.protocol, 'protocol');
+    if (typeof protocol.name !== 'string') fail('protocol.name', 'expected the protocol\'s name', protocol.name);
+    for (const key of ['counts', 'reasons'] as const) {
+      for (const [name, entry] of Object.entries(object(protocol[key], `protocol.${key}`))) count(entry, `protocol.${key}.${name}`);
+    }
+    latencySummary(protocol.handshake, 'protocol.handshake');
+  }
+
   const latency = object(result.latency, 'latency');
   latencySummary(latency.connect, 'latency.connect');
   latencySummary(latency.roundTrip, 'latency.roundTrip');

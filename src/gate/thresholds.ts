@@ -7,7 +7,7 @@
  *
  *   threshold   = metric [ "{phase:" ( "ramp" | "run" ) "}" ] ":" aggregation op value
  *   metric      = latency-metric | counter-metric
- *   latency     = "rtt" | "reply" | "delivery" | "connect" | "reconnect_time"
+ *   latency     = "rtt" | "reply" | "delivery" | "connect" | "reconnect_time" | "handshake2"
  *   counter     = "attempted" | "accepted" | "rejected" | "failed" | "dropped"          (connections)
  *               | "connects" | "reconnects" | "churned"                                (--lifetime, --reconnect)
  *               | "capacity"                                                      (wsbench find's answer; count only)
@@ -22,7 +22,8 @@
  *
  * rtt is the run's round trip, echo or reply; reply only a --reply-id (or scenario) round trip; delivery
  * a subscriber's delivery latency (publisher's {{now_us}} to arrival); reconnect_time the time from a
- * drop to being open again (--reconnect). connects are the handshakes completed during the run
+ * drop to being open again (--reconnect); handshake2 the protocol's own handshake after the upgrade
+ * (--protocol socketio: the namespace connect; graphql-ws: connection_ack). connects are the handshakes completed during the run
  * (--lifetime replacements, reconnects): `connects:rate>100`. A latency metric the run did
  * not measure has no samples, and fails. unmatched (replies matching no request) and duplicates
  * take their ratio of messages sent. fanout: count is the observed deliveries per published
@@ -36,7 +37,7 @@
  */
 import { ConfigError } from '../config/errors.js';
 
-export const LATENCY_METRICS = ['rtt', 'reply', 'delivery', 'connect', 'reconnect_time'] as const;
+export const LATENCY_METRICS = ['rtt', 'reply', 'delivery', 'connect', 'reconnect_time', 'handshake2'] as const;
 export const CONNECTION_COUNTERS = ['attempted', 'accepted', 'rejected', 'failed', 'dropped', 'connects', 'reconnects', 'churned', 'capacity'] as const;
 export const MESSAGE_COUNTERS = ['messages', 'sent', 'unanswered', 'mismatched', 'unmatched', 'duplicates', 'fanout'] as const;
 export const METRICS = [...LATENCY_METRICS, ...CONNECTION_COUNTERS, ...MESSAGE_COUNTERS] as const;

@@ -6,6 +6,7 @@ import type { IntervalSample } from '../metrics/timeline.js';
 import type { WorkerSnapshot } from '../metrics/worker-snapshot.js';
 import type { Scenario } from '../scenario/parse.js';
 import type { DataRows } from '../data/data-file.js';
+import type { GraphqlSettings, ProtocolName, SocketIoSettings } from '../config/protocol-config.js';
 
 /** What one client process is to do: its exact share of the run. */
 export interface LoadGeneratorOptions {
@@ -69,6 +70,10 @@ export interface LoadGeneratorOptions {
    * rows[i % rows.length]); undefined without --data.
    */
   readonly data?: DataRows;
+  /** --protocol: plain WebSocket messages, or an application protocol on them (protocols/). */
+  readonly protocol: ProtocolName;
+  readonly socketio: SocketIoSettings | undefined;
+  readonly graphql: GraphqlSettings | undefined;
 }
 
 export type CoordinatorToBlastWorker =

@@ -70,6 +70,10 @@ export interface BlastCounters {
   reconnectAttempts: number;
   /** --reconnect: dropped connections waiting for their next attempt, or in one, now (a gauge). */
   reconnecting: number;
+  /** --protocol socketio, graphql-ws: the protocol's own counts by kind (acks, events, next, …). Absent from older processes. */
+  protocol?: Record<string, number>;
+  /** --protocol: why connections were refused or ended the protocol's way (connect_error messages, close codes). */
+  protocolReasons?: Record<string, number>;
 }
 
 /** Failure reasons that are the generator's own limits, not the server's doing. */
@@ -111,6 +115,8 @@ export function emptyBlastCounters(): BlastCounters {
     reconnected: 0,
     reconnectAttempts: 0,
     reconnecting: 0,
+    protocol: {},
+    protocolReasons: {},
   };
 }
 
@@ -124,8 +130,11 @@ export function addBlastCounters(into: BlastCounters, from: BlastCounters): Blas
     if (from[key] === undefined) continue;
     into[key] += from[key];
   }
-  for (const key of ['rejected', 'failed', 'dropped'] as const) {
-    for (const [name, count] of Object.entries(from[key])) into[key][name] = (into[key][name] ?? 0) + count;
+  for (const key of ['rejected', 'failed', 'dropped', 'protocol', 'protocolReasons'] as const) {
+    const table = from[key];
+    if (table === undefined) continue;
+    const sums = (into[key] ??= {});
+    for (const [name, count] of Object.entries(table)) sums[name] = (sums[name] ?? 0) + count;
   }
   return into;
 }

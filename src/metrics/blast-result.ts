@@ -174,7 +174,9 @@ export interface BlastResult {
    * connectRun_us: handshakes completed during the run (--lifetime, --reconnect); reconnect_us: from a
    * drop to being open again (--reconnect). Absent from older results.
    */
-  readonly histograms: { connect_us: string; roundTrip_us: string; roundTripRamp_us: string; connectRun_us?: string; reconnect_us?: string };
+  readonly histograms: { connect_us: string; roundTrip_us: string; roundTripRamp_us: string; connectRun_us?: string; reconnect_us?: string; handshake2_us?: string };
+  /** --protocol socketio or graphql-ws: its counts, reasons and second handshake (null for plain WebSocket; absent from older results). */
+  readonly protocol?: ProtocolReport | null;
   /** --lifetime: connections turned over during the run (null without it; absent from older results). */
   readonly churn?: ChurnReport | null;
   /** --reconnect: drops, reconnects, the time back and the storm (null without it). */
@@ -200,6 +202,20 @@ export interface BlastResult {
 }
 
 export type LatencyKind = 'echo' | 'reply' | 'delivery' | 'none';
+
+/**
+ * An application protocol's own figures. counts: by kind (socketio: connected, connectErrors, acks,
+ * events, pings, serverDisconnects, clientDisconnects, …; graphql-ws: acked, subscribes, next, error,
+ * complete, pings, …). reasons: connect_error messages, server disconnects and close codes.
+ * handshake: from the upgrade (101) to the protocol's own handshake done (Socket.IO's namespace
+ * connected, graphql-ws's connection_ack), histogram handshake2_us.
+ */
+export interface ProtocolReport {
+  readonly name: string;
+  readonly counts: Record<string, number>;
+  readonly reasons: Record<string, number>;
+  readonly handshake: LatencySummaryUs;
+}
 
 export interface ResultContext {
   readonly measures: LatencyKind;
@@ -239,6 +255,8 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
   const runConnects = mergeEncoded(snapshots.flatMap((s) => (s.runConnectHistogram ? [s.runConnectHistogram] : [])));
   const reconnectTimes = mergeEncoded(snapshots.flatMap((s) => (s.reconnectHistogram ? [s.reconnectHistogram] : [])));
   const reconnects = reconnectsOf(snapshots, counters, Boolean(context.config.reconnect));
+  const protocolName = typeof context.config.protocol === 'string' && context.config.protocol !== 'ws' ? context.config.protocol : undefined;
+  const handshake2 = mergeEncoded(snapshots.flatMap((s) => (s.handshake2Histogram ? [s.handshake2Histogram] : [])));
   return {
     schemaVersion: SCHEMA_VERSION,
     tool: { name: 'wsbench', version: context.version },
@@ -290,7 +308,9 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
       roundTripRamp_us: encodeHistogram(rampRoundTrip),
       connectRun_us: encodeHistogram(runConnects),
       ...(reconnects ? { reconnect_us: encodeHistogram(reconnectTimes) } : {}),
+      ...(protocolName ? { handshake2_us: encodeHistogram(handshake2) } : {}),
     },
+    protocol: protocolName ? { name: protocolName, counts: { ...counters.protocol }, reasons: { ...counters.protocolReasons }, handshake: summarize(handshake2) } : null,
     churn: churnOf(counters, { lifetimeMs: context.config.lifetimeMs as number | null | undefined, lifetimeJitter: context.config.lifetimeJitter as number | null | undefined }, runConnects.totalCount, context.runMs),
     reconnects,
     timeline: context.timeline,

@@ -35,6 +35,8 @@ export interface WorkerSnapshot {
   readonly reconnectHistogram?: string;
   /** --reconnect: drops by the wall-clock second they happened in, and how those came back. */
   readonly dropSeconds?: readonly DropSecond[];
+  /** --protocol socketio, graphql-ws: from the upgrade to the protocol's own handshake done (namespace connect, connection_ack), µs. */
+  readonly handshake2Histogram?: string;
   /** Which fast paths this process ran (runtime/fast-paths.ts); absent where no self-test ran. */
   readonly fastPaths?: FastPathVerdicts;
 }

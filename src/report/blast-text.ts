@@ -79,6 +79,14 @@ export function formatBlastSummary(result: BlastResult): string {
       );
     }
   }
+  const protocol = result.protocol;
+  if (protocol) {
+    lines.push('', `Protocol ${protocol.name}`);
+    const counts = Object.entries(protocol.counts);
+    if (counts.length) lines.push(`  ${counts.map(([k, v]) => `${k} ${formatCount(v)}`).join('  ')}`);
+    const reasons = Object.entries(protocol.reasons).sort((a, b) => b[1] - a[1]);
+    if (reasons.length) lines.push(`  reasons: ${reasons.map(([k, v]) => `${k}: ${formatCount(v)}`).join(', ')}`);
+  }
   const maxHandshakes = Number(result.config.maxHandshakes);
   const lowest = outcomes.handshakesInFlightLowest;
   if (lowest !== undefined && lowest < maxHandshakes && outcomes.attempted > lowest) {
@@ -89,6 +97,7 @@ export function formatBlastSummary(result: BlastResult): string {
   }
   lines.push('', `Latency (ms)     ${['p50', 'p75', 'p90', 'p99', 'p99.9', 'p99.99', 'max', 'mean', 'stdev'].map((h) => h.padStart(8)).join('')}       count`);
   lines.push(latencyRow('connect', latency.connect));
+  if (protocol && protocol.handshake.count > 0) lines.push(latencyRow(protocol.name === 'socketio' ? 'namespace' : 'connection_ack', protocol.handshake));
   const runConnects = result.churn || result.reconnects ? result.histograms.connectRun_us : undefined;
   if (runConnects) lines.push(latencyRow('  during run', summarize(decodeHistogram(runConnects))));
   if (result.reconnects && result.reconnects.time.count > 0) lines.push(latencyRow('back after drop', result.reconnects.time));
@@ -101,8 +110,10 @@ export function formatBlastSummary(result: BlastResult): string {
   } else {
     lines.push('  connect: ramp phase; fire-and-forget measures no message latency');
   }
-  if (measures === 'reply') lines.push('  reply: from each request to the reply with its id');
-  if (measures === 'delivery') {
+  if (protocol?.name === 'socketio' && measures === 'reply') lines.push('  reply: from each emit to its ack; namespace: from the upgrade to the namespace connected');
+  else if (protocol?.name === 'graphql-ws') lines.push('  delivery: each next from the previous event of its subscription (the first, from the subscribe); connection_ack: from the upgrade');
+  else if (measures === 'reply') lines.push('  reply: from each request to the reply with its id');
+  if (measures === 'delivery' && protocol?.name !== 'graphql-ws') {
     lines.push("  delivery: from the publisher's {{now_us}} to arrival, on this host's monotonic clock (every process here shares it)");
   }
   if (result.config.flood) lines.push('  round trip: from the {{now_us}} each echo carries (flood: every echo timed)');

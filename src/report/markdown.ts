@@ -85,10 +85,16 @@ export function formatMarkdown(result: ReportInput): string {
   breakdown('Rejected by HTTP status', outcomes.rejected.byStatus);
   breakdown('Failed by reason', outcomes.failed.byReason);
   breakdown('Dropped by close code', outcomes.dropped.byCloseCode);
+  if (result.protocol) {
+    breakdown(`Protocol ${result.protocol.name}`, result.protocol.counts);
+    breakdown(`Protocol ${result.protocol.name} reasons`, result.protocol.reasons);
+  }
 
   lines.push('', '### Latency (ms)', '', `| | ${LADDER_HEADINGS.join(' | ')} |`, `|---|${LADDER_HEADINGS.map(() => '---:').join('|')}|`);
   const measured = measuredName(result);
   lines.push(ladderRow('connect (ramp)', latency.connect));
+  const protocol = result.protocol;
+  if (protocol && protocol.handshake.count > 0) lines.push(ladderRow(`${protocol.name} handshake`, protocol.handshake));
   if (measured) lines.push(ladderRow(`${measured} (run)`, latency.phases.run.roundTrip));
   if (measured && latency.phases.ramp.roundTrip.count > 0) lines.push(ladderRow(`${measured} (ramp)`, latency.phases.ramp.roundTrip));
   if (latency.coordinatedOmissionCorrected) lines.push('', 'Round trips counted from the intended send time (paced; coordinated omission corrected).');

@@ -14,6 +14,8 @@ export const REPORTED_HISTOGRAMS = [
   { key: 'connect_us', name: 'connect', label: 'connect (ramp)' },
   { key: 'roundTrip_us', name: 'rtt', label: 'round trip (run)' },
   { key: 'roundTripRamp_us', name: 'rtt-ramp', label: 'round trip (ramp)' },
+  // --protocol socketio, graphql-ws: the namespace connect or connection_ack after the upgrade.
+  { key: 'handshake2_us', name: 'handshake2', label: 'protocol handshake' },
 ] as const;
 
 export type ReportedHistogram = (typeof REPORTED_HISTOGRAMS)[number];

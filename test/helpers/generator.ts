@@ -36,6 +36,9 @@ export function generatorFor(url: string, options: Partial<LoadGeneratorOptions>
     reconnectMinMs: 100,
     reconnectMaxMs: 10_000,
     reconnectJitter: true,
+    protocol: 'ws',
+    socketio: undefined,
+    graphql: undefined,
     ...options,
   });
 }
