@@ -65,6 +65,8 @@ const payloadText = join(scratch, 'payload.txt');
 const payloadBytes = join(scratch, 'payload.bin');
 writeFileSync(payloadText, '{"kind":"payload","text":"héllo"}');
 writeFileSync(payloadBytes, Buffer.from([0xff, 0xfe, 0x00, 0x01, 0x80, 0x41]));
+const dataFile = join(scratch, 'users.csv');
+writeFileSync(dataFile, 'user,token\n' + Array.from({ length: 7 }, (_, i) => `u${i},"t,${i}"`).join('\n') + '\n');
 const scenarioFile = join(scratch, 'rpc.yaml');
 writeFileSync(
   scenarioFile,
@@ -116,7 +118,7 @@ export function sampleCase(seed: number, index: number): MatrixCase {
       args.push('-s', String(pick(random, [0, 1, 200, 5000])));
       break;
     case 'message':
-      if (pattern === 'echo' || pattern === 'fire') args.push('--message', pick(random, ['c{{conn}} s{{seq}}', 'hello', '{"at":{{now_us}}}']));
+      if (pattern === 'echo' || pattern === 'fire') args.push('--message', pick(random, ['c{{conn}} s{{seq}}', 'hello', '{"at":{{now_us}}}', 'u={{data.user}} {{seq}}']));
       break;
     case 'file':
       args.push('--payload', payloadText);
@@ -157,6 +159,12 @@ export function sampleCase(seed: number, index: number): MatrixCase {
       if (args.includes('--message') && args.includes('--payload')) refuse('--message');
       break;
   }
+
+  // Per-connection data: sometimes a file, whether or not a template uses it. A {{data.FIELD}}
+  // without --data is refused, naming where it is.
+  const withData = random() < 0.3;
+  if (withData) args.push('--data', dataFile);
+  if (!withData && args.some((arg) => arg.includes('{{data.'))) refuse('--message');
 
   // Phases: how long, how many, when traffic starts.
   const phase = pick(random, ['short', 'short', 'zero', 'messages', 'ramp-traffic']);
