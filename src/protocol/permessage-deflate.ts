@@ -330,8 +330,8 @@ export class DeflateCodec {
 
   /**
    * Inflate one whole message (its frames' payloads joined). `callback` gets the message, or the
-   * failure (1009 past maxPayloadBytes, 1007 for data zlib refuses); after a failure the codec is
-   * of no further use (the connection is being failed).
+   * failure (1009 past maxPayloadBytes, 1007 for data zlib refuses); after a failure nothing more
+   * is inflated (the connection is being failed), while what is being compressed still completes.
    */
   decompress(data: Buffer, callback: InflateCallback): void {
     if (this.#closed) return;
@@ -355,7 +355,9 @@ export class DeflateCodec {
     this.#inflateChunks = [];
     this.#inflateLength = 0;
     if (failure) {
-      this.close();
+      // Only the inflating side is done for: messages being compressed still go out before the close.
+      this.#inflate?.close();
+      this.#inflate = undefined;
       return callback(failure, undefined);
     }
     if (this.#receiveNoContext) this.#inflate!.reset();
