@@ -66,6 +66,14 @@ export interface BlastCounters {
   reconnectAttempts: number;
   /** --reconnect: dropped connections waiting for their next attempt, or in one, now (a gauge). */
   reconnecting: number;
+  /** --compress: upgrades the server answered with permessage-deflate, and those it answered without. */
+  compressionNegotiated: number;
+  compressionNotNegotiated: number;
+  /** --compress: bytes of messages compressed (before, after) and of compressed messages received (as they came, inflated). */
+  deflateBytesIn: number;
+  deflateBytesOut: number;
+  inflateBytesIn: number;
+  inflateBytesOut: number;
 }
 
 /** Failure reasons that are the generator's own limits, not the server's doing. */
@@ -105,6 +113,12 @@ export function emptyBlastCounters(): BlastCounters {
     reconnected: 0,
     reconnectAttempts: 0,
     reconnecting: 0,
+    compressionNegotiated: 0,
+    compressionNotNegotiated: 0,
+    deflateBytesIn: 0,
+    deflateBytesOut: 0,
+    inflateBytesIn: 0,
+    inflateBytesOut: 0,
   };
 }
 
@@ -113,6 +127,7 @@ export function addBlastCounters(into: BlastCounters, from: BlastCounters): Blas
     'attempted', 'accepted', 'open', 'messagesSent', 'messagesReceived', 'rampMessagesReceived', 'drainMessagesReceived', 'bytesSent', 'bytesReceived',
     'mismatched', 'unanswered', 'delayedSends', 'addressRetries', 'timeoutsWhileStalled', 'unmatched', 'duplicates', 'subscribed', 'delivered', 'completed', 'handshakeWindowLowest',
     'churned', 'reconnected', 'reconnectAttempts', 'reconnecting',
+    'compressionNegotiated', 'compressionNotNegotiated', 'deflateBytesIn', 'deflateBytesOut', 'inflateBytesIn', 'inflateBytesOut',
   ] as const) {
     // Results from before a counter existed lack it.
     if (from[key] === undefined) continue;

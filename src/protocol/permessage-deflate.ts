@@ -242,6 +242,16 @@ export function acceptOffer(header: string, policy: DeflateServerPolicy): { head
   };
 }
 
+/** Bytes through a codec (or several: blast sums a process's connections into its counters). */
+export interface DeflateTally {
+  /** Messages compressed: their bytes before, and after (the frames' payloads). */
+  deflateBytesIn: number;
+  deflateBytesOut: number;
+  /** Compressed messages received: their bytes as they came, and inflated. */
+  inflateBytesIn: number;
+  inflateBytesOut: number;
+}
+
 /** Why an inflation failed, with the close code that goes with it. */
 export type InflateFailure = { readonly code: 1007 | 1009; readonly reason: 'invalid-compressed-data' | 'message-too-big' };
 
@@ -270,16 +280,12 @@ export class DeflateCodec {
   #inflateLength = 0;
   #inflateFailure: InflateFailure | undefined;
   #closed = false;
-  /** Bytes before and after compression of what this end sent, and of what it received. */
-  bytesSentRaw = 0;
-  bytesSentCompressed = 0;
-  bytesReceivedRaw = 0;
-  bytesReceivedCompressed = 0;
-
   constructor(
     readonly params: DeflateParams,
     isServer: boolean,
     readonly maxPayloadBytes: number,
+    /** Where the bytes in and out are added up (its own unless given). */
+    readonly tally: DeflateTally = { deflateBytesIn: 0, deflateBytesOut: 0, inflateBytesIn: 0, inflateBytesOut: 0 },
   ) {
     this.#sendNoContext = isServer ? params.serverNoContextTakeover : params.clientNoContextTakeover;
     this.#receiveNoContext = isServer ? params.clientNoContextTakeover : params.serverNoContextTakeover;
@@ -311,8 +317,8 @@ export class DeflateCodec {
       // Section 7.2.1: a flush ends with 00 00 ff ff, which the frame leaves out.
       if (compressed.length >= 4 && compressed.subarray(compressed.length - 4).equals(TRAILER)) compressed = compressed.subarray(0, compressed.length - 4);
       if (this.#sendNoContext) deflate.reset();
-      this.bytesSentRaw += job.data.length;
-      this.bytesSentCompressed += compressed.length;
+      this.tally.deflateBytesIn += job.data.length;
+      this.tally.deflateBytesOut += compressed.length;
       job.callback(compressed);
       this.#nextDeflate();
     });
@@ -338,7 +344,7 @@ export class DeflateCodec {
     const inflate = (this.#inflate ??= this.#createInflate());
     this.#inflateFailure = undefined;
     this.#inflateCallback = callback;
-    this.bytesReceivedCompressed += data.length;
+    this.tally.inflateBytesIn += data.length;
     inflate.write(data);
     inflate.write(TRAILER);
     inflate.flush(() => this.#inflateDone());
@@ -361,7 +367,7 @@ export class DeflateCodec {
       return callback(failure, undefined);
     }
     if (this.#receiveNoContext) this.#inflate!.reset();
-    this.bytesReceivedRaw += length;
+    this.tally.inflateBytesOut += length;
     callback(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length));
   }
 
