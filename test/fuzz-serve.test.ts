@@ -140,6 +140,25 @@ function verdict(fuzzCase: Case, observed: Observation): string | undefined {
   return observed.closeCode === expect.code ? undefined : `close ${observed.closeCode}, expected ${expect.code}`;
 }
 
+/**
+ * Run every case, CONCURRENCY connections at a time, and list those answered wrongly. `alongside`
+ * runs meanwhile, told whether cases are still being run.
+ */
+async function runAll(port: number, cases: readonly Case[], alongside?: (running: () => boolean) => Promise<void>): Promise<string[]> {
+  const failures: string[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < cases.length) {
+      const index = next++;
+      const fuzzCase = cases[index]!;
+      const problem = verdict(fuzzCase, await run(port, fuzzCase));
+      if (problem) failures.push(`#${index} ${fuzzCase.name}: ${problem}`);
+    }
+  };
+  await Promise.all([...Array.from({ length: CONCURRENCY }, worker), alongside?.(() => next < cases.length)]);
+  return failures;
+}
+
 /** 20 well-behaved clients echoing in a closed loop, each echo checked (compressing with `compress`). */
 function wellBehaved(url: string, compress = false) {
   const stats = { echoes: 0, mismatched: 0, closedEarly: 0 };
@@ -190,26 +209,15 @@ describe('fuzz: wsbench serve against hostile input', () => {
     const clients = wellBehaved(server.url);
     try {
       await clients.ready;
-      const failures: string[] = [];
-      let next = 0;
       let healthChecks = 0;
-      const worker = async () => {
-        while (next < cases.length) {
-          const index = next++;
-          const fuzzCase = cases[index]!;
-          const problem = verdict(fuzzCase, await run(port, fuzzCase));
-          if (problem) failures.push(`#${index} ${fuzzCase.name}: ${problem}`);
-        }
-      };
       // /healthz answers all along: serve is alive while the fuzz runs.
-      const probe = (async () => {
-        while (next < cases.length) {
+      const failures = await runAll(port, cases, async (running) => {
+        while (running()) {
           assert.equal((await healthz(httpBase)).status, 'ok');
           healthChecks++;
           await new Promise((resolve) => setTimeout(resolve, 250));
         }
-      })();
-      await Promise.all([...Array.from({ length: CONCURRENCY }, worker), probe]);
+      });
       t.diagnostic(`${inputs} inputs over ${cases.length} connections; ${clients.stats.echoes} echoes meanwhile; ${healthChecks} health checks`);
       assert.deepEqual(failures.slice(0, 20), [], `${failures.length} inputs answered wrongly; ${REPLAY}`);
       assert.equal(server.child.exitCode, null, `serve is still running; ${REPLAY}`);
@@ -243,17 +251,7 @@ describe('fuzz: wsbench serve against hostile input', () => {
     const clients = wellBehaved(server.url, true);
     try {
       await clients.ready;
-      const failures: string[] = [];
-      let next = 0;
-      const worker = async () => {
-        while (next < cases.length) {
-          const index = next++;
-          const fuzzCase = cases[index]!;
-          const problem = verdict(fuzzCase, await run(port, fuzzCase));
-          if (problem) failures.push(`#${index} ${fuzzCase.name}: ${problem}`);
-        }
-      };
-      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+      const failures = await runAll(port, cases);
       t.diagnostic(`${cases.length} compressed connections; ${clients.stats.echoes} compressed echoes meanwhile`);
       assert.deepEqual(failures.slice(0, 20), [], `${failures.length} inputs answered wrongly; ${REPLAY}`);
       clients.stop();

@@ -144,21 +144,27 @@ describe('permessage-deflate codec against ws', () => {
     theirs.cleanup();
   });
 
-  it('a zip bomb fails with 1009 as soon as it passes the limit, without holding what it inflates', async () => {
-    const bomb = deflateRawSync(Buffer.alloc(256 * 1024 * 1024), { finishFlush: constants.Z_SYNC_FLUSH }).subarray(0, -4);
-    const ours = new DeflateCodec(takeover, true, 1024 * 1024);
-    const before = process.memoryUsage();
-    const result = await inflateOurs(ours, bomb);
-    const after = process.memoryUsage();
-    assert.deepEqual(result.failure, { code: 1009, reason: 'message-too-big' });
-    const grown = after.arrayBuffers + after.heapUsed - (before.arrayBuffers + before.heapUsed);
-    assert.ok(grown < 64 * 1024 * 1024, `memory grew by ${grown} bytes inflating ${bomb.length} bytes`);
-  });
+  for (const [name, params] of [['a kept stream', takeover], ['a fresh state per message', noTakeover]] as const) {
+    it(`${name}: a zip bomb fails with 1009 as soon as it passes the limit, without holding what it inflates`, async () => {
+      const bomb = deflateRawSync(Buffer.alloc(256 * 1024 * 1024), { finishFlush: constants.Z_SYNC_FLUSH }).subarray(0, -4);
+      const ours = new DeflateCodec(params, true, 1024 * 1024);
+      const before = process.memoryUsage();
+      const result = await inflateOurs(ours, bomb);
+      const after = process.memoryUsage();
+      assert.deepEqual(result.failure, { code: 1009, reason: 'message-too-big' });
+      const grown = after.arrayBuffers + after.heapUsed - (before.arrayBuffers + before.heapUsed);
+      assert.ok(grown < 64 * 1024 * 1024, `memory grew by ${grown} bytes inflating ${bomb.length} bytes`);
+    });
 
-  it('data zlib cannot inflate fails with 1007', async () => {
-    const ours = new DeflateCodec(takeover, true, 1024 * 1024);
-    assert.deepEqual((await inflateOurs(ours, Buffer.from([0xff, 0xff, 0xff, 0xff, 0x00]))).failure, { code: 1007, reason: 'invalid-compressed-data' });
-  });
+    it(`${name}: data zlib cannot inflate fails with 1007; a message of exactly the limit passes`, async () => {
+      const ours = new DeflateCodec(params, true, 1024 * 1024);
+      assert.deepEqual((await inflateOurs(ours, Buffer.from([0xff, 0xff, 0xff, 0xff, 0x00]))).failure, { code: 1007, reason: 'invalid-compressed-data' });
+      const exact = new DeflateCodec(params, true, 1024 * 1024);
+      const whole = await inflateOurs(exact, deflateRawSync(Buffer.alloc(1024 * 1024, 0x61), { finishFlush: constants.Z_SYNC_FLUSH }).subarray(0, -4));
+      assert.equal(whole.failure, undefined);
+      assert.equal(whole.message!.length, 1024 * 1024);
+    });
+  }
 });
 
 type Event = string;

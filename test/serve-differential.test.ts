@@ -288,15 +288,19 @@ async function compareAll(oraclePort: number, servePort: number, streams: Stream
   return differences;
 }
 
-describe('serve answers every byte stream as ws does', () => {
+/**
+ * The oracle and `wsbench serve` (the same maxPayload) for one describe block: started before its
+ * tests, stopped after them. `perMessageDeflate` goes to ws, `serveArgs` to serve.
+ */
+function bothServers(perMessageDeflate: false | object, serveArgs: string[]): { oraclePort: number; servePort: number } {
+  const ports = { oraclePort: 0, servePort: 0 };
   let oracle: Awaited<ReturnType<typeof startOracle>>;
   let serve: CliRun & { url: string };
-  let servePort: number;
-
   before(async () => {
-    oracle = await startOracle();
-    serve = await startServeCli(['--max', '500', '--heartbeat', '0', '--max-payload', `${MAX_PAYLOAD / 1024}kb`]);
-    servePort = Number(new URL(serve.url).port);
+    oracle = await startOracle(perMessageDeflate);
+    serve = await startServeCli(['--max', '500', '--heartbeat', '0', '--max-payload', `${MAX_PAYLOAD / 1024}kb`, ...serveArgs]);
+    ports.oraclePort = oracle.port;
+    ports.servePort = Number(new URL(serve.url).port);
   });
   after(async () => {
     for (const ws of oracle.wss.clients) ws.terminate();
@@ -304,23 +308,28 @@ describe('serve answers every byte stream as ws does', () => {
     oracle.server.close();
     await stop(serve);
   });
+  return ports;
+}
+
+describe('serve answers every byte stream as ws does', () => {
+  const servers = bothServers(false, []);
 
   it('the protocol edges: echoes, fragments, pings, every close, every refusal', { timeout: 60_000 }, async () => {
     const streams = edgeStreams();
-    const differences = await compareAll(oracle.port, servePort, streams);
+    const differences = await compareAll(servers.oraclePort, servers.servePort, streams);
     assert.deepEqual(differences, [], `${differences.length} of ${streams.length} streams answered differently`);
   });
 
   it('the handshake: subprotocols and extension offers', { timeout: 30_000 }, async () => {
     const streams = handshakeStreams();
-    const differences = await compareAll(oracle.port, servePort, streams);
+    const differences = await compareAll(servers.oraclePort, servers.servePort, streams);
     assert.deepEqual(differences, [], `${differences.length} of ${streams.length} handshakes answered differently`);
   });
 
   it(`the fuzzer's streams, seed ${SEED}`, { timeout: 120_000 }, async (t) => {
     t.diagnostic(`seed ${SEED} (${REPLAY})`);
     const streams = fuzzStreams();
-    const differences = await compareAll(oracle.port, servePort, streams);
+    const differences = await compareAll(servers.oraclePort, servers.servePort, streams);
     t.diagnostic(`${streams.length} streams compared`);
     assert.deepEqual(differences.slice(0, 5), [], `${differences.length} of ${streams.length} streams answered differently; ${REPLAY}`);
   });
@@ -417,38 +426,24 @@ function compressedHandshakes(): Stream[] {
 }
 
 describe('serve --compress answers every byte stream as ws with permessage-deflate does', () => {
-  let oracle: Awaited<ReturnType<typeof startOracle>>;
-  let serve: CliRun & { url: string };
-  let servePort: number;
-
-  before(async () => {
-    oracle = await startOracle({ threshold: 0 });
-    serve = await startServeCli(['--max', '500', '--heartbeat', '0', '--max-payload', `${MAX_PAYLOAD / 1024}kb`, '--compress']);
-    servePort = Number(new URL(serve.url).port);
-  });
-  after(async () => {
-    for (const ws of oracle.wss.clients) ws.terminate();
-    oracle.server.closeAllConnections();
-    oracle.server.close();
-    await stop(serve);
-  });
+  const servers = bothServers({ threshold: 0 }, ['--compress']);
 
   it('extension offers, good and bad', { timeout: 30_000 }, async () => {
     const streams = compressedHandshakes();
-    const differences = await compareAll(oracle.port, servePort, streams);
+    const differences = await compareAll(servers.oraclePort, servers.servePort, streams);
     assert.deepEqual(differences, [], `${differences.length} of ${streams.length} handshakes answered differently`);
   });
 
   it('compressed messages: takeover on and off, fragments, pieces, 1007, 1009, misplaced RSV1', { timeout: 60_000 }, async () => {
     const streams = await compressedStreams();
-    const differences = await compareAll(oracle.port, servePort, streams);
+    const differences = await compareAll(servers.oraclePort, servers.servePort, streams);
     assert.deepEqual(differences, [], `${differences.length} of ${streams.length} streams answered differently`);
   });
 
   it(`the compressed fuzzer's streams, seed ${SEED}`, { timeout: 120_000 }, async (t) => {
     t.diagnostic(`seed ${SEED} (${REPLAY})`);
     const streams = generateCompressed(prng(SEED), 300).map((c) => ({ name: c.name, pieces: c.pieces }));
-    const differences = await compareAll(oracle.port, servePort, streams);
+    const differences = await compareAll(servers.oraclePort, servers.servePort, streams);
     assert.deepEqual(differences.slice(0, 5), [], `${differences.length} of ${streams.length} streams answered differently; ${REPLAY}`);
   });
 });
