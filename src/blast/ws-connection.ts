@@ -338,8 +338,8 @@ export class WsConnection extends FrameParser {
   send(payload: Buffer, opcode: number): boolean {
     const codec = this.compression;
     if (codec && (opcode === Opcode.text || opcode === Opcode.binary)) {
-      // Compressed later: the payload may be a buffer the caller reuses.
-      codec.compress(Buffer.from(payload), (compressed) => {
+      // Compressed later (with a kept context), the payload is copied: it may be a buffer the caller reuses.
+      codec.compress(codec.compressesAtOnce ? payload : Buffer.from(payload), (compressed) => {
         // A close sent meanwhile ends the messages (RFC 6455 5.5.1): the rest are not sent.
         if (this.state === 'open') this.#sendFrame(compressed, opcode | RSV1);
       });

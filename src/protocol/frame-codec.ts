@@ -35,9 +35,10 @@
  * under 126) is accepted, as ws accepts it.
  *
  * With permessage-deflate negotiated (the subclass sets `compression`), a message whose first frame
- * has RSV1 is inflated before it is checked and delivered. Inflation is asynchronous (zlib's
- * streams), so the parser stops at that message and keeps (copies) whatever arrives until it is
- * delivered: messages, pings and closes are still handled in the order they came, as ws does.
+ * has RSV1 is inflated before it is checked and delivered. Inflation may be asynchronous (zlib's
+ * streams, with context takeover), so the parser stops at that message and keeps (copies) whatever
+ * arrives until it is delivered: messages, pings and closes are still handled in the order they
+ * came, as ws does. (Without context takeover the codec answers at once, and parsing goes on.)
  */
 import { isUtf8 } from 'node:buffer';
 import { randomFillSync } from 'node:crypto';
@@ -227,9 +228,9 @@ export abstract class FrameParser {
     const b0 = buffer[offset]!;
     const b1 = buffer[offset + 1]!;
     const opcode = b0 & 0x0f;
-    if ((opcode > 2 && opcode < 8) || opcode > 10) return this.#fail(CloseCode.protocolError, 'reserved-opcode');
     // RSV1 marks a compressed message: only with permessage-deflate, only on a message's first frame.
     if (b0 & 0x30 || (b0 & 0x40 && (!this.compression || opcode === Opcode.continuation || opcode >= 8))) return this.#fail(CloseCode.protocolError, 'rsv-bits');
+    if ((opcode > 2 && opcode < 8) || opcode > 10) return this.#fail(CloseCode.protocolError, 'reserved-opcode');
     const maskLength = b1 & 0x80 ? 4 : 0;
     if (this.parsesClientFrames) {
       if (maskLength === 0) return this.#fail(CloseCode.protocolError, 'unmasked-frame');

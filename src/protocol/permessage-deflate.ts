@@ -300,6 +300,11 @@ export class DeflateCodec {
     this.#receiveWindowBits = isServer ? params.clientMaxWindowBits : params.serverMaxWindowBits;
   }
 
+  /** Does compress() call back before it returns (no context takeover)? Then its input need not be a copy. */
+  get compressesAtOnce(): boolean {
+    return this.#sendNoContext;
+  }
+
   /** Compress one whole message; `callback` gets the payload of its first (RSV1) frame. */
   compress(data: Buffer, callback: DeflateCallback): void {
     if (this.#closed) return;

@@ -220,7 +220,8 @@ export class ServerConnection extends FrameParser {
     if (this.#waiting) return void this.#waiting.push({ opcode, payload: Buffer.from(payload), compress });
     if (!compress) return this.#queue(opcode, payload);
     this.#waiting = [];
-    this.compression!.compress(Buffer.from(payload), (compressed) => this.#compressedReady(opcode, compressed));
+    const codec = this.compression!;
+    codec.compress(codec.compressesAtOnce ? payload : Buffer.from(payload), (compressed) => this.#compressedReady(opcode, compressed));
   }
 
   /** A message is compressed: it goes out, then what waited behind it (which may compress again). */
