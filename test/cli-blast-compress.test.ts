@@ -20,10 +20,10 @@ import { rawServer, upgradeAnswer, type TestServer } from './helpers/servers.js'
 const scratch = mkdtempSync(join(tmpdir(), 'wsbench-compress-'));
 let fileCount = 0;
 
-async function blast(url: string, args: string[]): Promise<{ code: number | null; result: BlastResult; stderr: string }> {
+async function blast(url: string, args: string[]): Promise<{ code: number | null; result: BlastResult; stdout: string; stderr: string }> {
   const out = join(scratch, `result-${++fileCount}.json`);
   const run = await runCliToEnd(['blast', url, '--quiet', '--out', out, ...args], { timeoutMs: 60_000 });
-  return { code: run.code, result: JSON.parse(readFileSync(out, 'utf8')) as BlastResult, stderr: run.stderr };
+  return { code: run.code, result: JSON.parse(readFileSync(out, 'utf8')) as BlastResult, stdout: run.stdout, stderr: run.stderr };
 }
 
 /** A ws echo server with `perMessageDeflate` (false: declines); it records each connection's agreed parameters and whether each message came compressed. */
@@ -66,8 +66,9 @@ describe('blast --compress', { timeout: 120_000 }, () => {
   it('against serve --compress: negotiated on every connection, counted by both, every echo right', async () => {
     const serve = await startServeCli(['--max', '100', '--heartbeat', '0', '--compress']);
     try {
-      const { code, result, stderr } = await blast(serve.url, ['-c', '20', '-d', '1s', '--compress', '--message', JSON_MESSAGE]);
+      const { code, result, stdout, stderr } = await blast(serve.url, ['-c', '20', '-d', '1s', '--compress', '--message', JSON_MESSAGE]);
       assert.equal(code, 0, stderr);
+      assert.match(stdout, /^ {2}compression: permessage-deflate negotiated \(20 with, 0 without\); sent \d+% smaller, received \d+% smaller$/m);
       assert.equal(result.outcomes.accepted, 20);
       assert.equal(result.messages.mismatched, 0);
       assert.ok(result.messages.received > 100, `${result.messages.received} echoes`);
@@ -127,8 +128,9 @@ describe('blast --compress', { timeout: 120_000 }, () => {
   it('against a server that declines: not negotiated, and the run works on plain frames', async () => {
     const server = await wsEcho(false);
     try {
-      const { code, result, stderr } = await blast(server.url, ['-c', '10', '-d', '1s', '--compress']);
+      const { code, result, stdout, stderr } = await blast(server.url, ['-c', '10', '-d', '1s', '--compress']);
       assert.equal(code, 0, stderr);
+      assert.match(stdout, /^ {2}compression: permessage-deflate not negotiated \(0 with, 10 without\)$/m);
       assert.deepEqual([result.compression!.negotiated, result.compression!.notNegotiated], [0, 10]);
       assert.equal(result.compression!.bytesBeforeCompression, 0);
       assert.equal(server.compressedMessages(), 0);
