@@ -21,9 +21,9 @@
  *   the TCP close. Nothing after either is read. A peer that never closes its side is cut after
  *   CLOSE_TIMEOUT_MS, as ws's closeTimeout does;
  * - with permessage-deflate negotiated (serve --compress), compressed messages are inflated by the
- *   codec and every echo is compressed (as ws with threshold 0). Compression is asynchronous, so
- *   whatever is sent after a message being compressed (pongs, the close frame, the TCP end) waits
- *   for it: frames leave in the order ws's Sender sends them;
+ *   codec and every echo is compressed (as ws with threshold 0). Compression with a kept context
+ *   is asynchronous, so whatever is sent after a message being compressed (pongs, the close frame,
+ *   the TCP end) waits for it: frames leave in the order ws's Sender sends them;
  * - while closing (the server sent its close first, e.g. on shutdown), messages and pings are read
  *   and not answered, and the peer's close frame ends TCP.
  */
@@ -91,11 +91,6 @@ export class ServerConnection extends FrameParser {
     super(group.maxPayloadBytes);
     this.socket = socket;
     if (deflate) this.compression = new DeflateCodec(deflate, true, group.maxPayloadBytes);
-  }
-
-  /** Did this connection negotiate permessage-deflate? */
-  get compressed(): boolean {
-    return this.compression !== undefined;
   }
 
   protected override get parsesClientFrames(): boolean {
