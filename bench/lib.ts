@@ -340,7 +340,7 @@ export async function startServer(kind: ServerKind, serveArgs: readonly string[]
       ? startWsbench(['serve', '--port', String(port), '--host', '127.0.0.1', '--quiet', ...serveArgs], options)
       : kind === 'go-echo'
         ? startProgram(goEcho().binary!, ['-port', String(port), ...serveArgs], options)
-        : startNode(join(benchDist, 'plain-ws-server.js'), [String(port)], options);
+        : startNode(join(benchDist, 'plain-ws-server.js'), [String(port), ...serveArgs], options);
   try {
     await Promise.race([
       waitForPort(port, 15_000),

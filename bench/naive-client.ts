@@ -1,26 +1,30 @@
 /**
  * The reference client for blast-* benchmarks: what a user would write with the ws client.
  *
- *   node naive-client.js echo <url> <connections> <durationMs> <sizeBytes>
+ *   node naive-client.js echo <url> <connections> <durationMs> <sizeBytes> [<payloadFile>|- [compress]]
  *     opens the connections, then each sends a message, awaits its echo (timed with
  *     process.hrtime.bigint), and sends again, for durationMs; prints one JSON line and exits.
+ *     With a payload file, its text is the message instead of sizeBytes of 'x'; with `compress`,
+ *     ws's permessage-deflate is offered, and every message compressed (threshold 0).
  *   node naive-client.js idle <url> <connections>
  *     opens the connections and holds them idle; prints one JSON line when all are open and
  *     stays until SIGTERM.
  *
  * At most 1000 handshakes are in flight at once, as wsbench blast does by default.
  */
+import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 
 const MAX_HANDSHAKES = 1000;
-const [mode, url, connectionsArg, durationArg, sizeArg] = process.argv.slice(2);
+const [mode, url, connectionsArg, durationArg, sizeArg, payloadFile, compressArg] = process.argv.slice(2);
 const connections = Number(connectionsArg);
 if ((mode !== 'echo' && mode !== 'idle') || !url || !(connections > 0)) {
   process.stderr.write('usage: naive-client.js echo <url> <connections> <durationMs> <sizeBytes> | idle <url> <connections>\n');
   process.exit(2);
 }
 const durationMs = Number(durationArg ?? 0);
-const payload = Buffer.alloc(Number(sizeArg ?? 64), 'x');
+const payload = payloadFile && payloadFile !== '-' ? readFileSync(payloadFile) : Buffer.alloc(Number(sizeArg ?? 64), 'x');
+const perMessageDeflate = compressArg === 'compress' ? { threshold: 0 } : false;
 
 const sockets: WebSocket[] = [];
 let opened = 0;
@@ -36,7 +40,7 @@ function openMore(): void {
   while (started < connections && inFlight < MAX_HANDSHAKES) {
     started++;
     inFlight++;
-    const ws = new WebSocket(url!, { perMessageDeflate: false });
+    const ws = new WebSocket(url!, { perMessageDeflate });
     let sentAt = 0n;
     const send = () => {
       sentAt = process.hrtime.bigint();

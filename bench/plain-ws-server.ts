@@ -1,6 +1,7 @@
 /**
  * The reference server for serve-* benchmarks: a plain ws echo server, as a user would write it,
- * run as its own process. Usage: node plain-ws-server.js <port>
+ * run as its own process. Usage: node plain-ws-server.js <port> [compress]
+ * (`compress`: ws's permessage-deflate accepted, every echo compressed: threshold 0).
  *
  * It echoes each message with its binary flag. GET /count answers {open, accepted, messagesIn} so a
  * benchmark can tell when it holds its connections. It listens with backlog 4096, as `wsbench
@@ -24,7 +25,7 @@ const http = createServer((req, res) => {
     res.writeHead(426).end();
   }
 });
-const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
+const wss = new WebSocketServer({ server: http, perMessageDeflate: process.argv[3] === 'compress' ? { threshold: 0 } : false });
 wss.on('connection', (ws) => {
   accepted++;
   ws.on('message', (data: RawData, isBinary: boolean) => {

@@ -21,11 +21,12 @@ import { multiHost } from './multi-host.js';
 import { reconnectStorm } from './reconnect-storm.js';
 import { churn } from './churn.js';
 import { findCapacity } from './find-capacity.js';
+import { compressCost } from './compress-cost.js';
 import { dataFile } from './data-file.js';
 import { socketioVsArtillery } from './socketio-vs-artillery.js';
 
 /** In run order: the heaviest (50,000 connections; multi-host's 45,000 from 3 network namespaces) last. */
-const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveEchoVsGo, serveMemory, serveAccept, rampUnderLoad, blastCpuVsTcpkali, blastMemory, dataFile, replyVsEcho, broadcastFanout, reconnectStorm, churn, findCapacity, socketioVsArtillery, blastOpen50k, serveScale, fiftyKDefault, multiHost];
+const BENCHMARKS: readonly Benchmark[] = [serveEcho, serveEchoVsGo, serveMemory, serveAccept, rampUnderLoad, blastCpuVsTcpkali, blastMemory, dataFile, replyVsEcho, broadcastFanout, reconnectStorm, churn, findCapacity, socketioVsArtillery, compressCost, blastOpen50k, serveScale, fiftyKDefault, multiHost];
 
 process.on('exit', cleanupAll);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

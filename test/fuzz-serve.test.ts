@@ -11,6 +11,12 @@
  * (1007), oversized lengths (1009), invalid close codes (1002), a valid close (its code echoed), or
  * a truncated frame and silence (the heartbeat cuts it).
  *
+ * Then the same against `serve --compress` with the compressed cases (helpers/serve-fuzz-cases.ts's
+ * generateCompressed): compressed messages whole and in fragments, then data zlib refuses (1007), a
+ * zip bomb (1009), compressed invalid UTF-8 (1007), RSV1 where it is not allowed (1002); the echoes
+ * come back compressed and are inflated here by the project's codec, with ws clients compressing
+ * alongside.
+ *
  * Replay a failure with the seed it prints: WSBENCH_FUZZ_SEED=<seed> npm test.
  */
 import assert from 'node:assert/strict';
@@ -18,7 +24,8 @@ import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { encodeFrame, FrameParser, Opcode } from '../src/protocol/frame-codec.js';
-import { generate, MAX_PAYLOAD, prng, type Case } from './helpers/serve-fuzz-cases.js';
+import { acceptAnswer, DeflateCodec } from '../src/protocol/permessage-deflate.js';
+import { generate, generateCompressed, MAX_PAYLOAD, prng, type Case } from './helpers/serve-fuzz-cases.js';
 import { startServeCli, stop } from './helpers/cli.js';
 import { attemptMany, closeAll, eventually, openSockets } from './helpers/clients.js';
 
@@ -26,6 +33,7 @@ const SEED = process.env.WSBENCH_FUZZ_SEED !== undefined ? Number(process.env.WS
 const REPLAY = `replay with WSBENCH_FUZZ_SEED=${SEED}`;
 const CONNECTIONS = 2600;
 const CONCURRENCY = 40;
+const COMPRESSED_CONNECTIONS = 600;
 
 interface Observation {
   status?: number;
@@ -41,6 +49,14 @@ interface Observation {
 class ServerReader extends FrameParser {
   constructor(readonly socket: Socket, readonly observed: Observation, readonly midFrame: boolean) {
     super();
+  }
+  /** The server accepted permessage-deflate with this answer: inflate its echoes. */
+  negotiate(extensions: string | undefined): void {
+    const params = acceptAnswer(extensions, { clientNoContextTakeover: true, serverNoContextTakeover: false });
+    if (params) this.compression = new DeflateCodec(params, false, MAX_PAYLOAD);
+  }
+  get compressionInUse(): boolean {
+    return this.compression !== undefined;
   }
   protected override messageReceived(payload: Buffer, binary: boolean): void {
     this.observed.echoes.push({ data: Buffer.from(payload), binary });
@@ -83,14 +99,23 @@ function run(port: number, fuzzCase: Case): Promise<Observation> {
       if (end === -1) return;
       observed.status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head.toString('latin1', 0, end))?.[1]);
       const rest = head.subarray(end + 4);
+      const extensions = /^Sec-WebSocket-Extensions: (.*)$/im.exec(head.toString('latin1', 0, end))?.[1]?.trim();
       head = undefined;
       if (observed.status !== 101) return void socket.destroy();
+      reader.negotiate(extensions);
       if (rest.length > 0) reader.receive(rest);
     });
     socket.on('error', () => {});
     socket.on('close', () => {
       clearTimeout(safety);
-      resolve(observed);
+      // With compression the reader inflates after the bytes arrived: its close frame comes last.
+      if (!reader.compressionInUse) return resolve(observed);
+      const givenUpAt = Date.now() + 5000;
+      const settled = () => {
+        if (observed.closeCode !== undefined || observed.serverBrokeProtocol || Date.now() > givenUpAt) resolve(observed);
+        else setTimeout(settled, 10);
+      };
+      settled();
     });
   });
 }
@@ -115,14 +140,33 @@ function verdict(fuzzCase: Case, observed: Observation): string | undefined {
   return observed.closeCode === expect.code ? undefined : `close ${observed.closeCode}, expected ${expect.code}`;
 }
 
-/** 20 well-behaved clients echoing in a closed loop, each echo checked. */
-function wellBehaved(url: string) {
+/**
+ * Run every case, CONCURRENCY connections at a time, and list those answered wrongly. `alongside`
+ * runs meanwhile, told whether cases are still being run.
+ */
+async function runAll(port: number, cases: readonly Case[], alongside?: (running: () => boolean) => Promise<void>): Promise<string[]> {
+  const failures: string[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < cases.length) {
+      const index = next++;
+      const fuzzCase = cases[index]!;
+      const problem = verdict(fuzzCase, await run(port, fuzzCase));
+      if (problem) failures.push(`#${index} ${fuzzCase.name}: ${problem}`);
+    }
+  };
+  await Promise.all([...Array.from({ length: CONCURRENCY }, worker), alongside?.(() => next < cases.length)]);
+  return failures;
+}
+
+/** 20 well-behaved clients echoing in a closed loop, each echo checked (compressing with `compress`). */
+function wellBehaved(url: string, compress = false) {
   const stats = { echoes: 0, mismatched: 0, closedEarly: 0 };
   let running = true;
   const sockets: WebSocket[] = [];
   const ready = Promise.all(
     Array.from({ length: 20 }, (_, i) => new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(url, { perMessageDeflate: false });
+      const ws = new WebSocket(url, { perMessageDeflate: compress ? { threshold: 0 } : false });
       sockets.push(ws);
       let expected = Buffer.alloc(0);
       let count = 0;
@@ -165,26 +209,15 @@ describe('fuzz: wsbench serve against hostile input', () => {
     const clients = wellBehaved(server.url);
     try {
       await clients.ready;
-      const failures: string[] = [];
-      let next = 0;
       let healthChecks = 0;
-      const worker = async () => {
-        while (next < cases.length) {
-          const index = next++;
-          const fuzzCase = cases[index]!;
-          const problem = verdict(fuzzCase, await run(port, fuzzCase));
-          if (problem) failures.push(`#${index} ${fuzzCase.name}: ${problem}`);
-        }
-      };
       // /healthz answers all along: serve is alive while the fuzz runs.
-      const probe = (async () => {
-        while (next < cases.length) {
+      const failures = await runAll(port, cases, async (running) => {
+        while (running()) {
           assert.equal((await healthz(httpBase)).status, 'ok');
           healthChecks++;
           await new Promise((resolve) => setTimeout(resolve, 250));
         }
-      })();
-      await Promise.all([...Array.from({ length: CONCURRENCY }, worker), probe]);
+      });
       t.diagnostic(`${inputs} inputs over ${cases.length} connections; ${clients.stats.echoes} echoes meanwhile; ${healthChecks} health checks`);
       assert.deepEqual(failures.slice(0, 20), [], `${failures.length} inputs answered wrongly; ${REPLAY}`);
       assert.equal(server.child.exitCode, null, `serve is still running; ${REPLAY}`);
@@ -202,6 +235,33 @@ describe('fuzz: wsbench serve against hostile input', () => {
       const admitted = openSockets(await attemptMany(server.url, 200));
       assert.equal(admitted.length, 200, `a full --max admitted afterwards; ${REPLAY}`);
       await closeAll(admitted);
+    } finally {
+      clients.stop();
+      for (const ws of clients.sockets) ws.terminate();
+      await stop(server);
+    }
+  });
+
+  it(`serve --compress: ${COMPRESSED_CONNECTIONS} connections of compressed hostile input, seed ${SEED}`, { timeout: 60_000 }, async (t) => {
+    t.diagnostic(`seed ${SEED} (${REPLAY})`);
+    const cases = generateCompressed(prng(SEED ^ 0x5a5a), COMPRESSED_CONNECTIONS);
+    const server = await startServeCli(['--max', '200', '--heartbeat', '1s', '--max-payload', `${MAX_PAYLOAD / 1024}kb`, '--compress']);
+    const port = Number(new URL(server.url).port);
+    const httpBase = `http://127.0.0.1:${port}`;
+    const clients = wellBehaved(server.url, true);
+    try {
+      await clients.ready;
+      const failures = await runAll(port, cases);
+      t.diagnostic(`${cases.length} compressed connections; ${clients.stats.echoes} compressed echoes meanwhile`);
+      assert.deepEqual(failures.slice(0, 20), [], `${failures.length} inputs answered wrongly; ${REPLAY}`);
+      clients.stop();
+      assert.ok(clients.stats.echoes > 0, 'echoes flowed during the fuzz');
+      assert.equal(clients.stats.mismatched, 0, `every echo matched; ${REPLAY}`);
+      assert.equal(clients.stats.closedEarly, 0, `no well-behaved client was closed; ${REPLAY}`);
+      const stats = (await (await fetch(`${httpBase}/healthz`)).json()) as { compressionNegotiated: number };
+      // Every upgrade offered it: the 20 clients and every case.
+      assert.equal(stats.compressionNegotiated, 20 + cases.length, 'every connection negotiated permessage-deflate');
+      await closeAll(clients.sockets);
     } finally {
       clients.stop();
       for (const ws of clients.sockets) ws.terminate();

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { firstConnectionOf } from '../src/config/shard.js';
 import { resolveBlastConfig } from '../src/config/blast-config.js';
 import { mergeResults } from '../src/gate/merge.js';
+import { resultProblem } from '../src/gate/result-schema.js';
 import { decodeHistogram } from '../src/metrics/histogram.js';
 import { fakeResult, spread } from './helpers/results.js';
 
@@ -60,6 +61,19 @@ describe('merge', () => {
     assert.equal(merged.durationMs, 2000);
     assert.deepEqual(merged.merged.overlap, { share: 1, togetherMs: 1500, spanMs: 1500 });
     assert.equal(merged.partial, undefined);
+  });
+
+  it('adds up --compress: negotiated per connection and bytes; a result without it merges as null; the schema checks it', () => {
+    const compression = (negotiated: number, notNegotiated: number) => ({
+      offered: 'permessage-deflate; client_max_window_bits', negotiated, notNegotiated,
+      bytesBeforeCompression: 1000 * negotiated, bytesAfterCompression: 100 * negotiated, bytesReceivedCompressed: 90 * negotiated, bytesReceivedInflated: 1000 * negotiated,
+    });
+    const merged = mergeResults([{ path: 'a.json', result: { ...a, compression: compression(10, 0) } }, { path: 'b.json', result: { ...b, compression: compression(6, 2) } }]);
+    assert.deepEqual(merged.compression, { ...compression(16, 2), bytesBeforeCompression: 16_000, bytesAfterCompression: 1600, bytesReceivedCompressed: 1440, bytesReceivedInflated: 16_000 });
+    assert.equal(mergeResults([{ path: 'a.json', result: a }, { path: 'b.json', result: b }]).compression, null);
+    assert.equal(resultProblem({ ...a, compression: compression(10, 0) }), undefined);
+    assert.match(resultProblem({ ...a, compression: compression(10, 1) })!, /^compression\.negotiated: expected negotiated \+ notNegotiated at most accepted \(10\), got 11/);
+    assert.match(resultProblem({ ...a, compression: { ...compression(1, 0), bytesAfterCompression: -1 } })!, /^compression\.bytesAfterCompression: expected a whole number >= 0/);
   });
 
   /** A shard whose run phase went from `startS` to `endS` seconds after 12:00:00, on the wall clock. */

@@ -128,7 +128,8 @@ export async function blast(options: BlastOptions | BlastConfig = {}, run: Blast
   // Every plan is checked before any side effect: no server started, no process forked, for a plan
   // that cannot work. Its own server's plan too; the port is only known once it listens.
   planBlast(config, new URL(config.url ?? OWN_SERVER_URL));
-  const ownServerOptions = { host: '127.0.0.1', port: 0, max: config.connections, heartbeat: 0 } as const;
+  // With --compress its own server accepts permessage-deflate (serve --compress).
+  const ownServerOptions = { host: '127.0.0.1', port: 0, max: config.connections, heartbeat: 0, compress: config.compression !== undefined } as const;
   if (config.url === undefined) planServe(ownServerOptions.max, undefined);
   let server: RunningServer | undefined;
   let url = config.url;
@@ -223,7 +224,7 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
   const entry = fileURLToPath(new URL('./worker-main.js', import.meta.url));
   // With {{data.*}} in the URL or a header, each client process renders it per connection.
   // Socket.IO: the upgrade goes to the Engine.IO endpoint; the URL's path is the namespace.
-  const requestHead = withDataPlaceholders(config.socketio ? socketIoEndpoint(target, config.socketio) : target, (url) => buildRequestHead(url, config.headers, config.subprotocol));
+  const requestHead = withDataPlaceholders(config.socketio ? socketIoEndpoint(target, config.socketio) : target, (url) => buildRequestHead(url, config.headers, config.subprotocol, config.compression));
   const subprotocols = askedSubprotocols(config.headers, config.subprotocol);
   let phase: BlastPhase = 'ramp';
   let rampDoneAt = 0;
@@ -277,6 +278,8 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
         port: plan.connectPort,
         requestHead,
         subprotocols,
+        compression: config.compression,
+        maxPayloadBytes: config.maxPayloadBytes,
         tls: tlsFor(target, config.insecure),
         connections: share.connections,
         connectRate: share.connectRate,

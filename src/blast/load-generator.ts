@@ -174,6 +174,8 @@ export class LoadGenerator implements ConnectionEvents {
       port: options.port,
       requestHead: options.requestHead,
       subprotocols: options.subprotocols,
+      compression: options.compression,
+      compressionTally: this.counters,
       connectTimeoutMs: options.connectTimeoutMs,
       batchWrites: options.pipeline > 1,
       // Floods (--flood, and --fire-and-forget without --rate) and scenarios go on when a full socket
@@ -329,7 +331,7 @@ export class LoadGenerator implements ConnectionEvents {
 
   /** A new connection in `previous`'s slot: its number and role, nothing else. */
   #slotAgain(previous: WsConnection): WsConnection {
-    const next = new WsConnection(this);
+    const next = new WsConnection(this, this.#options.maxPayloadBytes);
     next.index = previous.index;
     next.publisher = previous.publisher;
     return next;
@@ -698,7 +700,7 @@ export class LoadGenerator implements ConnectionEvents {
       }
       this.#started++;
       this.counters.attempted++;
-      const connection = new WsConnection(this);
+      const connection = new WsConnection(this, this.#options.maxPayloadBytes);
       connection.index = this.#options.firstConnection + this.#started - 1;
       connection.publisher = this.#started <= this.#options.publishers;
       connection.stalledAtStart = this.#stalledMs;
@@ -786,6 +788,10 @@ export class LoadGenerator implements ConnectionEvents {
     if (this.#options.lifetimeMs !== undefined && this.#running && !this.#stopping) this.#expireIn(connection, this.#lifetime());
     this.counters.accepted++;
     this.counters.open++;
+    if (this.#options.compression) {
+      if (connection.compressed) this.counters.compressionNegotiated++;
+      else this.counters.compressionNotNegotiated++;
+    }
     this.#open.add(connection);
     this.#settled(connection, true);
     if (this.#stopping) return connection.close(1000);

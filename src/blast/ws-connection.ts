@@ -10,12 +10,22 @@
  * Handlers are shared functions that find their connection through a symbol on the socket, so a
  * connection allocates no closures. Reads go into one buffer shared by every socket of the process
  * (net's `onread`): no Buffer per read, and frames are parsed in place; only a partial frame is copied.
+ *
+ * --compress: the upgrade offers permessage-deflate (protocol/permessage-deflate.ts) and checks the
+ * answer (a parameter not offered fails the attempt as 'bad-extension'); where it was negotiated,
+ * text and binary messages are compressed before they are framed and compressed messages are
+ * inflated by the frame parser. Both are asynchronous (zlib's streams). Compressed traffic keeps the
+ * fast paths of handle-io.ts: reads come in through them as before (the parser copies what it
+ * holds while it inflates), and a compressed frame is written to the handle like any other, once
+ * its payload is ready. Only the echo matcher's in-place shortcut (messageAt) is skipped for a
+ * compressed frame: the echo is compared after inflation.
  */
 import { createHash } from 'node:crypto';
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { closeBody, CloseCode, encodeFrame, FrameParser, Opcode, takeRandom } from '../protocol/frame-codec.js';
+import { acceptAnswer, DeflateCodec, ExtensionError, offerHeader, type DeflateOffer, type DeflateTally } from '../protocol/permessage-deflate.js';
 import { directHandle, queuedBytes, readDirect, writeFrameDirect } from './handle-io.js';
 
 export { Opcode };
@@ -38,6 +48,8 @@ const NO_SUBPROTOCOLS: readonly string[] = Object.freeze([]);
 const HEADER_END = Buffer.from('\r\n\r\n');
 /** An upgrade answer whose head is longer than this is not one (ws's client allows 16 KiB as well). */
 const MAX_RESPONSE_HEAD_BYTES = 16 * 1024;
+/** RSV1 in a frame's first byte: a compressed message (RFC 7692 6). */
+const RSV1 = 0x40;
 
 /** What a connection reports to the engine that owns it. One object serves every connection. */
 export interface ConnectionEvents {
@@ -70,6 +82,9 @@ export interface ConnectTarget {
   readonly connectTimeoutMs: number;
   /** Pipelining: sends made while handling one read go out in one write. */
   readonly batchWrites: boolean;
+  /** --compress: the permessage-deflate offer the request head carries, and where its bytes are counted. */
+  readonly compression?: DeflateOffer;
+  readonly compressionTally?: DeflateTally;
   /** Flood and scenarios: the engine goes on when a full socket drains (onDrain); no other run needs a 'drain' listener. */
   readonly refillOnDrain?: boolean;
   /** wss://: TLS, with the server name to verify (undefined for an IP address) and whether to verify. */
@@ -240,8 +255,9 @@ export class WsConnection extends FrameParser {
     return (this.#extras ??= new SideState());
   }
 
-  constructor(readonly events: ConnectionEvents) {
-    super();
+  /** `maxMessageBytes`: the largest message taken from the server, inflated or not (--max-payload); larger fails with 1009. */
+  constructor(readonly events: ConnectionEvents, maxMessageBytes?: number) {
+    super(maxMessageBytes);
   }
 
   /** `requestHead`: this connection's own (with --data in the URL or a header), else the target's shared one. */
@@ -252,6 +268,8 @@ export class WsConnection extends FrameParser {
     handshake.head = undefined;
     handshake.explicitPort = localPort !== undefined;
     handshake.subprotocols = target.subprotocols;
+    handshake.compression = target.compression;
+    handshake.compressionTally = target.compressionTally;
     this.batchWrites = target.batchWrites;
     this.streamWrites = target.batchWrites || target.refillOnDrain === true || target.tls !== undefined;
     handshake.key = randomKey();
@@ -319,6 +337,24 @@ export class WsConnection extends FrameParser {
    * through net's stream. Returns false when the stream's buffer is over its high-water mark.
    */
   send(payload: Buffer, opcode: number): boolean {
+    const codec = this.compression;
+    if (codec && (opcode === Opcode.text || opcode === Opcode.binary)) {
+      // Compressed later (with a kept context), the payload is copied: it may be a buffer the caller reuses.
+      codec.compress(codec.compressesAtOnce ? payload : Buffer.from(payload), (compressed) => {
+        // A close sent meanwhile ends the messages (RFC 6455 5.5.1): the rest are not sent.
+        if (this.state === 'open') this.#sendFrame(compressed, opcode | RSV1);
+      });
+      return !this.full;
+    }
+    return this.#sendFrame(payload, opcode);
+  }
+
+  /** Did the server accept permessage-deflate? */
+  get compressed(): boolean {
+    return this.compression !== undefined;
+  }
+
+  #sendFrame(payload: Buffer, opcode: number): boolean {
     const socket = this.socket!;
     const handle = this.streamWrites ? undefined : directHandle(socket);
     if (!handle) return socket.write(encodeFrame(payload, opcode, true));
@@ -386,6 +422,7 @@ export class WsConnection extends FrameParser {
     this.socket = undefined;
     if (this.deadline) clearTimeout(this.deadline);
     this.deadline = undefined;
+    this.compression?.close();
     if (wasState === 'connecting') {
       const handshake = this.#handshakeState();
       const code = handshake.errorCode ?? 'closed-before-upgrade';
@@ -400,7 +437,8 @@ export class WsConnection extends FrameParser {
   /**
    * The server's answer to the upgrade (RFC 6455 4.1, the client's checks): another status is a
    * rejection; a 101 must name the websocket upgrade, prove it read our key, and agree to the
-   * subprotocol asked for (or to none) and to no extension, else the attempt fails with the reason.
+   * subprotocol asked for (or to none) and to no extension but the permessage-deflate offered, within
+   * what was offered; else the attempt fails with the reason.
    */
   #upgrade(head: string): boolean {
     const lines = head.split('\r\n');
@@ -421,11 +459,23 @@ export class WsConnection extends FrameParser {
     const protocol = headers['sec-websocket-protocol']?.trim();
     const asked = handshake.subprotocols;
     if (asked.length > 0 ? protocol === undefined || !asked.includes(protocol) : protocol !== undefined) return this.#fail('bad-subprotocol');
-    if (headers['sec-websocket-extensions'] !== undefined) return this.#fail('bad-extension');
+    const extensions = headers['sec-websocket-extensions'];
+    let deflate;
+    if (handshake.compression) {
+      try {
+        deflate = acceptAnswer(extensions, handshake.compression);
+      } catch (error) {
+        if (error instanceof ExtensionError) return this.#fail('bad-extension');
+        throw error;
+      }
+    } else if (extensions !== undefined) {
+      return this.#fail('bad-extension');
+    }
     clearTimeout(this.deadline);
     this.deadline = undefined;
     this.state = 'open';
     this.resetParser();
+    if (deflate) this.compression = new DeflateCodec(deflate, false, this.maxMessageBytes, handshake.compressionTally);
     this.events.onOpen(this);
     this.#handshake = undefined;
     return true;
@@ -495,6 +545,8 @@ class HandshakeState {
   key = '';
   head: Buffer | undefined = undefined;
   subprotocols: readonly string[] = NO_SUBPROTOCOLS;
+  compression: DeflateOffer | undefined = undefined;
+  compressionTally: DeflateTally | undefined = undefined;
   errorCode: string | undefined = undefined;
   explicitPort = false;
 }
@@ -624,7 +676,7 @@ function decodeOrRaw(text: string): string {
 }
 
 /** The request head shared by every connection of a run. */
-export function buildRequestHead(url: URL, headers: Readonly<Record<string, string>>, subprotocol?: string): string {
+export function buildRequestHead(url: URL, headers: Readonly<Record<string, string>>, subprotocol?: string, compression?: DeflateOffer): string {
   const lines = [
     `GET ${url.pathname}${url.search} HTTP/1.1`,
     `Host: ${url.host}`,
@@ -633,6 +685,7 @@ export function buildRequestHead(url: URL, headers: Readonly<Record<string, stri
     'Sec-WebSocket-Version: 13',
   ];
   if (subprotocol) lines.push(`Sec-WebSocket-Protocol: ${subprotocol}`);
+  if (compression) lines.push(`Sec-WebSocket-Extensions: ${offerHeader(compression)}`);
   // Credentials in the URL go as HTTP Basic authentication, as ws's client and curl send them,
   // unless an Authorization header is given.
   const hasAuthorization = Object.keys(headers).some((name) => name.toLowerCase() === 'authorization');

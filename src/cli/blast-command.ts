@@ -15,7 +15,7 @@ import { addReportOption, appendStepSummary, resolveReportFormats, writeReports 
 import { createProgress } from './progress.js';
 import { findDefaultServe, type FoundServe } from './find-serve.js';
 import { ConfigError } from '../config/errors.js';
-import { formatCount } from '../report/format.js';
+import { formatBytes, formatCount } from '../report/format.js';
 
 interface BlastFlags extends Omit<BlastOptions, 'url'>, GateFlags {
   quiet?: boolean;
@@ -72,6 +72,11 @@ export function blastCommand(io: CliIo, setExit: (code: number) => void): Comman
     .option('--source-ip <list>', 'source addresses: a,b,c or a range a.b.c.d-a.b.c.e (default: picked in 127.0.0.0/8 for loopback targets)')
     .option('-H, --header <header>', "extra upgrade header 'name: value' (repeatable)", (value: string, all: string[] = []) => [...all, value])
     .option('--subprotocol <protocol>', 'Sec-WebSocket-Protocol to ask for')
+    .option('--max-payload <size>', `largest message taken from the server, inflated or not; larger closes with 1009 (default ${formatBytes(blastDefaults.maxPayloadBytes)})`)
+    .option('--compress', 'offer permessage-deflate (RFC 7692); where the server accepts it, every message is compressed and inflated')
+    .option('--compress-client-no-context-takeover', 'with --compress: reset our compression context after every message (offered as client_no_context_takeover)')
+    .option('--compress-server-no-context-takeover', 'with --compress: ask the server to reset its context after every message (server_no_context_takeover)')
+    .option('--compress-window-bits <bits>', 'with --compress: offer LZ77 windows of 2^bits for both sides, 8-15 (server_max_window_bits and client_max_window_bits)')
     .option('--insecure', "wss://: accept a server certificate that does not verify (self-signed, another name)")
     .option('--record-headers', 'keep -H header values in the result (by default they are written as "<redacted>")')
     .option('--shard <i/N>', 'run the i-th of N exact shares of the load (connections, connect rate); wsbench merge adds them up')

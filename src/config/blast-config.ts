@@ -9,6 +9,8 @@ import { ConfigError } from './errors.js';
 import { shardLoad, type Shard } from './shard.js';
 import { durationMs, host, integer, oneOf, rate, sizeBytes } from './validate.js';
 import { parsePercent } from './units.js';
+import type { DeflateOffer } from '../protocol/permessage-deflate.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/frame-codec.js';
 import { MessageTemplate } from '../message/template.js';
 import { compileIdExtractor } from '../message/reply-id.js';
 import { readScenarioFile, type Scenario, type ScenarioConnect } from '../scenario/parse.js';
@@ -126,6 +128,13 @@ export interface BlastConfig {
   readonly socketio: SocketIoSettings | undefined;
   /** --protocol graphql-ws: connection_init payload, query, variables. */
   readonly graphql: GraphqlSettings | undefined;
+  /**
+   * --compress: offer permessage-deflate (RFC 7692) with these parameters; where the server accepts
+   * it every message is compressed and every compressed message inflated. undefined: not offered.
+   */
+  readonly compression: DeflateOffer | undefined;
+  /** --max-payload: the largest message taken from the server (inflated, with --compress); a larger one fails the connection with 1009. Default 256 MiB. */
+  readonly maxPayloadBytes: number;
 }
 
 export interface BlastOptions extends ProtocolOptions {
@@ -174,6 +183,11 @@ export interface BlastOptions extends ProtocolOptions {
   /** A .csv (header row) or .jsonl/.ndjson file: one row per connection, for {{data.FIELD}}. */
   data?: string;
   dataUnique?: boolean;
+  compress?: boolean;
+  compressClientNoContextTakeover?: boolean;
+  compressServerNoContextTakeover?: boolean;
+  compressWindowBits?: string | number;
+  maxPayload?: string | number;
 }
 
 export const blastDefaults = {
@@ -188,6 +202,7 @@ export const blastDefaults = {
   reconnectMinMs: 100,
   reconnectMaxMs: 10_000,
   metricsHost: '0.0.0.0',
+  maxPayloadBytes: DEFAULT_MAX_MESSAGE_BYTES,
 } as const;
 
 export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
@@ -239,7 +254,36 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
     metricsPort: options.metricsPort === undefined ? undefined : integer('--metrics-port', options.metricsPort, 0, 0, 65_535),
     metricsHost: host('--metrics-host', options.metricsHost, blastDefaults.metricsHost),
     ...churnAndReconnect(options),
+    compression: compressionOffer(options, traffic),
+    maxPayloadBytes: sizeBytes('--max-payload', options.maxPayload, blastDefaults.maxPayloadBytes, 1, 1024 ** 3),
   }));
+}
+
+/**
+ * --compress and the parameters it offers, which mean nothing without it. Refused with the
+ * patterns that fill each socket as it drains (--flood, --fire-and-forget without --rate,
+ * --scenario): compression is asynchronous, so a socket's fill level no longer says how much is
+ * waiting to be sent.
+ */
+function compressionOffer(options: BlastOptions, traffic: Pick<BlastConfig, 'pattern' | 'flood'>): DeflateOffer | undefined {
+  const flags = [
+    ['compressClientNoContextTakeover', '--compress-client-no-context-takeover'],
+    ['compressServerNoContextTakeover', '--compress-server-no-context-takeover'],
+    ['compressWindowBits', '--compress-window-bits'],
+  ] as const;
+  if (!options.compress) {
+    for (const [key, flag] of flags) if (options[key] !== undefined && options[key] !== false) throw new ConfigError(flag, options[key], 'it is for --compress');
+    return undefined;
+  }
+  if (traffic.pattern === 'scenario') throw new ConfigError('--compress', true, 'it cannot be combined with --scenario (a scenario goes on when its socket drains, and compression is asynchronous)');
+  if (traffic.pattern === 'fire' && options.rate === undefined) {
+    throw new ConfigError('--compress', true, `it cannot be combined with ${traffic.flood ? '--flood' : '--fire-and-forget without --rate'} (a flood refills each socket as it drains, and compression is asynchronous); give --rate`);
+  }
+  return Object.freeze({
+    clientNoContextTakeover: Boolean(options.compressClientNoContextTakeover),
+    serverNoContextTakeover: Boolean(options.compressServerNoContextTakeover),
+    windowBits: options.compressWindowBits === undefined ? undefined : integer('--compress-window-bits', options.compressWindowBits, 15, 8, 15),
+  });
 }
 
 type ChurnOptions = Pick<BlastConfig, 'lifetimeMs' | 'lifetimeJitter' | 'reconnect' | 'reconnectMinMs' | 'reconnectMaxMs' | 'reconnectJitter'>;

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import type { DeflateServerPolicy } from '../protocol/permessage-deflate.js';
 import { ConfigError } from './errors.js';
 import { durationMs, host, integer, oneOf, sizeBytes, urlPath } from './validate.js';
 
@@ -42,6 +43,11 @@ export interface ServeConfig {
   readonly rooms: number;
   /** Broadcast: unsent bytes a subscriber may have queued before it is closed with 1008. Default 1 MiB. */
   readonly subscriberBufferBytes: number;
+  /**
+   * permessage-deflate (RFC 7692): accepted when a client offers it (undefined: declined, as
+   * without --compress). The takeover choices are imposed on every connection that negotiates it.
+   */
+  readonly compression: DeflateServerPolicy | undefined;
   /** wss://: the certificate chain and private key (PEM text, read from --tls-cert and --tls-key). */
   readonly tls: { readonly cert: string; readonly key: string } | undefined;
 }
@@ -61,6 +67,10 @@ export interface ServeOptions {
   mode?: string;
   rooms?: string | number;
   subscriberBuffer?: string | number;
+  /** permessage-deflate: accept it, and what to impose on the contexts. */
+  compress?: boolean;
+  compressServerNoContextTakeover?: boolean;
+  compressClientNoContextTakeover?: boolean;
   /** PEM files; both or neither. */
   tlsCert?: string;
   tlsKey?: string;
@@ -99,6 +109,7 @@ export function resolveServeConfig(options: ServeOptions = {}): ServeConfig {
     heartbeatMs,
     drainTimeoutMs: durationMs('--drain-timeout', options.drainTimeout, serveDefaults.drainTimeoutMs, 0),
     ...modeOptions(options),
+    compression: compressionPolicy(options),
     tls: tlsFiles(options.tlsCert, options.tlsKey),
   });
 }
@@ -115,6 +126,18 @@ function modeOptions(options: ServeOptions): Pick<ServeConfig, 'mode' | 'rooms' 
     }
   }
   return { mode, rooms, subscriberBufferBytes };
+}
+
+/** The takeover choices mean something only with --compress. */
+function compressionPolicy(options: ServeOptions): ServeConfig['compression'] {
+  const serverNoContextTakeover = options.compressServerNoContextTakeover === true;
+  const clientNoContextTakeover = options.compressClientNoContextTakeover === true;
+  if (!options.compress) {
+    if (serverNoContextTakeover) throw new ConfigError('--compress-server-no-context-takeover', true, 'expected only with --compress');
+    if (clientNoContextTakeover) throw new ConfigError('--compress-client-no-context-takeover', true, 'expected only with --compress');
+    return undefined;
+  }
+  return Object.freeze({ serverNoContextTakeover, clientNoContextTakeover });
 }
 
 /** Both PEM files read and checked as a pair now, so a bad one is refused before anything starts. */

@@ -26,6 +26,7 @@ import { SCHEMA_VERSION, type BlastResult, type EndReason, type ProtocolReport, 
 import { encodeHistogram, mergeEncoded, summarize, type Histogram } from '../metrics/histogram.js';
 import { mergeTimelines } from '../metrics/timeline.js';
 import { mergeChurn, mergeReconnects } from '../metrics/churn.js';
+import { mergeCompression } from '../metrics/compression.js';
 
 /** Config fields that differ between the shards of one load by design. */
 export const SHARD_FIELDS = ['connections', 'connectRate', 'maxHandshakes', 'shard'] as const;
@@ -157,6 +158,7 @@ export function mergeResults(sources: readonly MergeSource[], options: MergeOpti
     protocol: mergeProtocols(results.map((r) => r.protocol), handshake2),
     churn: mergeChurn(results.map((r) => r.churn), allKnown(runs) && runs.length ? Math.max(...runs.map((r) => r.end)) - Math.min(...runs.map((r) => r.start)) : null),
     reconnects: mergeReconnects(results.map((r) => r.reconnects), encodeHistogram(reconnectTimes)),
+    compression: mergeCompression(results.map((r) => r.compression)),
     timeline: mergeTimelines(results.map((r) => r.timeline)),
     generator: {
       // Numbered across the merged results, in file order, so that each client process has its own.

@@ -152,6 +152,15 @@ function checkResult(value: unknown): asserts value is BlastResult {
     count(partial.expected, 'partial.expected');
     if (!Array.isArray(partial.missing) || partial.missing.some((m) => typeof m !== 'string')) fail('partial.missing', 'expected a list of the shards missing', partial.missing);
   }
+  if (result.compression !== undefined && result.compression !== null) {
+    const compression = object(result.compression, 'compression');
+    if (typeof compression.offered !== 'string') fail('compression.offered', 'expected the Sec-WebSocket-Extensions offer', compression.offered);
+    for (const key of ['negotiated', 'notNegotiated', 'bytesBeforeCompression', 'bytesAfterCompression', 'bytesReceivedCompressed', 'bytesReceivedInflated'] as const) {
+      count(compression[key], `compression.${key}`);
+    }
+    const split = (compression.negotiated as number) + (compression.notNegotiated as number);
+    if (split > accepted) fail('compression.negotiated', `expected negotiated + notNegotiated at most accepted (${accepted})`, split);
+  }
   const config = object(result.config, 'config');
   // --data: the file and its size (absent from older results, null without --data).
   if (config.data !== undefined && config.data !== null) {

@@ -7,6 +7,7 @@ import type { WorkerSnapshot } from '../metrics/worker-snapshot.js';
 import type { Scenario } from '../scenario/parse.js';
 import type { DataRows } from '../data/data-file.js';
 import type { GraphqlSettings, ProtocolName, SocketIoSettings } from '../config/protocol-config.js';
+import type { DeflateOffer } from '../protocol/permessage-deflate.js';
 
 /** What one client process is to do: its exact share of the run. */
 export interface LoadGeneratorOptions {
@@ -16,6 +17,10 @@ export interface LoadGeneratorOptions {
   readonly requestHead: string;
   /** The subprotocols requestHead asks for: the server's choice must be one of them (none if empty). */
   readonly subprotocols: readonly string[];
+  /** --max-payload: the largest message taken from the server (inflated, with --compress); larger fails with 1009. Default 256 MiB. */
+  readonly maxPayloadBytes?: number;
+  /** --compress: the permessage-deflate offer (requestHead carries it); the answer is checked against it. */
+  readonly compression?: DeflateOffer;
   /** wss://: the server name to verify (undefined for an IP address) and whether to verify. */
   readonly tls?: { readonly servername: string | undefined; readonly rejectUnauthorized: boolean };
   readonly connections: number;

@@ -74,6 +74,14 @@ export interface BlastCounters {
   protocol?: Record<string, number>;
   /** --protocol: why connections were refused or ended the protocol's way (connect_error messages, close codes). */
   protocolReasons?: Record<string, number>;
+  /** --compress: upgrades the server answered with permessage-deflate, and those it answered without. */
+  compressionNegotiated: number;
+  compressionNotNegotiated: number;
+  /** --compress: bytes of messages compressed (before, after) and of compressed messages received (as they came, inflated). */
+  deflateBytesIn: number;
+  deflateBytesOut: number;
+  inflateBytesIn: number;
+  inflateBytesOut: number;
 }
 
 /** Failure reasons that are the generator's own limits, not the server's doing. */
@@ -117,6 +125,12 @@ export function emptyBlastCounters(): BlastCounters {
     reconnecting: 0,
     protocol: {},
     protocolReasons: {},
+    compressionNegotiated: 0,
+    compressionNotNegotiated: 0,
+    deflateBytesIn: 0,
+    deflateBytesOut: 0,
+    inflateBytesIn: 0,
+    inflateBytesOut: 0,
   };
 }
 
@@ -125,6 +139,7 @@ export function addBlastCounters(into: BlastCounters, from: BlastCounters): Blas
     'attempted', 'accepted', 'open', 'messagesSent', 'messagesReceived', 'rampMessagesReceived', 'drainMessagesReceived', 'bytesSent', 'bytesReceived',
     'mismatched', 'unanswered', 'delayedSends', 'addressRetries', 'timeoutsWhileStalled', 'unmatched', 'duplicates', 'subscribed', 'delivered', 'completed', 'onMatched', 'onSent', 'handshakeWindowLowest',
     'churned', 'reconnected', 'reconnectAttempts', 'reconnecting',
+    'compressionNegotiated', 'compressionNotNegotiated', 'deflateBytesIn', 'deflateBytesOut', 'inflateBytesIn', 'inflateBytesOut',
   ] as const) {
     // Results from before a counter existed lack it.
     if (from[key] === undefined) continue;

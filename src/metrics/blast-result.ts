@@ -8,6 +8,8 @@ import { encodeHistogram, HISTOGRAM_RANGE, mergeEncoded, summarize, type Latency
 import { redactHeaders } from '../config/redact-headers.js';
 import type { TimelineEntry } from './timeline.js';
 import { churnOf, reconnectsOf, type ChurnReport, type ReconnectReport } from './churn.js';
+import { compressionOf, type CompressionReport } from './compression.js';
+import type { DeflateOffer } from '../protocol/permessage-deflate.js';
 import type { PhaseHealth, WorkerSnapshot } from './worker-snapshot.js';
 
 /**
@@ -179,6 +181,8 @@ export interface BlastResult {
   readonly protocol?: ProtocolReport | null;
   /** --lifetime: connections turned over during the run (null without it; absent from older results). */
   readonly churn?: ChurnReport | null;
+  /** --compress: negotiated or not, per connection, and the bytes compressed (null without it; metrics/compression.ts). */
+  readonly compression?: CompressionReport | null;
   /** --reconnect: drops, reconnects, the time back and the storm (null without it). */
   readonly reconnects?: ReconnectReport | null;
   /**
@@ -313,6 +317,7 @@ export function buildBlastResult(snapshots: readonly WorkerSnapshot[], context: 
     protocol: protocolName ? { name: protocolName, counts: { ...counters.protocol }, reasons: { ...counters.protocolReasons }, handshake: summarize(handshake2) } : null,
     churn: churnOf(counters, { lifetimeMs: context.config.lifetimeMs as number | null | undefined, lifetimeJitter: context.config.lifetimeJitter as number | null | undefined }, runConnects.totalCount, context.runMs),
     reconnects,
+    compression: compressionOf(counters, context.config.compression as DeflateOffer | undefined | null),
     timeline: context.timeline,
     generator: generatorHealth(snapshots),
     runtime: runtimeReport(snapshots.flatMap((s) => (s.fastPaths ? [s.fastPaths] : []))),

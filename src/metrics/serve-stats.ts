@@ -43,6 +43,8 @@ export interface ServeCounters {
    * (that worker's subscribers missed those messages). Counted by the primary only.
    */
   relaysDropped: number;
+  /** --compress: connections that negotiated permessage-deflate (the rest of `accepted` did not). */
+  compressionNegotiated: number;
 }
 
 export interface ServeStats extends ServeCounters {
@@ -96,6 +98,7 @@ export function emptyServeCounters(): ServeCounters {
     slowSubscribersDropped: 0,
     relayedIn: 0,
     relaysDropped: 0,
+    compressionNegotiated: 0,
   };
 }
 
@@ -113,6 +116,7 @@ export function addServeCounters(into: ServeCounters, from: ServeCounters): Serv
   into.slowSubscribersDropped += from.slowSubscribersDropped;
   into.relayedIn += from.relayedIn;
   into.relaysDropped += from.relaysDropped;
+  into.compressionNegotiated += from.compressionNegotiated ?? 0;
   return into;
 }
 

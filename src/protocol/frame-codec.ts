@@ -15,7 +15,8 @@
  *
  * | input                                                                | code |
  * |----------------------------------------------------------------------|------|
- * | RSV1-3 set (no extension is ever negotiated)                         | 1002 |
+ * | RSV2-3 set; RSV1 set unless permessage-deflate was negotiated, or set  | 1002 |
+ * | on a continuation or control frame (RFC 7692 6.1)                    |      |
  * | reserved opcode (3-7, 0xB-0xF)                                       | 1002 |
  * | masked frame from the server; unmasked frame from the client         | 1002 |
  * | control frame (close, ping, pong) fragmented or over 125 bytes       | 1002 |
@@ -26,13 +27,22 @@
  * | close code outside 1000-1003, 1007-1014, 3000-4999                   | 1002 |
  * | text message, or close reason, that is not valid UTF-8               | 1007 |
  * | message (all its fragments) over maxMessageBytes                     | 1009 |
+ * | compressed message that inflates past maxMessageBytes                | 1009 |
+ * | compressed message that zlib cannot inflate                          | 1007 |
  *
  * A close frame with no body reports 1005 (no status received). Once a close frame or an error
  * has been seen, everything after it is ignored. A non-minimal length encoding (126 with a length
  * under 126) is accepted, as ws accepts it.
+ *
+ * With permessage-deflate negotiated (the subclass sets `compression`), a message whose first frame
+ * has RSV1 is inflated before it is checked and delivered. Inflation may be asynchronous (zlib's
+ * streams, with context takeover), so the parser stops at that message and keeps (copies) whatever
+ * arrives until it is delivered: messages, pings and closes are still handled in the order they
+ * came, as ws does. (Without context takeover the codec answers at once, and parsing goes on.)
  */
 import { isUtf8 } from 'node:buffer';
 import { randomFillSync } from 'node:crypto';
+import type { DeflateCodec } from './permessage-deflate.js';
 
 export const Opcode = { continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 } as const;
 
@@ -60,7 +70,8 @@ export type ProtocolErrorReason =
   | 'expected-continuation'
   | 'close-body-1-byte'
   | 'invalid-close-code'
-  | 'invalid-utf8';
+  | 'invalid-utf8'
+  | 'invalid-compressed-data';
 
 /** The largest message accepted from a server by default; a larger one fails with 1009. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
@@ -85,6 +96,16 @@ export abstract class FrameParser {
   #fragmentOpcode = 0;
   /** After a close frame or a protocol error, nothing more is parsed. */
   #stopped = false;
+  /** The message begun is compressed (its first frame had RSV1). */
+  #fragmentCompressed = false;
+  /** A compressed message is being inflated: bytes that arrive meanwhile wait in #held (a copy). */
+  #inflating = false;
+  #held: Buffer | undefined;
+  /**
+   * The connection's permessage-deflate codec, once the extension was negotiated (undefined: RSV1
+   * is refused). Set by the subclass after its handshake.
+   */
+  protected compression: DeflateCodec | undefined = undefined;
 
   constructor(readonly maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES) {}
 
@@ -123,6 +144,10 @@ export abstract class FrameParser {
     this.#fragments = undefined;
     this.#fragmentBytes = 0;
     this.#stopped = false;
+    this.#fragmentCompressed = false;
+    this.#inflating = false;
+    this.#held = undefined;
+    this.compression = undefined;
   }
 
   /**
@@ -131,6 +156,7 @@ export abstract class FrameParser {
    */
   receive(chunk: Buffer, end = chunk.length): void {
     if (this.#stopped) return;
+    if (this.#inflating) return this.#hold(chunk, 0, end);
     let offset = 0;
     if (this.#partial) {
       offset = this.#fillPartial(chunk, end);
@@ -142,14 +168,33 @@ export abstract class FrameParser {
       this.#partialNeeded = 0;
       this.#parse(frame, 0, needed);
       if (this.#stopped) return;
+      if (this.#inflating) return this.#hold(chunk, offset, end);
     }
     const rest = this.#parse(chunk, offset, end);
-    if (rest < end && !this.#stopped) this.#keepPartial(chunk, rest, end);
+    if (rest < end && !this.#stopped) {
+      if (this.#inflating) this.#hold(chunk, rest, end);
+      else this.#keepPartial(chunk, rest, end);
+    }
+  }
+
+  /** Keep chunk[from, end) (copied) until the message being inflated is delivered. */
+  #hold(chunk: Buffer, from: number, end: number): void {
+    if (from >= end) return;
+    const bytes = chunk.subarray(from, end);
+    this.#held = this.#held ? Buffer.concat([this.#held, bytes]) : Buffer.from(bytes);
+  }
+
+  /** The inflated message was delivered (or failed): parse what arrived meanwhile. */
+  #resume(): void {
+    this.#inflating = false;
+    const held = this.#held;
+    this.#held = undefined;
+    if (held && !this.#stopped) this.receive(held);
   }
 
   /** Handle the whole frames in buffer[offset, end); returns where an incomplete one begins. */
   #parse(buffer: Buffer, offset: number, end: number): number {
-    while (!this.#stopped && end - offset >= 2) {
+    while (!this.#stopped && !this.#inflating && end - offset >= 2) {
       const frameLength = this.#frameLength(buffer, offset, end - offset);
       if (frameLength <= 0 || end - offset < frameLength) return offset;
       const b0 = buffer[offset]!;
@@ -163,9 +208,10 @@ export abstract class FrameParser {
       }
       const opcode = b0 & 0x0f;
       // A whole message in one frame (the header check refused one inside a fragmented message).
-      const whole = (b0 & 0x80) !== 0 && (opcode === Opcode.text || opcode === Opcode.binary);
+      const compressed = (b0 & 0x40) !== 0;
+      const whole = (b0 & 0x80) !== 0 && (opcode === Opcode.text || opcode === Opcode.binary) && !compressed;
       if (!whole || !this.messageAt(buffer, offset + headerLength, offset + frameLength, opcode === Opcode.binary)) {
-        this.#frame((b0 & 0x80) !== 0, opcode, buffer.subarray(offset + headerLength, offset + frameLength));
+        this.#frame((b0 & 0x80) !== 0, opcode, buffer.subarray(offset + headerLength, offset + frameLength), compressed);
       }
       offset += frameLength;
     }
@@ -182,7 +228,8 @@ export abstract class FrameParser {
     const b0 = buffer[offset]!;
     const b1 = buffer[offset + 1]!;
     const opcode = b0 & 0x0f;
-    if (b0 & 0x70) return this.#fail(CloseCode.protocolError, 'rsv-bits');
+    // RSV1 marks a compressed message: only with permessage-deflate, only on a message's first frame.
+    if (b0 & 0x30 || (b0 & 0x40 && (!this.compression || opcode === Opcode.continuation || opcode >= 8))) return this.#fail(CloseCode.protocolError, 'rsv-bits');
     if ((opcode > 2 && opcode < 8) || opcode > 10) return this.#fail(CloseCode.protocolError, 'reserved-opcode');
     const maskLength = b1 & 0x80 ? 4 : 0;
     if (this.parsesClientFrames) {
@@ -220,14 +267,15 @@ export abstract class FrameParser {
     return headerLength + length;
   }
 
-  #frame(fin: boolean, opcode: number, payload: Buffer): void {
+  #frame(fin: boolean, opcode: number, payload: Buffer, compressed: boolean): void {
     switch (opcode) {
       case Opcode.text:
       case Opcode.binary:
-        if (fin) return this.#message(payload, opcode);
+        if (fin) return compressed ? this.#inflate(Buffer.from(payload), opcode) : this.#message(payload, opcode);
         this.#fragments = [Buffer.from(payload)];
         this.#fragmentBytes = payload.length;
         this.#fragmentOpcode = opcode;
+        this.#fragmentCompressed = compressed;
         return;
       case Opcode.continuation: {
         const fragments = this.#fragments!;
@@ -237,7 +285,7 @@ export abstract class FrameParser {
         const whole = Buffer.concat(fragments, this.#fragmentBytes);
         this.#fragments = undefined;
         this.#fragmentBytes = 0;
-        return this.#message(whole, this.#fragmentOpcode);
+        return this.#fragmentCompressed ? this.#inflate(whole, this.#fragmentOpcode) : this.#message(whole, this.#fragmentOpcode);
       }
       case Opcode.ping:
         return this.pingReceived(payload);
@@ -263,6 +311,20 @@ export abstract class FrameParser {
   #message(payload: Buffer, opcode: number): void {
     if (opcode === Opcode.text && !isUtf8(payload)) return void this.#fail(CloseCode.invalidPayload, 'invalid-utf8');
     this.messageReceived(payload, opcode === Opcode.binary);
+  }
+
+  /** Inflate a compressed message (its own bytes: the zlib stream reads them later), then deliver it. */
+  #inflate(compressed: Buffer, opcode: number): void {
+    this.#inflating = true;
+    this.compression!.decompress(compressed, (failure, message) => {
+      if (this.#stopped) return;
+      if (failure) {
+        this.#fail(failure.code, failure.reason);
+      } else {
+        this.#message(message!, opcode);
+      }
+      this.#resume();
+    });
   }
 
   #fail(code: number, reason: ProtocolErrorReason): -1 {

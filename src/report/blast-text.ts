@@ -6,6 +6,7 @@ import { formatBytes, formatCount, formatMs } from './format.js';
 import { formatDurationMs } from '../config/units.js';
 import { decodeHistogram, summarize } from '../metrics/histogram.js';
 import { generatorWarnings, stalledTimeoutsNote } from './generator-advice.js';
+import { compressionLine } from '../metrics/compression.js';
 
 /** `about`: what the target is, when blast chose it (its own server, or the wsbench serve it found). */
 export function formatBlastHeader(url: string, about: string | undefined, connections: number, workers: number, sources: string, duration: string): string {
@@ -55,6 +56,7 @@ export function formatBlastSummary(result: BlastResult): string {
   const stalled = stalledTimeoutsNote(result);
   if (stalled) lines.push(`           ${stalled}`);
   breakdown('dropped', outcomes.dropped.byCloseCode);
+  if (result.compression) lines.push(compressionLine(result.compression));
   const churn = result.churn;
   if (churn) {
     lines.push(

@@ -42,6 +42,7 @@ export function formatPrometheus(stats: ServeStats): string {
     ['{outcome="delivered"}', stats.relayedIn],
     ['{outcome="dropped"}', stats.relaysDropped],
   ]);
+  metric('wsbench_compression_negotiated_total', 'counter', '--compress: connections that negotiated permessage-deflate.', [['', stats.compressionNegotiated ?? 0]]);
   metric('wsbench_messages_per_second', 'gauge', 'Messages in over the last whole second.', [['', stats.messagesPerSecond]]);
   metric('wsbench_workers', 'gauge', 'Server worker processes running.', [['', stats.workers]]);
   metric('wsbench_worker_exits_total', 'counter', 'Worker processes that ended without being asked to.', [['', stats.workerExits]]);

@@ -23,6 +23,7 @@ export function formatServeTotals(stats: ServeStats): string {
     `  bytes        in ${formatBytes(stats.bytesIn)}  out ${formatBytes(stats.bytesOut)}`,
   ];
   if (stats.handshakeTimeouts > 0) lines.push(`  handshake timeouts ${formatCount(stats.handshakeTimeouts)}`);
+  if (stats.compressionNegotiated > 0) lines.push(`  compression  permessage-deflate on ${formatCount(stats.compressionNegotiated)} of ${formatCount(stats.accepted)} connections`);
   const modes = modeCounts(stats);
   if (modes) lines.push(`  modes      ${modes}`);
   return lines.join('\n') + '\n';

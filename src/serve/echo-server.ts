@@ -85,7 +85,11 @@ export class EchoServer {
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: true,
-      perMessageDeflate: false,
+      // --compress in reply and broadcast: ws's own permessage-deflate, compressing every message
+      // (threshold 0, as serve's echo does), with the same takeover choices.
+      perMessageDeflate: config.compression
+        ? { threshold: 0, serverNoContextTakeover: config.compression.serverNoContextTakeover, clientNoContextTakeover: config.compression.clientNoContextTakeover }
+        : false,
       maxPayload: config.maxPayloadBytes,
     });
     // With a listener here ws leaves the refusal of a malformed upgrade to us, so it is counted.
@@ -193,12 +197,13 @@ export class EchoServer {
   /** Complete the upgrade as ws would (handshake.ts), and hand the socket to a ServerConnection. */
   #openConnection(req: IncomingMessage, socket: Socket, head: Buffer): void {
     if (!socket.readable || !socket.writable) return void socket.destroy();
-    const response = upgradeResponse(req);
-    // A malformed Sec-WebSocket-Protocol: ws refuses it with 400 too.
+    const response = upgradeResponse(req, this.config.compression);
+    // A malformed Sec-WebSocket-Protocol or extension offer: ws refuses it with 400 too.
     if (response === undefined) return this.#reject(socket, 'bad-request');
-    socket.write(response);
+    socket.write(response.head);
     this.#counters.accepted++;
-    this.#connections.open(socket, head);
+    if (response.deflate) this.#counters.compressionNegotiated++;
+    this.#connections.open(socket, head, response.deflate);
   }
 
   #openConnections(): number {
@@ -212,6 +217,7 @@ export class EchoServer {
 
   #onOpen(ws: WebSocket, req: IncomingMessage): void {
     this.#counters.accepted++;
+    if (ws.extensions.includes('permessage-deflate')) this.#counters.compressionNegotiated++;
     this.#mode?.onOpen(ws, req);
     ws.on('message', this.#onMessage);
     ws.on('error', ignoreError);

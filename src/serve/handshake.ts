@@ -5,15 +5,21 @@
  * (echo-server.ts's isWebSocketUpgrade); what is left is what ws checks after that: the
  * Sec-WebSocket-Protocol list, parsed by ws's grammar (a malformed one is refused with 400), of
  * which the first name is chosen, as ws chooses without handleProtocols. Sec-WebSocket-Extensions
- * is ignored, as ws ignores it when it offers no extension.
+ * is ignored, as ws ignores it when it offers no extension; with --compress, a permessage-deflate
+ * offer is accepted as ws's perMessageDeflate accepts it (protocol/permessage-deflate.ts), and a
+ * malformed or invalid offer is refused with 400, as ws refuses it.
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { acceptOffer, ExtensionError, type DeflateParams, type DeflateServerPolicy } from '../protocol/permessage-deflate.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
-/** The 101 answer to an upgrade request, or undefined when ws would refuse it with 400. */
-export function upgradeResponse(req: IncomingMessage): string | undefined {
+/**
+ * The 101 answer to an upgrade request and, with `compression`, the permessage-deflate parameters
+ * agreed (undefined: not negotiated); undefined when ws would refuse the request with 400.
+ */
+export function upgradeResponse(req: IncomingMessage, compression?: DeflateServerPolicy): { head: string; deflate: DeflateParams | undefined } | undefined {
   const key = req.headers['sec-websocket-key'] as string;
   const accept = createHash('sha1').update(key + WS_GUID).digest('base64');
   let head = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n`;
@@ -23,7 +29,21 @@ export function upgradeResponse(req: IncomingMessage): string | undefined {
     if (protocol === undefined) return undefined;
     head += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
   }
-  return head + '\r\n';
+  let deflate: DeflateParams | undefined;
+  const extensions = req.headers['sec-websocket-extensions'];
+  if (compression && extensions !== undefined) {
+    try {
+      const accepted = acceptOffer(extensions, compression);
+      if (accepted) {
+        head += `Sec-WebSocket-Extensions: ${accepted.header}\r\n`;
+        deflate = accepted.params;
+      }
+    } catch (error) {
+      if (error instanceof ExtensionError) return undefined;
+      throw error;
+    }
+  }
+  return { head: head + '\r\n', deflate };
 }
 
 /**

@@ -271,10 +271,12 @@ function roomNumber(value: unknown, rooms: number): number | undefined {
 
 /**
  * Write one frame straight to ws's socket (see privateSocketOf),
- * or through ws.send if that field is gone. Returns the bytes still unsent to this peer.
+ * or through ws.send if that field is gone, or when the connection negotiated permessage-deflate
+ * (serve --compress: ws's Sender compresses it). Returns the bytes still unsent to this peer.
  */
 function writeFrame(ws: WebSocket, frame: Buffer, payload: Buffer, isBinary: boolean): number {
-  const socket = privateSocketOf(ws);
+  // The only extension ws's server negotiates is permessage-deflate.
+  const socket = ws.extensions === '' ? privateSocketOf(ws) : undefined;
   if (socket) {
     socket.write(frame);
     return socket.writableLength;

@@ -20,6 +20,10 @@
  *   the TCP close; the frame code's refusals (1002, 1007, 1009): a close frame with that code, then
  *   the TCP close. Nothing after either is read. A peer that never closes its side is cut after
  *   CLOSE_TIMEOUT_MS, as ws's closeTimeout does;
+ * - with permessage-deflate negotiated (serve --compress), compressed messages are inflated by the
+ *   codec and every echo is compressed (as ws with threshold 0). Compression with a kept context
+ *   is asynchronous, so whatever is sent after a message being compressed (pongs, the close frame,
+ *   the TCP end) waits for it: frames leave in the order ws's Sender sends them;
  * - while closing (the server sent its close first, e.g. on shutdown), messages and pings are read
  *   and not answered, and the peer's close frame ends TCP.
  */
@@ -30,6 +34,10 @@ import { connect, createServer, Socket as NetSocket } from 'node:net';
 import { forcedOff, off, on, until, type FastPathVerdict } from '../runtime/fast-paths.js';
 import type { ServeCounters } from '../metrics/serve-stats.js';
 import { encodeFrame, FrameParser, Opcode } from '../protocol/frame-codec.js';
+import { DeflateCodec, type DeflateParams } from '../protocol/permessage-deflate.js';
+
+/** RSV1 in a frame's first byte: the message is compressed (RFC 7692 6). */
+const RSV1 = 0x40;
 
 /** As ws's default closeTimeout: how long a closing handshake may take before the socket is cut. */
 const CLOSE_TIMEOUT_MS = 30_000;
@@ -70,13 +78,19 @@ export class ServerConnection extends FrameParser {
   /** The heartbeat pinged it and no pong has come since. */
   pingOutstanding = false;
   #closeTimer: NodeJS.Timeout | undefined;
+  /** While a message is being compressed, the frames sent after it wait here, in order (copies). */
+  #waiting: Array<{ opcode: number; payload: Buffer; compress: boolean }> | undefined;
+  /** The TCP end waits for them too. */
+  #endAfterWaiting = false;
 
   constructor(
     readonly group: ServerConnections,
     socket: SocketWithConnection,
+    deflate?: DeflateParams,
   ) {
     super(group.maxPayloadBytes);
     this.socket = socket;
+    if (deflate) this.compression = new DeflateCodec(deflate, true, group.maxPayloadBytes);
   }
 
   protected override get parsesClientFrames(): boolean {
@@ -86,7 +100,7 @@ export class ServerConnection extends FrameParser {
   /** Send one message (text unless `binary`); false when the connection is not open. */
   send(payload: Buffer, binary: boolean): boolean {
     if (this.state !== State.open) return false;
-    this.#queue(binary ? Opcode.binary : Opcode.text, payload);
+    this.#send(binary ? Opcode.binary : Opcode.text, payload, this.compression !== undefined);
     return true;
   }
 
@@ -96,7 +110,7 @@ export class ServerConnection extends FrameParser {
     const body = Buffer.allocUnsafe(2 + Buffer.byteLength(reason));
     body.writeUInt16BE(code, 0);
     body.write(reason, 2);
-    this.#queue(Opcode.close, body);
+    this.#send(Opcode.close, body, false);
     this.state = State.closing;
     this.#armCloseTimer();
   }
@@ -133,6 +147,8 @@ export class ServerConnection extends FrameParser {
     const socket = this.socket;
     if (socket) socket[kConnection] = undefined;
     this.socket = undefined;
+    this.compression?.close();
+    this.#waiting = undefined;
     this.group.remove(this);
   }
 
@@ -145,13 +161,13 @@ export class ServerConnection extends FrameParser {
     if (this.state !== State.open) return;
     const onMessage = this.group.onMessage;
     if (onMessage) return onMessage(this, payload, binary);
-    this.#queue(binary ? Opcode.binary : Opcode.text, payload);
+    this.#send(binary ? Opcode.binary : Opcode.text, payload, this.compression !== undefined);
     counters.messagesOut++;
     counters.bytesOut += payload.length;
   }
 
   protected override pingReceived(payload: Buffer): void {
-    if (this.state === State.open) this.#queue(Opcode.pong, payload);
+    if (this.state === State.open) this.#send(Opcode.pong, payload, false);
   }
 
   protected override pongReceived(): void {
@@ -166,7 +182,7 @@ export class ServerConnection extends FrameParser {
         body.writeUInt16BE(code, 0);
         reason.copy(body, 2);
       }
-      this.#queue(Opcode.close, body);
+      this.#send(Opcode.close, body, false);
       this.#flushBeforeEnd();
     }
     this.#endTcp();
@@ -177,7 +193,7 @@ export class ServerConnection extends FrameParser {
     if (this.state === State.open) {
       const body = Buffer.allocUnsafe(2);
       body.writeUInt16BE(code, 0);
-      this.#queue(Opcode.close, body);
+      this.#send(Opcode.close, body, false);
       this.#flushBeforeEnd();
     }
     this.#endTcp();
@@ -186,8 +202,42 @@ export class ServerConnection extends FrameParser {
   #endTcp(): void {
     if (this.state === State.closed) return;
     this.state = State.closing;
-    this.socket?.end();
+    if (this.#waiting) this.#endAfterWaiting = true;
+    else this.socket?.end();
     this.#armCloseTimer();
+  }
+
+  /**
+   * Send one frame, compressed (as a message's only frame, with RSV1) or not, after every frame
+   * sent before it. `payload` may be a view of the shared read buffer: what waits is copied.
+   */
+  #send(opcode: number, payload: Buffer, compress: boolean): void {
+    if (this.#waiting) return void this.#waiting.push({ opcode, payload: Buffer.from(payload), compress });
+    if (!compress) return this.#queue(opcode, payload);
+    this.#waiting = [];
+    const codec = this.compression!;
+    codec.compress(codec.compressesAtOnce ? payload : Buffer.from(payload), (compressed) => this.#compressedReady(opcode, compressed));
+  }
+
+  /** A message is compressed: it goes out, then what waited behind it (which may compress again). */
+  #compressedReady(opcode: number, compressed: Buffer): void {
+    if (this.state === State.closed) return;
+    this.#queue(opcode | RSV1, compressed);
+    const waiting = this.#waiting ?? [];
+    this.#waiting = undefined;
+    for (let i = 0; i < waiting.length; i++) {
+      // A frame sent again compressed: the rest waits behind it.
+      const again = this.#waiting as typeof waiting | undefined;
+      if (again) {
+        again.push(...waiting.slice(i));
+        return;
+      }
+      const next = waiting[i]!;
+      this.#send(next.opcode, next.payload, next.compress);
+    }
+    if ((this.#waiting as typeof waiting | undefined) || !this.#endAfterWaiting) return;
+    this.#endAfterWaiting = false;
+    this.socket?.end();
   }
 
   #armCloseTimer(): void {
@@ -273,8 +323,8 @@ export class ServerConnections {
    * request in the same packet. Plain TCP reads into the process's shared buffer; TLS (which
    * decrypts into buffers of its own) through 'data' events.
    */
-  open(socket: Socket, head: Buffer): ServerConnection {
-    const connection = new ServerConnection(this, socket);
+  open(socket: Socket, head: Buffer, deflate?: DeflateParams): ServerConnection {
+    const connection = new ServerConnection(this, socket, deflate);
     connection.index = this.#list.push(connection) - 1;
     (socket as SocketWithConnection)[kConnection] = connection;
     socket.on('error', onSocketError);

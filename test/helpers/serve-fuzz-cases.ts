@@ -3,6 +3,7 @@
  * hostile byte streams after an upgrade, each with the answer RFC 6455 and ws give it. Shared with
  * test/serve-differential.test.ts, which sends the same streams to serve and to ws itself.
  */
+import { constants, deflateRawSync } from 'node:zlib';
 import { encodeFrame, Opcode } from '../../src/protocol/frame-codec.js';
 
 export const MAX_PAYLOAD = 64 * 1024;
@@ -176,4 +177,74 @@ export function generate(random: () => number, connections: number): Case[] {
   };
 
   return Array.from({ length: connections }, () => (random() < 0.25 ? httpCase() : wsCase()));
+}
+
+/** The permessage-deflate offer of the compressed cases: every client message is compressed on its own. */
+export const COMPRESS_OFFER = 'Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover; client_max_window_bits';
+
+/** A message compressed as RFC 7692 7.2.1 frames it: raw deflate, sync flush, 00 00 ff ff removed. */
+export function deflateMessage(payload: Buffer): Buffer {
+  return deflateRawSync(payload, { finishFlush: constants.Z_SYNC_FLUSH }).subarray(0, -4);
+}
+
+/**
+ * Streams for a server with permessage-deflate (serve --compress), seeded: after an upgrade that
+ * offers it, compressed messages (whole, or cut into fragments with RSV1 on the first only, pings
+ * between) mixed with plain ones and pings; then one ending: compressed data zlib refuses (1007), a
+ * zip bomb (1009), compressed text that inflates to invalid UTF-8 (1007), RSV1 on a continuation or
+ * a control frame, RSV2 or RSV3 (1002), or a valid close.
+ */
+export function generateCompressed(random: () => number, connections: number): Case[] {
+  const int = (below: number) => Math.floor(random() * below);
+  const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
+  const text = (chars: number) => Buffer.from(Array.from({ length: chars }, () => pick(ALPHABET)).join(''));
+  const bomb = deflateMessage(Buffer.alloc(MAX_PAYLOAD * 64));
+  const cases: Case[] = [];
+  for (let c = 0; c < connections; c++) {
+    const frames: Buffer[] = [requestHead([...REQUEST, COMPRESS_OFFER])];
+    const echoes: Case['echoes'] = [];
+    const pings: Buffer[] = [];
+    const benign = int(7);
+    for (let i = 0; i < benign; i++) {
+      const which = int(6);
+      if (which === 0) {
+        const payload = text(int(40));
+        pings.push(payload);
+        frames.push(frame(Opcode.ping, payload));
+        continue;
+      }
+      const binary = which === 1;
+      // Repetitive text (it compresses), now and then a message of exactly maxPayload inflated.
+      const payload = random() < 0.1 ? Buffer.alloc(MAX_PAYLOAD, 0x61) : Buffer.from(text(int(200)).toString().repeat(1 + int(4)));
+      const compress = which !== 5;
+      const body = compress ? deflateMessage(payload) : payload;
+      const cuts = [0, ...Array.from({ length: int(4) }, () => int(body.length + 1)).sort((a, b) => a - b), body.length];
+      for (let f = 0; f + 1 < cuts.length; f++) {
+        const opcode = f === 0 ? (binary ? Opcode.binary : Opcode.text) : Opcode.continuation;
+        frames.push(frame(opcode, body.subarray(cuts[f], cuts[f + 1]), { fin: f + 2 === cuts.length, rsv: compress && f === 0 ? 0x40 : 0 }));
+        if (f + 2 < cuts.length && random() < 0.5) {
+          const ping = text(int(10));
+          pings.push(ping);
+          frames.push(frame(Opcode.ping, ping));
+        }
+      }
+      echoes.push({ data: payload, binary });
+    }
+    const endings: [string, () => Buffer, Expect][] = [
+      ['compressed data zlib refuses', () => frame(pick([Opcode.text, Opcode.binary]), Buffer.from([0xff, 0xff, int(256), int(256)]), { rsv: 0x40 }), { kind: 'close-code', code: 1007 }],
+      ['a zip bomb', () => frame(Opcode.binary, bomb, { rsv: 0x40 }), { kind: 'close-code', code: 1009 }],
+      ['compressed invalid UTF-8', () => frame(Opcode.text, deflateMessage(Buffer.concat([text(int(10)), pick(INVALID_UTF8)])), { rsv: 0x40 }), { kind: 'close-code', code: 1007 }],
+      ['RSV1 on a continuation', () => Buffer.concat([frame(Opcode.text, deflateMessage(text(5)), { fin: false, rsv: 0x40 }), frame(Opcode.continuation, text(3), { rsv: 0x40 })]), { kind: 'close-code', code: 1002 }],
+      ['RSV1 on a control frame', () => frame(pick([Opcode.ping, Opcode.pong, Opcode.close]), closePayload(1000), { rsv: 0x40 }), { kind: 'close-code', code: 1002 }],
+      ['RSV2 or RSV3', () => frame(pick([Opcode.text, Opcode.binary]), deflateMessage(text(5)), { rsv: pick([0x60, 0x50, 0x20, 0x10]) }), { kind: 'close-code', code: 1002 }],
+      ['close', () => frame(Opcode.close, closePayload(1000, text(int(10)))), { kind: 'close-code', code: 1000 }],
+    ];
+    const [name, make, expect] = pick(endings);
+    frames.push(make());
+    const all = Buffer.concat(frames);
+    const cut = int(all.length);
+    const pieces = random() < 0.5 ? [all] : [all.subarray(0, cut), all.subarray(cut)].filter((p) => p.length > 0);
+    cases.push({ name: `after a compressed upgrade: ${benign} legal inputs, then ${name}`, pieces, inputs: benign + 1, expect, echoes, pings });
+  }
+  return cases;
 }
