@@ -53,7 +53,13 @@ export function mergeCompression(parts: readonly (CompressionReport | null | und
 /** The summary's line: whether it was negotiated, and what it saved. */
 export function compressionLine(report: CompressionReport): string {
   const accepted = report.negotiated + report.notNegotiated;
-  const saved = (before: number, after: number) => (before > 0 ? `${Math.round((1 - after / before) * 100)}% smaller` : 'nothing');
+  // Larger is possible: small messages grow, and compressed bytes received are counted as they
+  // arrive, inflated ones when inflated (a backlog still inflating at the end counts only on one side).
+  const saved = (before: number, after: number) => {
+    if (before === 0) return 'nothing';
+    const change = Math.round((1 - after / before) * 100);
+    return change >= 0 ? `${change}% smaller` : `${-change}% larger`;
+  };
   const verdict =
     report.negotiated === 0 ? 'not negotiated' : report.notNegotiated === 0 ? 'negotiated' : `negotiated on ${report.negotiated} of ${accepted} connections`;
   return (
