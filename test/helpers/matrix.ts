@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BlastResult } from '../../src/metrics/blast-result.js';
 import { runCliToEnd } from './cli.js';
+import { prng } from './serve-fuzz-cases.js';
 
 export type ServeMode = 'echo' | 'reply' | 'broadcast';
 export type MatrixPattern = 'echo' | 'reply' | 'subscribe' | 'fire' | 'flood' | 'scenario';
@@ -41,18 +42,6 @@ export interface MatrixOutcome {
   readonly problems: string[];
   readonly code: number | null;
   readonly ms: number;
-}
-
-/** mulberry32: a small seeded generator, so a case is the same on every machine. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Case `index` of the run seeded `seed`: its own seed, so it replays alone. */
@@ -92,7 +81,7 @@ function pick<T>(random: () => number, choices: readonly T[]): T {
 
 /** Sample one case. Some are combinations the README says are refused: they must exit 2. */
 export function sampleCase(seed: number, index: number): MatrixCase {
-  const random = generator(caseSeed(seed, index));
+  const random = prng(caseSeed(seed, index));
   const pattern = pick(random, ['echo', 'echo', 'reply', 'subscribe', 'fire', 'flood', 'scenario'] as const);
   const args: string[] = [];
   const refusals: string[] = [];
