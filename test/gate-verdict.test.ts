@@ -55,4 +55,11 @@ describe('header redaction', () => {
     ]);
     assert.deepEqual(redactHeaderArgs(['-H', 'A: secret'], true), ['-H', 'A: secret']);
   });
+
+  it('redacts the --socketio-auth and --graphql-init payloads on the recorded command line, as headers', () => {
+    assert.deepEqual(redactHeaderArgs(['blast', 'ws://h/', '--socketio-auth', '{"token":"s3"}', '--graphql-init={"token":"s3"}', '--event', 'e'], false), [
+      'blast', 'ws://h/', '--socketio-auth', '<redacted>', '--graphql-init=<redacted>', '--event', 'e',
+    ]);
+    assert.deepEqual(redactHeaderArgs(['--socketio-auth', '{"t":1}'], true), ['--socketio-auth', '{"t":1}']);
+  });
 });

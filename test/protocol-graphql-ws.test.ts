@@ -160,6 +160,10 @@ test('graphql-ws: a query file is required, and options of other patterns are re
     [['ws://127.0.0.1:9/', '--protocol', 'graphql-ws', '--graphql-query', query, '--rate', '5'], /--rate: .* the server sets the pace/],
     [['ws://127.0.0.1:9/', '--protocol', 'graphql-ws', '--graphql-query', query, '--graphql-init', '[1]'], /--graphql-init: .* expected a JSON object/],
     [['ws://127.0.0.1:9/', '--graphql-query', query], /--graphql-query: .* it is for --protocol graphql-ws/],
+    // The document's placeholders are checked before the run, not in a client process; per-connection
+    // values go in the variables.
+    [['ws://127.0.0.1:9/', '--protocol', 'graphql-ws', '--graphql-query', queryFile('bad.graphql', 'subscription { t(n: {{nope}}) }')], /--graphql-query .*bad\.graphql: "\{\{nope\}\}" is not valid; expected one of the placeholders/],
+    [['ws://127.0.0.1:9/', '--protocol', 'graphql-ws', '--graphql-query', queryFile('data.graphql', 'subscription { t(u: "{{data.user}}") }')], /--graphql-query: .* expected no \{\{data\.FIELD\}\} in the document: per-connection values go in --graphql-variables/],
   ];
   for (const [args, message] of cases) {
     const run = await runCliToEnd(['blast', ...args, '--no-save'], { timeoutMs: 20_000 });

@@ -158,9 +158,9 @@ test('socketio: the namespace auth payload takes each connection\'s --data row',
   const server = await startServer();
   const dir = mkdtempSync(join(tmpdir(), 'wsbench-socketio-data-'));
   const users = join(dir, 'users.csv');
-  writeFileSync(users, 'user,token\n' + Array.from({ length: 6 }, (_, i) => `u${i},secret-${i}`).join('\n') + '\n');
+  writeFileSync(users, 'user,token,id\n' + Array.from({ length: 6 }, (_, i) => `u${i},secret-${i},${i}`).join('\n') + '\n');
   try {
-    const { code, result } = await blastJson([server.url, '--protocol', 'socketio', '-c', '6', '--messages', '3', '-d', '10s', '--event', 'ping', '--message', '[{"u":"{{data.user}}"}]', '--socketio-auth', '{"token":"{{data.token}}"}', '--data', users, '--data-unique']);
+    const { code, result } = await blastJson([server.url, '--protocol', 'socketio', '-c', '6', '--messages', '3', '-d', '10s', '--event', 'ping', '--message', '[{"u":"{{data.user}}","id":{{data.id}}}]', '--socketio-auth', '{"token":"{{data.token}}"}', '--data', users, '--data-unique']);
     assert.equal(code, 0);
     assert.deepEqual([...server.seen.tokens].sort(), Array.from({ length: 6 }, (_, i) => `secret-${i}`));
     assert.equal(server.seen.acksAnswered, 18);
@@ -175,12 +175,18 @@ test('socketio: the namespace auth payload takes each connection\'s --data row',
 });
 
 test('socketio: options that mean nothing for it are refused before the run (exit 2)', async () => {
+  const rooms = join(mkdtempSync(join(tmpdir(), 'wsbench-socketio-rooms-')), 'rooms.csv');
+  writeFileSync(rooms, 'room\nlobby\n');
   const cases: [string[], RegExp][] = [
     [['--protocol', 'socketio'], /--protocol: "socketio" is not valid; expected a URL too/],
     [['ws://127.0.0.1:9/', '--protocol', 'socketio', '--message', '{not json'], /--message: .* expected JSON/],
     [['ws://127.0.0.1:9/', '--protocol', 'socketio', '--event', 'connect'], /--event: "connect" is not valid/],
     [['ws://127.0.0.1:9/', '--namespace', '/chat'], /--namespace: "\/chat" is not valid; it is for --protocol socketio/],
     [['ws://127.0.0.1:9/', '--protocol', 'mqtt'], /--protocol: "mqtt" is not valid; expected one of ws, socketio, graphql-ws/],
+    // The URL's path is the namespace, the same for every connection: no placeholder there.
+    [['ws://127.0.0.1:9/{{data.room}}', '--protocol', 'socketio', '--data', rooms], /url: .* is not valid; expected no placeholder in the namespace/],
+    // A placeholder in the payload that becomes the emit's argument is checked before the run.
+    [['ws://127.0.0.1:9/', '--protocol', 'socketio', '--message', '{"id":{{nope}}}'], /--message: "\{\{nope\}\}" is not valid; expected one of the placeholders/],
   ];
   for (const [args, message] of cases) {
     const run = await runCliToEnd(['blast', ...args, '--no-save'], { timeoutMs: 20_000 });

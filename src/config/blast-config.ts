@@ -218,6 +218,13 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
   const traffic = scenario ? scenario.traffic : resolvePattern(options, size);
   const cliHeaders = parseHeaders(options.header ?? []);
   const headers = Object.freeze(scenario ? withScenarioHeaders(scenario, cliHeaders) : cliHeaders);
+  // The subprotocols asked for are the same on every connection: the server's choice is checked
+  // against them, so a per-connection value there would fail every upgrade.
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase() === 'sec-websocket-protocol' && /\{\{\s*data\./.test(value)) {
+      throw new ConfigError('-H, --header', `${name}: ${value}`, 'expected no {{data.FIELD}} in Sec-WebSocket-Protocol: the subprotocols asked for are the same for the whole run (use --subprotocol)');
+    }
+  }
   const connections = integer('-c, --connections', options.connections, blastDefaults.connections, 1, 10_000_000);
   const dataUnique = Boolean(options.dataUnique);
   const data = resolveData(options.data, dataUnique, { url, headers, message: traffic.message, subscribe: traffic.subscribe, scenario: scenario?.scenario, others: [['--socketio-auth', options.socketioAuth], ['--graphql-init', options.graphqlInit], ['--graphql-variables', options.graphqlVariables]] }, connections, options.shard !== undefined);

@@ -95,6 +95,9 @@ function socketIoSettings(options: ProtocolOptions, seen: TrafficSeen): SocketIo
   // Engine.IO path is taken as the endpoint itself, and its namespace is --namespace.
   const urlNamespace = url.pathname === '/' || url.pathname.replace(/\/?$/, '/') === path.replace(/\/?$/, '/') ? '/' : url.pathname;
   const namespace = options.namespace ?? urlNamespace;
+  if (/\{\{|%7B%7B/i.test(namespace + path)) {
+    throw new ConfigError(options.namespace !== undefined ? '--namespace' : options.socketioPath !== undefined ? '--socketio-path' : 'url', options.namespace ?? options.socketioPath ?? seen.url!, 'expected no placeholder in the namespace or the Engine.IO path (the URL\'s path): per-connection values go in the query or --socketio-auth');
+  }
   if (!namespace.startsWith('/') || /[\s,?#]/.test(namespace)) throw new ConfigError('--namespace', namespace, 'expected a namespace such as / or /chat');
   const event = options.event ?? 'message';
   if (event === '' || ['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener'].includes(event)) {
@@ -103,7 +106,10 @@ function socketIoSettings(options: ProtocolOptions, seen: TrafficSeen): SocketIo
   // --message: a JSON array is the emit's arguments, anything else JSON is its one argument; without
   // one, the payload, as a string.
   let args: string;
-  if (seen.message === undefined) args = JSON.stringify(seen.payload.toString('utf8'));
+  if (seen.message === undefined) {
+    args = JSON.stringify(seen.payload.toString('utf8'));
+    new MessageTemplate(args, '--payload');
+  }
   else {
     const value = jsonTemplate('--message', seen.message);
     const trimmed = seen.message.trim();
@@ -135,6 +141,10 @@ function graphqlSettings(options: ProtocolOptions, seen: TrafficSeen): GraphqlSe
     throw new ConfigError('--graphql-query', file, `expected a readable file (${(error as NodeJS.ErrnoException).code})`);
   }
   if (query.trim() === '') throw new ConfigError('--graphql-query', file, 'expected a GraphQL document, not an empty file');
+  // The document goes into each subscribe message as a template: a placeholder in it is checked now,
+  // not in the client processes. Per-connection values belong in --graphql-variables.
+  if (/\{\{\s*data\./.test(query)) throw new ConfigError('--graphql-query', file, 'expected no {{data.FIELD}} in the document: per-connection values go in --graphql-variables');
+  new MessageTemplate(JSON.stringify(query), `--graphql-query ${file}`);
   for (const [value, flag] of [[options.graphqlInit, '--graphql-init'], [options.graphqlVariables, '--graphql-variables']] as const) {
     if (value === undefined) continue;
     const parsed = jsonTemplate(flag, value);
@@ -145,7 +155,10 @@ function graphqlSettings(options: ProtocolOptions, seen: TrafficSeen): GraphqlSe
 
 /** A template whose rendering is JSON (placeholders rendered for connection 0, message 1). */
 function jsonTemplate(option: string, text: string): unknown {
-  const rendered = new MessageTemplate(text, option).render({ seq: 1, conn: 0, worker: 0 }).toString();
+  // {{data.FIELD}} renders as nothing without the file's layout: checked as a number here, so that
+  // {"id":{{data.id}}} passes as {"id":{{seq}}} does (the file's fields are checked by --data).
+  const checked = text.replace(/\{\{\s*data\.[A-Za-z0-9_-]+\s*\}\}/g, '0');
+  const rendered = new MessageTemplate(checked, option).render({ seq: 1, conn: 0, worker: 0 }).toString();
   try {
     return JSON.parse(rendered);
   } catch {

@@ -30,13 +30,22 @@ export function redactUrl(text: string): string {
   return showDataPlaceholders(url.href).replace('//', `//${REDACTED}@`);
 }
 
-/** The command line as recorded in results: `-H 'name: value'` becomes `-H 'name: <redacted>'`. */
+/** Options whose whole value may carry a token, as a header does: recorded as <redacted>. */
+const SECRET_OPTIONS = ['--socketio-auth', '--graphql-init'];
+
+/**
+ * The command line as recorded in results: `-H 'name: value'` becomes `-H 'name: <redacted>'`, a
+ * URL's user:password and the payloads of SECRET_OPTIONS `<redacted>`.
+ */
 export function redactHeaderArgs(args: readonly string[], recordHeaders: boolean): string[] {
   if (recordHeaders) return [...args];
   const redactLine = (line: string) => (line.includes(':') ? `${line.slice(0, line.indexOf(':'))}: ${REDACTED}` : REDACTED);
   return args.map((arg, index) => {
     const previous = args[index - 1];
     if (previous === '-H' || previous === '--header') return redactLine(arg);
+    if (SECRET_OPTIONS.includes(previous!)) return REDACTED;
+    const secret = SECRET_OPTIONS.find((option) => arg.startsWith(`${option}=`));
+    if (secret) return `${secret}=${REDACTED}`;
     if (arg.startsWith('--header=')) return `--header=${redactLine(arg.slice('--header='.length))}`;
     if (arg.startsWith('-H') && arg.length > 2) return `-H${redactLine(arg.slice(2))}`;
     return /^wss?:\/\//i.test(arg) ? redactUrl(arg) : arg;

@@ -100,7 +100,12 @@ function readText(file: string): string {
     throw new ConfigError('--data', file, `expected a readable file (${(error as NodeJS.ErrnoException).code})`);
   }
   if (!isUtf8(bytes)) throw new ConfigError('--data', file, 'expected UTF-8 text');
-  const text = bytes.toString('utf8');
+  let text: string;
+  try {
+    text = bytes.toString('utf8');
+  } catch {
+    throw new ConfigError('--data', file, `expected a file of at most ~512 MiB of text (it has ${bytes.length} bytes): split it and use --shard`);
+  }
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
