@@ -43,10 +43,11 @@ describe('--lifetime and --reconnect', () => {
       // Each second's count at its end, over the run's whole seconds (not the ramp's last, nor the partial last).
       const seconds = result.timeline!.filter((e) => e.phase === 'run').slice(1, -1);
       assert.ok(seconds.length >= 4);
-      // Sampled at an instant, a second's count catches the replacements in flight then (a few, more
-      // when the shared machine stalls blast): the median second within 1%, every second within 5%.
+      // Sampled at an instant, a second's count catches the replacements in flight then: 133 a second
+      // times their connect time, 4 (1%) at 30 ms, 8 (2%) at the 60 ms a loaded shared machine gives
+      // (a CI run here saw a median of 395). So the median second within 2%, every second within 5%.
       const opens = seconds.map((e) => e.open).sort((a, b) => a - b);
-      assert.ok(Math.abs(opens[Math.floor(opens.length / 2)]! - 400) <= 4, `median open ${opens.join(', ')}: within 1% of 400`);
+      assert.ok(Math.abs(opens[Math.floor(opens.length / 2)]! - 400) <= 8, `median open ${opens.join(', ')}: within 2% of 400`);
       for (const second of seconds) assert.ok(Math.abs(second.open - 400) <= 20, `open ${second.open} at ${second.t_s} s: within 5% of 400`);
       assert.ok(highest <= 404, `serve never held more than its cap (${highest})`);
       await new Promise((resolve) => setTimeout(resolve, 300));
