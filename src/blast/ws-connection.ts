@@ -14,7 +14,8 @@
  * --compress: the upgrade offers permessage-deflate (protocol/permessage-deflate.ts) and checks the
  * answer (a parameter not offered fails the attempt as 'bad-extension'); where it was negotiated,
  * text and binary messages are compressed before they are framed and compressed messages are
- * inflated by the frame parser. Both are asynchronous (zlib's streams). Compressed traffic keeps the
+ * inflated by the frame parser: asynchronously (zlib's streams) with context takeover, in one
+ * synchronous call per message without it. Compressed traffic keeps the
  * fast paths of handle-io.ts: reads come in through them as before (the parser copies what it
  * holds while it inflates), and a compressed frame is written to the handle like any other, once
  * its payload is ready. Only the echo matcher's in-place shortcut (messageAt) is skipped for a

@@ -4,7 +4,8 @@
  * README promises rather than against the code:
  *
  * - the exit code the README's table gives: 2 for what it says is refused, before any connection;
- *   1 when nothing was measured; 0 otherwise;
+ *   0 otherwise (every sampled run that goes ahead measures something against serve in its mode, so
+ *   none is expected to exit 1);
  * - no stack trace and no "unexpected error", and a refusal is one line naming the option;
  * - `attempted = accepted + rejected + failed`; for echo, sent ≥ received;
  * - the output flags do what they say (--json on stdout, --out and --report files, --no-save none).
