@@ -86,9 +86,11 @@ export class EchoServer {
       noServer: true,
       clientTracking: true,
       // --compress in reply and broadcast: ws's own permessage-deflate, compressing every message
-      // (threshold 0, as serve's echo does), with the same takeover choices.
+      // (threshold 0, as serve's echo does), with the same takeover choices. serverNoContextTakeover
+      // is `true` or left out: ws reads an explicit `false` as "refuse an offer that asks for it" (400),
+      // where serve's echo grants server_no_context_takeover to every client that asks.
       perMessageDeflate: config.compression
-        ? { threshold: 0, serverNoContextTakeover: config.compression.serverNoContextTakeover, clientNoContextTakeover: config.compression.clientNoContextTakeover }
+        ? { threshold: 0, serverNoContextTakeover: config.compression.serverNoContextTakeover || undefined, clientNoContextTakeover: config.compression.clientNoContextTakeover }
         : false,
       maxPayload: config.maxPayloadBytes,
     });
