@@ -276,6 +276,12 @@ describe('DataSet: RFC 4180 CSV', () => {
     const path = file('a,b\n"x\ny\nz",1\n2\n');
     assert.throws(() => new DataSet(path, { fields: [], headerFields: new Set() }), (error: unknown) => error instanceof ConfigError && / line 5: "1 field\(s\)"/.test(error.message));
   });
+
+  it('counts line breaks before a doubled quote inside a quoted field', () => {
+    // Line 2 opens a field whose break (to line 3) comes before its "": the short row is on line 5.
+    const path = file('a,b\n"x\ny ""q"" z",1\nc,2\n3\n');
+    assert.throws(() => new DataSet(path, { fields: [], headerFields: new Set() }), (error: unknown) => error instanceof ConfigError && / line 5: "1 field\(s\)"/.test(error.message));
+  });
 });
 
 describe('MessageTemplate with {{data.FIELD}}', () => {

@@ -4,7 +4,8 @@
  * as a command line with its replay, and exits 1 when any failed.
  */
 import { startServeCli, stop, type CliRun } from './helpers/cli.js';
-import { describeCase, runCase, sampleCase, type ServeMode } from './helpers/matrix.js';
+import { describeCase, runCase, sampleCase, type MatrixTarget } from './helpers/matrix.js';
+import { startSocketIoEcho, type SocketIoEcho } from './helpers/socketio-echo.js';
 
 function option(name: string): number | undefined {
   const at = process.argv.indexOf(name);
@@ -23,12 +24,14 @@ const runs = option('--runs') ?? 100;
 const indexes = only === undefined ? Array.from({ length: runs }, (_, index) => index) : [only];
 
 const servers: Array<CliRun & { url: string }> = [];
-const urls = {} as Record<ServeMode, string>;
+const urls = {} as Record<MatrixTarget, string>;
 for (const mode of ['echo', 'reply', 'broadcast'] as const) {
-  const server = await startServeCli(['--max', '2000', '--mode', mode]);
+  const server = await startServeCli(['--max', '2000', '--mode', mode, '--compress']);
   servers.push(server);
   urls[mode] = server.url;
 }
+const socketIo: SocketIoEcho = await startSocketIoEcho();
+urls.socketio = socketIo.url;
 console.log(`matrix: seed ${seed}, ${indexes.length} case(s)`);
 const started = performance.now();
 let failed = 0;
@@ -44,6 +47,7 @@ try {
   }
 } finally {
   for (const server of servers) await stop(server);
+  await socketIo.close();
 }
 console.log(`matrix: ${indexes.length - failed} of ${indexes.length} passed in ${((performance.now() - started) / 1000).toFixed(0)} s; exits ${[...exits].map(([code, count]) => `${code}: ${count}`).join(', ')}`);
 process.exitCode = failed > 0 ? 1 : 0;

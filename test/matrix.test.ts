@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startServeCli, stop, type CliRun } from './helpers/cli.js';
-import { describeCase, runCase, sampleCase, type ServeMode } from './helpers/matrix.js';
+import { describeCase, runCase, sampleCase, type MatrixTarget } from './helpers/matrix.js';
+import { startSocketIoEcho, type SocketIoEcho } from './helpers/socketio-echo.js';
 
 /** The sample npm test runs: a fixed seed, so it is the same cases every time (about a minute). */
 const SEED = 20261205;
@@ -14,16 +15,20 @@ const CASES = 28;
 
 describe('the option matrix: sampled combinations behave as the README says', () => {
   const servers: Array<CliRun & { url: string }> = [];
-  const urls = {} as Record<ServeMode, string>;
+  const urls = {} as Record<MatrixTarget, string>;
+  let socketIo: SocketIoEcho | undefined;
   before(async () => {
     for (const mode of ['echo', 'reply', 'broadcast'] as const) {
-      const server = await startServeCli(['--max', '2000', '--mode', mode]);
+      const server = await startServeCli(['--max', '2000', '--mode', mode, '--compress']);
       servers.push(server);
       urls[mode] = server.url;
     }
+    socketIo = await startSocketIoEcho();
+    urls.socketio = socketIo.url;
   });
   after(async () => {
     for (const server of servers) await stop(server);
+    await socketIo?.close();
   });
 
   for (let index = 0; index < CASES; index++) {

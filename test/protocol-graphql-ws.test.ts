@@ -160,6 +160,9 @@ test('graphql-ws: a query file is required, and options of other patterns are re
     [['ws://127.0.0.1:9/', '--protocol', 'graphql-ws', '--graphql-query', query, '--rate', '5'], /--rate: .* the server sets the pace/],
     [['ws://127.0.0.1:9/', '--protocol', 'graphql-ws', '--graphql-query', query, '--graphql-init', '[1]'], /--graphql-init: .* expected a JSON object/],
     [['ws://127.0.0.1:9/', '--graphql-query', query], /--graphql-query: .* it is for --protocol graphql-ws/],
+    // The operation is the document: a payload or its size would be ignored, so both are refused.
+    [['ws://127.0.0.1:9/', '--protocol', 'graphql-ws', '--graphql-query', query, '-s', '1kb'], /^wsbench: -s, --size: "1kb" is not valid; with --protocol graphql-ws the operation comes from --graphql-query/],
+    [['ws://127.0.0.1:9/', '--protocol', 'graphql-ws', '--graphql-query', query, '--payload', query], /^wsbench: --payload: .* with --protocol graphql-ws the operation comes from --graphql-query/],
     // The document's placeholders are checked before the run, not in a client process; per-connection
     // values go in the variables.
     [['ws://127.0.0.1:9/', '--protocol', 'graphql-ws', '--graphql-query', queryFile('bad.graphql', 'subscription { t(n: {{nope}}) }')], /--graphql-query .*bad\.graphql: "\{\{nope\}\}" is not valid; expected one of the placeholders/],

@@ -105,6 +105,22 @@ describe('report formats', () => {
     assert.equal(properties(base).scenarioCompleted, undefined);
   });
 
+  it("a protocol's counts, reasons and second handshake, and compression, reach md and html", () => {
+    const base = fakeResult({ connectUs: spread(10, 1000, 5000), rttUs: spread(100, 1000, 5000), sent: 500, received: 500 });
+    const result: ReportInput = {
+      ...base,
+      protocol: { name: 'socketio', counts: { connected: 9, acks: 480 }, reasons: { 'connect_error: nope <b>': 1 }, handshake: base.latency.connect },
+      compression: { offered: 'permessage-deflate', negotiated: 9, notNegotiated: 1, bytesBeforeCompression: 1000, bytesAfterCompression: 400, bytesReceivedCompressed: 400, bytesReceivedInflated: 1000 },
+    } as ReportInput;
+    for (const text of [formatMarkdown(result), formatHtml(result, loadHtmlAssets())]) {
+      assert.match(text, /Protocol socketio: acks 480, connected 9/);
+      assert.match(text, /socketio handshake/);
+      assert.match(text, /compression: permessage-deflate negotiated on 9 of 10 connections/);
+    }
+    // Server-given reasons are text, never markup, in the page.
+    assert.match(formatHtml(result, loadHtmlAssets()), /connect_error: nope &lt;b&gt; 1/);
+  });
+
   it('hgrm: one distribution per histogram with samples, values in ms', () => {
     const files = formatHgrm(fakeResult({ connectUs: [], rttUs: spread(1000, 1000, 100_000) }));
     assert.deepEqual(files.map((f) => f.histogram.name), ['rtt'], 'empty histograms get no file');

@@ -228,7 +228,7 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
   const connections = integer('-c, --connections', options.connections, blastDefaults.connections, 1, 10_000_000);
   const dataUnique = Boolean(options.dataUnique);
   const data = resolveData(options.data, dataUnique, { url, headers, message: traffic.message, subscribe: traffic.subscribe, scenario: scenario?.scenario, others: [['--socketio-auth', options.socketioAuth], ['--graphql-init', options.graphqlInit], ['--graphql-variables', options.graphqlVariables]] }, connections, options.shard !== undefined);
-  const protocol = resolveProtocol(options, { url, pattern: traffic.pattern, message: traffic.message, payload, binary, flood: traffic.flood, rate: options.rate, pipeline: options.pipeline, replyId: options.replyId, subscribe: traffic.subscribe });
+  const protocol = resolveProtocol(options, { url, pattern: traffic.pattern, message: traffic.message, payload, binary, flood: traffic.flood, rate: options.rate, pipeline: options.pipeline, replyId: options.replyId, subscribe: traffic.subscribe, payloadFile: options.payload, size: options.size });
   return Object.freeze(shardLoad(options.shard, {
     ...traffic,
     ...protocol,

@@ -68,6 +68,9 @@ interface TrafficSeen {
   readonly pipeline: string | number | undefined;
   readonly replyId: string | undefined;
   readonly subscribe: string | undefined;
+  /** --payload FILE and -s, as given (undefined when not). */
+  readonly payloadFile: string | undefined;
+  readonly size: string | number | undefined;
 }
 
 const SOCKETIO_ONLY = [['namespace', '--namespace'], ['socketioPath', '--socketio-path'], ['event', '--event'], ['socketioAuth', '--socketio-auth']] as const;
@@ -132,6 +135,8 @@ function graphqlSettings(options: ProtocolOptions, seen: TrafficSeen): GraphqlSe
   if (seen.pattern !== 'echo') throw new ConfigError('--protocol', 'graphql-ws', 'expected no other traffic pattern (--subscribe, --publishers, --fire-and-forget): each connection subscribes with --graphql-query and counts what comes');
   if (seen.rate !== undefined) throw new ConfigError('--rate', seen.rate, 'with --protocol graphql-ws the server sets the pace; use -p for subscriptions at once per connection');
   if (seen.message !== undefined) throw new ConfigError('--message', seen.message, 'with --protocol graphql-ws the operation comes from --graphql-query');
+  if (seen.payloadFile !== undefined) throw new ConfigError('--payload', seen.payloadFile, 'with --protocol graphql-ws the operation comes from --graphql-query');
+  if (seen.size !== undefined) throw new ConfigError('-s, --size', seen.size, 'with --protocol graphql-ws the operation comes from --graphql-query (its messages have no payload size to set)');
   const file = options.graphqlQuery;
   if (file === undefined) throw new ConfigError('--graphql-query', file, 'expected a file with the GraphQL document to subscribe with');
   let query: string;

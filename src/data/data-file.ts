@@ -153,12 +153,13 @@ function readCsvRecord(text: string, start: number, file: string, line: number):
         const quote = text.indexOf('"', from);
         if (quote === -1) throw new ConfigError(at(file, opened), 'a quoted field', 'expected its closing quote; the file ends first');
         parts += text.slice(from, quote);
+        // Every piece's line breaks count, those before a "" too, so later errors name the right line.
+        for (let k = from; k < quote; k++) if (text.charCodeAt(k) === LF) lineBreaks++;
         if (text.charCodeAt(quote + 1) === QUOTE) {
           parts += '"';
           from = quote + 2;
           continue;
         }
-        for (let k = from; k < quote; k++) if (text.charCodeAt(k) === LF) lineBreaks++;
         i = quote + 1;
         break;
       }

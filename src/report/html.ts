@@ -15,6 +15,7 @@
  */
 import { partialLine } from './blast-text.js';
 import { PERCENTILES, type LatencySummaryUs } from '../metrics/histogram.js';
+import { compressionLine } from '../metrics/compression.js';
 import { formatCount, formatMs, formatSeconds } from './format.js';
 import { formatFigure, formatObserved } from './gate-text.js';
 import { formatHgrm, percentilePoints } from './hgrm.js';
@@ -111,6 +112,11 @@ function breakdowns(result: ReportInput): string {
   add('Rejected by HTTP status', result.outcomes.rejected.byStatus);
   add('Failed by reason', result.outcomes.failed.byReason);
   add('Dropped by close code', result.outcomes.dropped.byCloseCode);
+  if (result.protocol) {
+    add(`Protocol ${escape(result.protocol.name)}`, result.protocol.counts);
+    add(`Protocol ${escape(result.protocol.name)} reasons`, result.protocol.reasons);
+  }
+  if (result.compression) parts.push(`<p>${escape(compressionLine(result.compression).trim())}</p>`);
   return parts.join('\n');
 }
 
@@ -120,7 +126,10 @@ function ladder(result: ReportInput): string {
     summary.count === 0
       ? [label, ...headings.slice(1, -1).map(() => '–'), '0']
       : [label, ...[...PERCENTILES.map(([key]) => summary[key]), summary.max_us, summary.mean_us].map(formatMs), formatCount(summary.count)];
-  const rows = [row('connect (ramp)', result.latency.connect), row('round trip (run)', result.latency.phases.run.roundTrip)];
+  const rows = [row('connect (ramp)', result.latency.connect)];
+  const protocol = result.protocol;
+  if (protocol && protocol.handshake.count > 0) rows.push(row(`${protocol.name} handshake`, protocol.handshake));
+  rows.push(row('round trip (run)', result.latency.phases.run.roundTrip));
   if (result.latency.phases.ramp.roundTrip.count > 0) rows.push(row('round trip (ramp)', result.latency.phases.ramp.roundTrip));
   const note = result.latency.coordinatedOmissionCorrected ? '<p class="note">Round trips counted from the intended send time (paced; coordinated omission corrected).</p>' : '';
   return `<p class="note">milliseconds</p>\n${table(headings, rows.map((r) => r.map(escape)))}\n${note}`;

@@ -5,6 +5,7 @@
  */
 import { partialLine } from './blast-text.js';
 import { PERCENTILES, type LatencySummaryUs } from '../metrics/histogram.js';
+import { compressionLine } from '../metrics/compression.js';
 import { portableLine } from '../runtime/fast-paths.js';
 import { formatCount, formatMs, formatSeconds } from './format.js';
 import { formatFigure, formatObserved } from './gate-text.js';
@@ -89,6 +90,7 @@ export function formatMarkdown(result: ReportInput): string {
     breakdown(`Protocol ${result.protocol.name}`, result.protocol.counts);
     breakdown(`Protocol ${result.protocol.name} reasons`, result.protocol.reasons);
   }
+  if (result.compression) lines.push('', compressionLine(result.compression).trim());
 
   lines.push('', '### Latency (ms)', '', `| | ${LADDER_HEADINGS.join(' | ')} |`, `|---|${LADDER_HEADINGS.map(() => '---:').join('|')}|`);
   const measured = measuredName(result);

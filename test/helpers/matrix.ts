@@ -4,11 +4,13 @@
  * README promises rather than against the code:
  *
  * - the exit code the README's table gives: 2 for what it says is refused, before any connection;
- *   0 otherwise (every sampled run that goes ahead measures something against serve in its mode, so
- *   none is expected to exit 1);
+ *   1 for the one sampled shape that measures nothing (a subscribe shard of one connection, alone in
+ *   its room); 0 otherwise (every other run that goes ahead measures something against serve in its
+ *   mode);
  * - no stack trace and no "unexpected error", and a refusal is one line naming the option;
  * - `attempted = accepted + rejected + failed`; for echo, sent ≥ received;
- * - the output flags do what they say (--json on stdout, --out and --report files, --no-save none).
+ * - the output flags do what they say (--json on stdout, --out and --report files, --no-save none);
+ * - with --compress (every server here runs serve --compress), every accepted upgrade negotiated it.
  *
  * The refusal rules below are written from the README's option table and its sections, not copied
  * from src/config: where the two disagree, a case fails. Every case has a seed of its own, derived
@@ -22,13 +24,15 @@ import { runCliToEnd } from './cli.js';
 import { prng } from './serve-fuzz-cases.js';
 
 export type ServeMode = 'echo' | 'reply' | 'broadcast';
-export type MatrixPattern = 'echo' | 'reply' | 'subscribe' | 'fire' | 'flood' | 'scenario';
+/** What a case runs against: serve in one of its modes, or a socket.io server (test/helpers/socketio-echo.ts). */
+export type MatrixTarget = ServeMode | 'socketio';
+export type MatrixPattern = 'echo' | 'reply' | 'subscribe' | 'fire' | 'flood' | 'scenario' | 'socketio';
 
 export interface MatrixCase {
   readonly seed: number;
   readonly index: number;
   readonly pattern: MatrixPattern;
-  readonly mode: ServeMode;
+  readonly mode: MatrixTarget;
   /** blast's arguments after the URL. */
   readonly args: readonly string[];
   /** What the README says: the exit code, and for 2 the option named in the one line. */
@@ -83,7 +87,7 @@ function pick<T>(random: () => number, choices: readonly T[]): T {
 /** Sample one case. Some are combinations the README says are refused: they must exit 2. */
 export function sampleCase(seed: number, index: number): MatrixCase {
   const random = prng(caseSeed(seed, index));
-  const pattern = pick(random, ['echo', 'echo', 'reply', 'subscribe', 'fire', 'flood', 'scenario'] as const);
+  const pattern = pick(random, ['echo', 'echo', 'reply', 'subscribe', 'fire', 'flood', 'scenario', 'socketio'] as const);
   const args: string[] = [];
   const refusals: string[] = [];
   const refuse = (option: string) => refusals.push(option);
@@ -108,7 +112,12 @@ export function sampleCase(seed: number, index: number): MatrixCase {
       args.push('-s', String(pick(random, [0, 1, 200, 5000])));
       break;
     case 'message':
-      if (pattern === 'echo' || pattern === 'fire') args.push('--message', pick(random, ['c{{conn}} s{{seq}}', 'hello', '{"at":{{now_us}}}', 'u={{data.user}} {{seq}}']));
+      if (pattern === 'echo' || pattern === 'fire' || pattern === 'socketio') {
+        const message = pick(random, ['c{{conn}} s{{seq}}', 'hello', '{"at":{{now_us}}}', 'u={{data.user}} {{seq}}', '["u{{data.user}}",{{seq}}]']);
+        args.push('--message', message);
+        // socketio: --message is JSON (the emit's arguments), placeholders standing for values.
+        if (pattern === 'socketio' && !message.startsWith('{') && !message.startsWith('[')) refuse('--message');
+      }
       break;
     case 'file':
       args.push('--payload', payloadText);
@@ -119,8 +128,10 @@ export function sampleCase(seed: number, index: number): MatrixCase {
       break;
   }
   if (binary) args.push('--binary');
+  // socketio sends text frames only.
+  if (binary && pattern === 'socketio') refuse('--binary');
 
-  const mode: ServeMode = pattern === 'reply' || pattern === 'scenario' ? 'reply' : pattern === 'subscribe' ? 'broadcast' : 'echo';
+  const mode: MatrixTarget = pattern === 'socketio' ? 'socketio' : pattern === 'reply' || pattern === 'scenario' ? 'reply' : pattern === 'subscribe' ? 'broadcast' : 'echo';
   switch (pattern) {
     case 'reply':
       args.push('--message', '{"jsonrpc":"2.0","id":{{seq}},"method":"ping"}', '--reply-id', 'id');
@@ -148,6 +159,11 @@ export function sampleCase(seed: number, index: number): MatrixCase {
     case 'echo':
       if (args.includes('--message') && args.includes('--payload')) refuse('--message');
       break;
+    case 'socketio':
+      // Each emit asks for an ack, and the ack's round trip is the latency: echo's closed loop.
+      args.push('--protocol', 'socketio');
+      if (args.includes('--message') && args.includes('--payload')) refuse('--message');
+      break;
   }
 
   // Per-connection data: sometimes a file, whether or not a template uses it. A {{data.FIELD}}
@@ -156,11 +172,23 @@ export function sampleCase(seed: number, index: number): MatrixCase {
   if (withData) args.push('--data', dataFile);
   if (!withData && args.some((arg) => arg.includes('{{data.'))) refuse('--message');
 
+  // Compression, against servers that accept it (serve --compress): sometimes, with one of its
+  // options. The README refuses it with --flood, --fire-and-forget without --rate, and --scenario.
+  if (random() < 0.25) {
+    args.push('--compress');
+    const variant = pick(random, ['plain', 'client-no-takeover', 'server-no-takeover', 'window']);
+    if (variant === 'client-no-takeover') args.push('--compress-client-no-context-takeover');
+    if (variant === 'server-no-takeover') args.push('--compress-server-no-context-takeover');
+    if (variant === 'window') args.push('--compress-window-bits', String(pick(random, [9, 12])));
+    if (pattern === 'flood' || (pattern === 'fire' && rate === undefined)) refuse('--compress');
+    if (pattern === 'scenario') refuse('(scenario)');
+  }
+
   // Phases: how long, how many, when traffic starts.
   const phase = pick(random, ['short', 'short', 'zero', 'messages', 'ramp-traffic']);
   if (phase === 'zero') args.push('-d', '0');
   else args.push('-d', pick(random, ['300ms', '700ms']));
-  if (phase === 'messages' && (pattern === 'echo' || pattern === 'reply')) args.push('--messages', String(pick(random, [1, 5, 50])));
+  if (phase === 'messages' && (pattern === 'echo' || pattern === 'reply' || pattern === 'socketio')) args.push('--messages', String(pick(random, [1, 5, 50])));
   if (phase === 'ramp-traffic') args.push('--ramp-traffic');
 
   const workers = pick(random, [undefined, undefined, 1, 2]);
@@ -173,14 +201,17 @@ export function sampleCase(seed: number, index: number): MatrixCase {
   // What the README's exit-code table says a run that goes ahead gives: 0 here. (A shard without
   // publishers still receives: serve --mode broadcast sends every connection's --subscribe message
   // to the others in its room, so "nothing received" does not happen against it.)
-  const expectExit = refusals.length > 0 ? 2 : 0;
+  // The exception: a shard of a 2-connection subscribe run holds one connection, alone in its room,
+  // so it receives nothing, and the README's table gives 1 for a run that measured nothing.
+  const alone = pattern === 'subscribe' && shard !== undefined && connections === 2;
+  const expectExit = refusals.length > 0 ? 2 : alone ? 1 : 0;
   return { seed, index, pattern, mode, args, expectExit, refusedBy: refusals, output };
 }
 
 const STACK_TRACE = /\n\s+at .+:\d+:\d+\)?\n|unexpected error/;
 
 /** Run one case against the servers (URL by mode) and check it. */
-export async function runCase(matrixCase: MatrixCase, urls: Readonly<Record<ServeMode, string>>): Promise<MatrixOutcome> {
+export async function runCase(matrixCase: MatrixCase, urls: Readonly<Record<MatrixTarget, string>>): Promise<MatrixOutcome> {
   const problems: string[] = [];
   const dir = mkdtempSync(join(scratch, `case-${matrixCase.index}-`));
   const out = join(dir, 'result.json');
@@ -233,7 +264,21 @@ export async function runCase(matrixCase: MatrixCase, urls: Readonly<Record<Serv
     const { outcomes, messages } = result;
     if (outcomes.attempted !== outcomes.accepted + outcomes.rejected.total + outcomes.failed.total) fail(`attempted ${outcomes.attempted} ≠ accepted + rejected + failed`);
     if (outcomes.accepted === 0) fail('no connection accepted');
-    if (matrixCase.pattern === 'echo' && messages.received > messages.sent) fail(`echo received ${messages.received} > sent ${messages.sent}`);
+    if ((matrixCase.pattern === 'echo' || matrixCase.pattern === 'socketio') && messages.received > messages.sent) fail(`${matrixCase.pattern} received ${messages.received} > sent ${messages.sent}`);
+    if (matrixCase.pattern === 'socketio') {
+      const counts = result.protocol?.counts ?? {};
+      if (result.protocol?.name !== 'socketio') fail(`protocol ${JSON.stringify(result.protocol?.name)}, not socketio`);
+      // With -d 0 the run may end between a connection's upgrade and its namespace connect.
+      else if (matrixCase.args.includes('0') && matrixCase.args[matrixCase.args.indexOf('0') - 1] === '-d' ? (counts.connected ?? 0) > outcomes.accepted : (counts.connected ?? 0) !== outcomes.accepted) {
+        fail(`socketio connected ${counts.connected} of ${outcomes.accepted} accepted`);
+      }
+      if ((counts.acks ?? 0) < messages.received) fail(`socketio acks ${counts.acks} < received ${messages.received}`);
+    }
+    // Every server here accepts permessage-deflate: each accepted upgrade negotiated it, or none did.
+    const compression = result.compression;
+    if (matrixCase.args.includes('--compress')) {
+      if (!compression || compression.negotiated !== outcomes.accepted || compression.notNegotiated !== 0) fail(`--compress: compression ${JSON.stringify(compression)} for ${outcomes.accepted} accepted`);
+    } else if (compression) fail(`compression ${JSON.stringify(compression)} without --compress`);
     const shard = matrixCase.args[matrixCase.args.indexOf('--shard') + 1];
     const recorded = result.config.shard as { index?: number } | undefined;
     if (matrixCase.args.includes('--shard') && recorded?.index !== Number(shard!.split('/')[0])) fail(`config.shard ${JSON.stringify(recorded)} for --shard ${shard}`);
@@ -243,5 +288,6 @@ export async function runCase(matrixCase: MatrixCase, urls: Readonly<Record<Serv
 
 /** A case as a user would type it. */
 export function describeCase(matrixCase: MatrixCase): string {
-  return `#${matrixCase.index} (${matrixCase.pattern} vs serve --mode ${matrixCase.mode}, output ${matrixCase.output}): blast URL ${matrixCase.args.map((arg) => (/[\s"{}]/.test(arg) ? `'${arg}'` : arg)).join(' ')}`;
+  const against = matrixCase.mode === 'socketio' ? 'a socket.io server' : `serve --mode ${matrixCase.mode}`;
+  return `#${matrixCase.index} (${matrixCase.pattern} vs ${against}, output ${matrixCase.output}): blast URL ${matrixCase.args.map((arg) => (/[\s"{}]/.test(arg) ? `'${arg}'` : arg)).join(' ')}`;
 }
