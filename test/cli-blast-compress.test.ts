@@ -89,7 +89,7 @@ describe('blast --compress', { timeout: 120_000 }, () => {
     }
   });
 
-  it("against serve --mode reply --compress (ws's permessage-deflate behind serve): negotiated, every request answered", async () => {
+  it("against serve --mode reply --compress (serve's own permessage-deflate, as in echo): negotiated, every request answered", async () => {
     const serve = await startServeCli(['--max', '100', '--heartbeat', '0', '--compress', '--mode', 'reply']);
     try {
       const { code, result, stderr } = await blast(serve.url, ['-c', '10', '-d', '1s', '--compress', '--message', '{"id":"{{seq}}","text":"again and again and again"}', '--reply-id', 'id']);

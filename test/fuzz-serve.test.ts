@@ -17,6 +17,12 @@
  * come back compressed and are inflated here by the project's codec, with ws clients compressing
  * alongside.
  *
+ * Then both again, fewer of them, against `serve --mode reply` (every expected echo becomes the
+ * JSON-RPC answer to it, modes.ts's replyFor, as text; the well-behaved clients check theirs) and
+ * `serve --mode broadcast` (each case alone in a room of its own by `?room=`: nothing comes back but
+ * pongs and the close): the modes share the connection code, and the hostile input must meet the
+ * same answers there.
+ *
  * Replay a failure with the seed it prints: WSBENCH_FUZZ_SEED=<seed> npm test.
  */
 import assert from 'node:assert/strict';
@@ -25,7 +31,8 @@ import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { encodeFrame, FrameParser, Opcode } from '../src/protocol/frame-codec.js';
 import { acceptAnswer, DeflateCodec } from '../src/protocol/permessage-deflate.js';
-import { generate, generateCompressed, MAX_PAYLOAD, prng, type Case } from './helpers/serve-fuzz-cases.js';
+import { replyFor } from '../src/serve/modes.js';
+import { generate, generateCompressed, inRoom, MAX_PAYLOAD, prng, type Case } from './helpers/serve-fuzz-cases.js';
 import { startServeCli, stop } from './helpers/cli.js';
 import { attemptMany, closeAll, eventually, openSockets } from './helpers/clients.js';
 
@@ -34,6 +41,33 @@ const REPLAY = `replay with WSBENCH_FUZZ_SEED=${SEED}`;
 const CONNECTIONS = 2600;
 const CONCURRENCY = 40;
 const COMPRESSED_CONNECTIONS = 600;
+/** Per other mode: the same generator, fewer connections (the connection code is the same). */
+const MODE_CONNECTIONS = 800;
+const MODE_COMPRESSED_CONNECTIONS = 200;
+
+/** What a mode answers a case's messages with, and how a case reaches it. */
+interface ModeUnderTest {
+  readonly mode: 'echo' | 'reply' | 'broadcast';
+  readonly serveArgs: readonly string[];
+  /** The messages a case must get back, from the echoes it would get in echo mode. */
+  readonly expected: (echoes: Case['echoes']) => Case['echoes'];
+  readonly place: (fuzzCase: Case, index: number) => Case;
+}
+const ECHO: ModeUnderTest = { mode: 'echo', serveArgs: [], expected: (echoes) => echoes, place: (c) => c };
+const OTHER_MODES: readonly ModeUnderTest[] = [
+  {
+    mode: 'reply',
+    serveArgs: ['--mode', 'reply'],
+    expected: (echoes) => echoes.map((echo) => ({ data: Buffer.from(replyFor(echo.data).text), binary: false })),
+    place: (c) => c,
+  },
+  {
+    mode: 'broadcast',
+    serveArgs: ['--mode', 'broadcast', '--rooms', '100000'],
+    expected: () => [],
+    place: (c, index) => ({ ...c, pieces: inRoom(c.pieces, index) }),
+  },
+];
 
 interface Observation {
   status?: number;
@@ -121,15 +155,16 @@ function run(port: number, fuzzCase: Case): Promise<Observation> {
 }
 
 /** What is wrong with an observation, or undefined when it is what RFC 6455 and ws require. */
-function verdict(fuzzCase: Case, observed: Observation): string | undefined {
+function verdict(fuzzCase: Case, observed: Observation, mode: ModeUnderTest): string | undefined {
   const { expect } = fuzzCase;
+  const echoes = mode.expected(fuzzCase.echoes);
   if (observed.timedOut) return 'no end within 15 s';
   if (expect.kind === 'status') return observed.status === expect.status ? undefined : `status ${observed.status}, expected ${expect.status}`;
   if (expect.kind === 'silent-close') return observed.bytesReceived === 0 ? undefined : `got ${observed.bytesReceived} bytes, expected none`;
   if (observed.status !== 101) return `upgrade answered ${observed.status}`;
   if (observed.serverBrokeProtocol) return `the server broke the protocol: ${observed.serverBrokeProtocol}`;
-  if (observed.echoes.length !== fuzzCase.echoes.length) return `${observed.echoes.length} echoes, expected ${fuzzCase.echoes.length}`;
-  for (const [i, echo] of fuzzCase.echoes.entries()) {
+  if (observed.echoes.length !== echoes.length) return `${observed.echoes.length} echoes, expected ${echoes.length}`;
+  for (const [i, echo] of echoes.entries()) {
     const got = observed.echoes[i]!;
     if (got.binary !== echo.binary || !got.data.equals(echo.data)) return `echo ${i} differs`;
   }
@@ -144,14 +179,14 @@ function verdict(fuzzCase: Case, observed: Observation): string | undefined {
  * Run every case, CONCURRENCY connections at a time, and list those answered wrongly. `alongside`
  * runs meanwhile, told whether cases are still being run.
  */
-async function runAll(port: number, cases: readonly Case[], alongside?: (running: () => boolean) => Promise<void>): Promise<string[]> {
+async function runAll(port: number, cases: readonly Case[], alongside?: (running: () => boolean) => Promise<void>, mode: ModeUnderTest = ECHO): Promise<string[]> {
   const failures: string[] = [];
   let next = 0;
   const worker = async () => {
     while (next < cases.length) {
       const index = next++;
-      const fuzzCase = cases[index]!;
-      const problem = verdict(fuzzCase, await run(port, fuzzCase));
+      const fuzzCase = mode.place(cases[index]!, index);
+      const problem = verdict(fuzzCase, await run(port, fuzzCase), mode);
       if (problem) failures.push(`#${index} ${fuzzCase.name}: ${problem}`);
     }
   };
@@ -159,8 +194,11 @@ async function runAll(port: number, cases: readonly Case[], alongside?: (running
   return failures;
 }
 
-/** 20 well-behaved clients echoing in a closed loop, each echo checked (compressing with `compress`). */
-function wellBehaved(url: string, compress = false) {
+/**
+ * 20 well-behaved clients echoing in a closed loop, each echo checked (compressing with `compress`;
+ * with `answerFor`, what comes back is that answer rather than the message).
+ */
+function wellBehaved(url: string, compress = false, answerFor: (sent: Buffer) => Buffer = (sent) => sent) {
   const stats = { echoes: 0, mismatched: 0, closedEarly: 0 };
   let running = true;
   const sockets: WebSocket[] = [];
@@ -168,11 +206,12 @@ function wellBehaved(url: string, compress = false) {
     Array.from({ length: 20 }, (_, i) => new Promise<void>((resolve, reject) => {
       const ws = new WebSocket(url, { perMessageDeflate: compress ? { threshold: 0 } : false });
       sockets.push(ws);
-      let expected = Buffer.alloc(0);
+      let expected: Buffer = Buffer.alloc(0);
       let count = 0;
       const send = () => {
-        expected = Buffer.from(`client ${i} message ${count++} ${'x'.repeat(count % 200)}`);
-        ws.send(expected, { binary: count % 2 === 0 });
+        const message = Buffer.from(JSON.stringify({ id: `${i}-${count++}`, body: 'x'.repeat(count % 200) }));
+        expected = answerFor(message);
+        ws.send(message, { binary: count % 2 === 0 });
       };
       ws.on('message', (data: Buffer) => {
         stats.echoes++;
@@ -268,4 +307,42 @@ describe('fuzz: wsbench serve against hostile input', () => {
       await stop(server);
     }
   });
+});
+
+describe('fuzz: serve --mode reply and --mode broadcast against the same hostile input', () => {
+  for (const mode of OTHER_MODES) {
+    for (const compress of [false, true]) {
+      const count = compress ? MODE_COMPRESSED_CONNECTIONS : MODE_CONNECTIONS;
+      it(`serve --mode ${mode.mode}${compress ? ' --compress' : ''}: ${count} connections, seed ${SEED}`, { timeout: 60_000 }, async (t) => {
+        t.diagnostic(`seed ${SEED} (${REPLAY})`);
+        const cases = compress ? generateCompressed(prng(SEED ^ 0x5a5a), count) : generate(prng(SEED), count);
+        const server = await startServeCli(['--max', '200', '--handshake-timeout', '1s', '--heartbeat', '1s', '--max-payload', `${MAX_PAYLOAD / 1024}kb`, ...mode.serveArgs, ...(compress ? ['--compress'] : [])]);
+        const port = Number(new URL(server.url).port);
+        const httpBase = `http://127.0.0.1:${port}`;
+        // Reply: well-behaved requesters alongside, each answer checked. Broadcast: none (they
+        // would hear each other); each case is alone in its room.
+        const clients = mode.mode === 'reply' ? wellBehaved(server.url, compress, (sent) => Buffer.from(replyFor(sent).text)) : undefined;
+        try {
+          await clients?.ready;
+          const failures = await runAll(port, cases, undefined, mode);
+          t.diagnostic(`${cases.length} connections; ${clients?.stats.echoes ?? 0} answers to well-behaved clients meanwhile`);
+          assert.deepEqual(failures.slice(0, 20), [], `${failures.length} inputs answered wrongly; ${REPLAY}`);
+          assert.equal(server.child.exitCode, null, `serve is still running; ${REPLAY}`);
+          if (clients) {
+            clients.stop();
+            assert.ok(clients.stats.echoes > 0, 'answers flowed during the fuzz');
+            assert.equal(clients.stats.mismatched, 0, `every answer matched; ${REPLAY}`);
+            assert.equal(clients.stats.closedEarly, 0, `no well-behaved client was closed; ${REPLAY}`);
+            await closeAll(clients.sockets);
+          }
+          // Every hostile connection gave its slot back.
+          await eventually(async () => (await healthz(httpBase)).open === 0, 10_000, `open back at 0 (${REPLAY})`);
+        } finally {
+          clients?.stop();
+          for (const ws of clients?.sockets ?? []) ws.terminate();
+          await stop(server);
+        }
+      });
+    }
+  }
 });

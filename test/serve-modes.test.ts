@@ -8,7 +8,7 @@ import { WebSocket } from 'ws';
 import { resolveServeConfig } from '../src/config/serve-config.js';
 import type { ServeStats } from '../src/metrics/serve-stats.js';
 import { replyFor } from '../src/serve/modes.js';
-import { privateSocketOf } from '../src/serve/modes.js';
+import { privateSocketOf } from './helpers/clients.js';
 import { serve, type RunningServer } from '../src/serve/server.js';
 import { attempt, closeAll, closeEvent, eventually } from './helpers/clients.js';
 import { runCliToEnd, startServeCli, stop, type CliRun } from './helpers/cli.js';

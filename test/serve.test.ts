@@ -10,7 +10,7 @@ import { connect, createServer as createNetServer, Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
-import { privateSocketOf } from '../src/serve/modes.js';
+import { privateSocketOf } from './helpers/clients.js';
 import { emptyServeCounters } from '../src/metrics/serve-stats.js';
 import { encodeFrame, Opcode } from '../src/protocol/frame-codec.js';
 import { proveSharedReads, ServerConnections, sharedReadsInUse } from '../src/serve/server-connection.js';
@@ -314,7 +314,7 @@ describe('serve: the Node internals it relies on', () => {
   });
 });
 
-describe('serve: the ws private field it relies on', () => {
+describe('the ws private field the tests rely on', () => {
   it('ws still has _socket, a net.Socket, and the installed ws is the minor version package.json pins', async () => {
     const pinned = (JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { dependencies: Record<string, string> }).dependencies.ws!;
     const installed = (JSON.parse(readFileSync(fileURLToPath(new URL('../../node_modules/ws/package.json', import.meta.url)), 'utf8')) as { version: string }).version;

@@ -2,10 +2,10 @@
  * One process's echo server: the HTTP listener for /healthz and /metrics, the upgrade handler that
  * asks the admission point for a slot, and one small handler set per WebSocket connection.
  *
- * Echo connections are serve's own after the upgrade (server-connection.ts: the shared frame codec
- * over the socket, no ws objects); ws serves the modes that need its WebSocket. For those, the
- * message, close, pong and error handlers are shared functions (no closures per connection). Either
- * way the heartbeat is one interval over all connections rather than a timer each.
+ * Every connection is serve's own after the upgrade (server-connection.ts: the shared frame codec
+ * over the socket, no ws objects), in every mode: echo is the connection's own answer, reply and
+ * broadcast are message handlers on it (modes.ts). So there is one heartbeat (one interval over
+ * all connections rather than a timer each) and one shutdown; ws is only the tests' oracle.
  */
 import { runtimeReport } from '../runtime/fast-paths.js';
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -13,7 +13,6 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { ServeConfig } from '../config/serve-config.js';
 import { emptyServeCounters, rejectStatus, type RejectReason, type ServeCounters, type ServeStats } from '../metrics/serve-stats.js';
 import { formatPrometheus } from '../report/prometheus.js';
@@ -38,25 +37,18 @@ export class EchoServer {
   readonly #counters = emptyServeCounters();
   /** Never listens itself: connections come from the process's listeners (accept). */
   readonly http: Server | HttpsServer;
-  readonly wss: WebSocketServer;
   readonly config: ServeConfig;
   readonly #admission: AdmissionClient;
-  /** --mode reply or broadcast (modes.ts); undefined for echo, which stays on the path below. */
+  /** --mode reply or broadcast (modes.ts); undefined for echo, the connection's own answer. */
   readonly #mode: ModeHandler | undefined;
-  /** Connections upgraded by serve itself (echo); ws's are in wss.clients. */
+  /** Every open WebSocket connection, whatever the mode. */
   readonly #connections: ServerConnections;
-  /** Whether upgrades become ServerConnections (echo) or ws WebSockets (modes that need ws). */
-  readonly #ownConnections: boolean;
   #heartbeat: NodeJS.Timeout | undefined;
   #handshakeSweep: NodeJS.Timeout;
   /** Measures messagesPerSecond once a second, here, where the messages are counted. */
   #rateSampler: NodeJS.Timeout;
   #shuttingDown = false;
   readonly #releaseSlot: () => void;
-  readonly #onMessage: (this: WebSocket, data: RawData, isBinary: boolean) => void;
-  readonly #onPong: (this: WebSocket) => void;
-  /** Heartbeat: connections pinged at the last beat that have not answered yet. */
-  #unanswered = new Set<WebSocket>();
   /**
    * Handshake deadlines without a timer per socket: sockets that have not upgraded, and a FIFO of
    * (socket, arrival) that one sweep walks from the front (all share one timeout, so arrival order
@@ -72,33 +64,12 @@ export class EchoServer {
     this.config = config;
     this.#admission = admission;
     const counters = this.#counters;
-    const unanswered = () => this.#unanswered;
     this.#releaseSlot = () => admission.release();
-    this.#connections = new ServerConnections(config.maxPayloadBytes, counters);
-    this.#onPong = function (this: WebSocket) {
-      unanswered().delete(this);
-    };
-    this.#mode = modeHandler(config, counters, relay);
-    // Echo runs on serve's own connections (server-connection.ts); the other modes on ws's.
-    this.#ownConnections = this.#mode === undefined;
-    this.#onMessage = this.#mode?.onMessage ?? refuseMessage;
-    this.wss = new WebSocketServer({
-      noServer: true,
-      clientTracking: true,
-      // --compress in reply and broadcast: ws's own permessage-deflate, compressing every message
-      // (threshold 0, as serve's echo does), with the same takeover choices. serverNoContextTakeover
-      // is `true` or left out: ws reads an explicit `false` as "refuse an offer that asks for it" (400),
-      // where serve's echo grants server_no_context_takeover to every client that asks.
-      perMessageDeflate: config.compression
-        ? { threshold: 0, serverNoContextTakeover: config.compression.serverNoContextTakeover || undefined, clientNoContextTakeover: config.compression.clientNoContextTakeover }
-        : false,
-      maxPayload: config.maxPayloadBytes,
-    });
-    // With a listener here ws leaves the refusal of a malformed upgrade to us, so it is counted.
-    this.wss.on('wsClientError', (_error: Error, socket: Duplex) => {
-      counters.rejected['bad-request']++;
-      refuse(socket, 400);
-    });
+    const mode = modeHandler(config, counters, relay);
+    this.#mode = mode;
+    this.#connections = mode
+      ? new ServerConnections(config.maxPayloadBytes, counters, mode.onMessage, (connection) => mode.onClose(connection))
+      : new ServerConnections(config.maxPayloadBytes, counters);
     const onRequest = (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res);
     // wss://: the TLS handshake has its own deadline (handshakeTimeout); the upgrade's deadline
     // starts once it is done, on the TLS socket that the upgrade will arrive on.
@@ -157,14 +128,11 @@ export class EchoServer {
     clearInterval(this.#handshakeSweep);
     clearInterval(this.#rateSampler);
     this.#counters.messagesPerSecond = 0;
-    for (const ws of this.wss.clients) ws.close(1001, 'server shutting down');
     this.#connections.closeAll(1001, 'server shutting down');
     const deadline = Date.now() + drainTimeoutMs;
     while (this.#openConnections() > 0 && Date.now() < deadline) await delay(20);
-    for (const ws of this.wss.clients) ws.terminate();
     this.#connections.destroyAll();
     this.http.closeAllConnections();
-    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -191,8 +159,7 @@ export class EchoServer {
       // The slot is tied to the socket: whatever ends it (close, reset, failed handshake, heartbeat
       // termination, a killed peer) fires 'close' once, and that gives the slot back.
       socket.on('close', this.#releaseSlot);
-      if (this.#ownConnections) this.#openConnection(req, socket as Socket, head);
-      else this.wss.handleUpgrade(req, socket, head, (ws) => this.#onOpen(ws, req));
+      this.#openConnection(req, socket as Socket, head);
     });
   }
 
@@ -205,25 +172,17 @@ export class EchoServer {
     socket.write(response.head);
     this.#counters.accepted++;
     if (response.deflate) this.#counters.compressionNegotiated++;
-    this.#connections.open(socket, head, response.deflate);
+    const mode = this.#mode;
+    this.#connections.open(socket, head, response.deflate, mode && ((connection) => mode.onOpen(connection, req)));
   }
 
   #openConnections(): number {
-    return this.wss.clients.size + this.#connections.size;
+    return this.#connections.size;
   }
 
   /** Broadcast: a message published in another server process, for this one's room members. */
   deliverRelayed(message: RelayedBroadcast): void {
     this.#mode?.deliverRelayed(message);
-  }
-
-  #onOpen(ws: WebSocket, req: IncomingMessage): void {
-    this.#counters.accepted++;
-    if (ws.extensions.includes('permessage-deflate')) this.#counters.compressionNegotiated++;
-    this.#mode?.onOpen(ws, req);
-    ws.on('message', this.#onMessage);
-    ws.on('error', ignoreError);
-    if (this.#heartbeat) ws.on('pong', this.#onPong);
   }
 
   #reject(socket: Duplex, reason: RejectReason): void {
@@ -233,9 +192,6 @@ export class EchoServer {
 
   /** A peer that did not answer the last ping is gone: terminate it (its slot comes back on close). */
   #beat(): void {
-    for (const ws of this.#unanswered) if (ws.readyState === ws.OPEN) ws.terminate();
-    this.#unanswered = new Set(this.wss.clients);
-    for (const ws of this.#unanswered) ws.ping();
     this.#connections.beat();
   }
 
@@ -326,15 +282,6 @@ function pathOf(url: string | undefined): string {
   if (!url) return '/';
   const query = url.indexOf('?');
   return query === -1 ? url : url.slice(0, query);
-}
-
-/** ws connections exist only for the modes, which bring their own handler: never called. */
-function refuseMessage(this: WebSocket): void {
-  this.close(1011);
-}
-
-function ignoreError(): void {
-  // ws closes the connection itself (1002, 1007, 1009) and emits 'close'; nothing more to do.
 }
 
 function delay(ms: number): Promise<void> {

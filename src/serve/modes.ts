@@ -1,7 +1,10 @@
 /**
- * serve's modes other than echo. Echo keeps its own hot path in echo-server.ts; for `--mode reply`
- * or `--mode broadcast` the EchoServer hands every connection and message to the ModeHandler made
- * here.
+ * serve's modes other than echo, as message handlers on serve's own connections
+ * (server-connection.ts): the connection does the framing, control frames, UTF-8 checks, the close
+ * handshake, backpressure, compression, the heartbeat and shutdown, for every mode alike; a mode
+ * says only what a complete message means. Echo is the connection's own answer (no handler: its
+ * hot path has no call to make); for `--mode reply` or `--mode broadcast` the EchoServer gives its
+ * connections the ModeHandler made here.
  *
  * reply: each message is a JSON request; the answer is one text message
  *   {"jsonrpc":"2.0","id":<the request's id>,"result":<its params, or the whole request if it has none>}
@@ -19,29 +22,31 @@
  * parsed.
  *
  * Cost and bound of broadcast: one message costs one frame encoding per process and one write per
- * subscriber (the same Buffer for all), so out = in × (room members - 1). A subscriber whose unsent
+ * subscriber (the same Buffer for all; with --compress, one compression per subscriber, each with
+ * its own context), so out = in × (room members - 1). A subscriber whose unsent
  * bytes pass --subscriber-buffer after a write is closed with 1008 and counted: it never pauses the
- * publisher or the room, and holds at most its bound plus one message. With workers, each message
- * also crosses IPC twice (worker → primary → every other worker) as JSON text.
+ * publisher or the room, and holds at most its bound plus one message. (With --compress and a kept
+ * context, messages still waiting for their asynchronous compression are counted only once they are
+ * written: the check catches up at the next message.) With workers, each message also crosses IPC
+ * twice (worker → primary → every other worker) as JSON text.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
-import { WebSocket, type RawData } from 'ws';
 import type { ServeConfig } from '../config/serve-config.js';
 import { RELAY_BACKLOG_BYTES, type RelayedBroadcast } from '../ipc/serve-messages.js';
 import type { ServeCounters } from '../metrics/serve-stats.js';
 import { encodeFrame, Opcode } from '../protocol/frame-codec.js';
-import { ECHO_HIGH_WATER_BYTES } from './server-connection.js';
+import type { MessageHandler, ServerConnection } from './server-connection.js';
 
-const OPEN = WebSocket.OPEN;
-
-/** What EchoServer calls for a mode other than echo. */
+/** What EchoServer hands its connections for a mode other than echo. */
 export interface ModeHandler {
-  /** The shared 'message' listener (no closure per connection). */
-  readonly onMessage: (this: WebSocket, data: RawData, isBinary: boolean) => void;
+  /** What a complete message means (one shared function: no closure per connection). */
+  readonly onMessage: MessageHandler;
   /** Checked before a slot is taken: an upgrade this mode cannot serve is answered 400. */
   refusesUpgrade(req: IncomingMessage): boolean;
-  onOpen(ws: WebSocket, req: IncomingMessage): void;
+  /** A connection is open; nothing has been read from it yet. */
+  onOpen(connection: ServerConnection, req: IncomingMessage): void;
+  /** A connection has ended. */
+  onClose(connection: ServerConnection): void;
   /** Broadcast: a message published in another server process. */
   deliverRelayed(message: RelayedBroadcast): void;
 }
@@ -59,22 +64,18 @@ export function modeHandler(config: ServeConfig, counters: ServeCounters, relay:
 }
 
 class Reply implements ModeHandler {
-  readonly onMessage: ModeHandler['onMessage'];
+  readonly onMessage: MessageHandler;
 
   constructor(counters: ServeCounters) {
-    this.onMessage = function reply(this: WebSocket, data: RawData) {
-      const request = data as Buffer;
-      counters.messagesIn++;
-      counters.bytesIn += request.length;
-      if (this.readyState !== OPEN) return;
+    // A requester that does not read its answers stops being read, as echo's does: the connection's
+    // own backpressure (ECHO_HIGH_WATER_BYTES in server-connection.ts).
+    this.onMessage = function reply(connection: ServerConnection, request: Buffer) {
       const answer = replyFor(request);
       if (!answer.ok) counters.badMessages++;
       const payload = Buffer.from(answer.text);
-      const unsent = writeFrame(this, encodeFrame(payload, Opcode.text, false), payload, false);
+      if (!connection.send(payload, false)) return;
       counters.messagesOut++;
       counters.bytesOut += payload.length;
-      // A requester that does not read its answers stops being read, as echo does.
-      if (unsent > ECHO_HIGH_WATER_BYTES) pauseUntilDrained(this);
     };
   }
 
@@ -83,6 +84,8 @@ class Reply implements ModeHandler {
   }
 
   onOpen(): void {}
+
+  onClose(): void {}
 
   deliverRelayed(): void {}
 }
@@ -109,20 +112,21 @@ export function replyFor(request: Buffer): { text: string; ok: boolean } {
   return { text: JSON.stringify({ jsonrpc: '2.0', id, result }), ok: true };
 }
 
+/** A broadcast connection's slot: its room, or NO_ROOM once dropped as a slow subscriber. */
+const NO_ROOM = -1;
+
 class Broadcast implements ModeHandler {
-  readonly onMessage: ModeHandler['onMessage'];
+  readonly onMessage: MessageHandler;
   readonly #counters: ServeCounters;
   readonly #rooms: number;
   readonly #subscriberBufferBytes: number;
   readonly #relay: RelayOut | undefined;
   /** Members of each room in this process; a room's Set is made when someone first joins it. */
-  readonly #members: (Set<WebSocket> | undefined)[];
-  readonly #roomOf = new Map<WebSocket, number>();
+  readonly #members: (Set<ServerConnection> | undefined)[];
   #nextRoom = 0;
-  readonly #onClose: (this: WebSocket) => void;
   /** Relay text handed to the channel and not yet sent, and the publishers paused until it halves. */
   #relayBacklogBytes = 0;
-  readonly #pausedPublishers = new Set<WebSocket>();
+  readonly #pausedPublishers = new Set<ServerConnection>();
 
   constructor(config: ServeConfig, counters: ServeCounters, relay: RelayOut | undefined) {
     this.#counters = counters;
@@ -130,14 +134,7 @@ class Broadcast implements ModeHandler {
     this.#subscriberBufferBytes = config.subscriberBufferBytes;
     this.#relay = relay;
     this.#members = new Array(config.rooms);
-    const self = this;
-    this.onMessage = function publish(this: WebSocket, data: RawData, isBinary: boolean) {
-      self.#publish(this, data as Buffer, isBinary);
-    };
-    this.#onClose = function leave(this: WebSocket) {
-      self.#leave(this);
-      self.#pausedPublishers.delete(this);
-    };
+    this.onMessage = (connection, payload, binary) => this.#publish(connection, payload, binary);
   }
 
   refusesUpgrade(req: IncomingMessage): boolean {
@@ -145,15 +142,19 @@ class Broadcast implements ModeHandler {
     return asked !== undefined && roomNumber(asked, this.#rooms) === undefined;
   }
 
-  onOpen(ws: WebSocket, req: IncomingMessage): void {
+  onOpen(connection: ServerConnection, req: IncomingMessage): void {
     const asked = roomQuery(req.url);
     let room = asked === undefined ? undefined : roomNumber(asked, this.#rooms);
     if (room === undefined) {
       room = this.#nextRoom;
       this.#nextRoom = (this.#nextRoom + 1) % this.#rooms;
     }
-    this.#join(ws, room);
-    ws.on('close', this.#onClose);
+    this.#join(connection, room);
+  }
+
+  onClose(connection: ServerConnection): void {
+    this.#leave(connection);
+    this.#pausedPublishers.delete(connection);
   }
 
   deliverRelayed(message: RelayedBroadcast): void {
@@ -162,19 +163,16 @@ class Broadcast implements ModeHandler {
     this.#fanOut(message.room, Buffer.from(message.data, message.binary ? 'base64' : 'utf8'), message.binary, undefined);
   }
 
-  #publish(publisher: WebSocket, payload: Buffer, isBinary: boolean): void {
-    const counters = this.#counters;
-    counters.messagesIn++;
-    counters.bytesIn += payload.length;
-    let room = this.#roomOf.get(publisher);
+  #publish(publisher: ServerConnection, payload: Buffer, binary: boolean): void {
+    let room = publisher.slot as number;
     // Not a member: dropped as a slow subscriber and closing. What it still sends goes nowhere.
-    if (room === undefined) return;
+    if (room === NO_ROOM) return;
     if (this.#rooms > 1) {
       const named = roomField(payload);
       if (named !== undefined) {
         const asked = roomNumber(named, this.#rooms);
         if (asked === undefined) {
-          counters.badMessages++;
+          this.#counters.badMessages++;
           return;
         }
         if (asked !== room) {
@@ -184,19 +182,20 @@ class Broadcast implements ModeHandler {
         }
       }
     }
-    this.#fanOut(room, payload, isBinary, publisher);
-    if (this.#relay) this.#relayOut(publisher, room, payload, isBinary);
+    this.#fanOut(room, payload, binary, publisher);
+    if (this.#relay) this.#relayOut(publisher, room, payload, binary);
   }
 
   /** One frame for every subscriber: encoded once, the same Buffer written to each socket. */
-  #fanOut(room: number, payload: Buffer, isBinary: boolean, publisher: WebSocket | undefined): void {
+  #fanOut(room: number, payload: Buffer, binary: boolean, publisher: ServerConnection | undefined): void {
     const members = this.#members[room];
     if (!members || members.size === 0 || (members.size === 1 && publisher !== undefined && members.has(publisher))) return;
     const counters = this.#counters;
-    const frame = encodeFrame(payload, isBinary ? Opcode.binary : Opcode.text, false);
+    const frame = encodeFrame(payload, binary ? Opcode.binary : Opcode.text, false);
     for (const subscriber of members) {
-      if (subscriber === publisher || subscriber.readyState !== OPEN) continue;
-      const unsent = writeFrame(subscriber, frame, payload, isBinary);
+      if (subscriber === publisher) continue;
+      const unsent = subscriber.sendFrame(frame, payload, binary);
+      if (unsent < 0) continue;
       counters.messagesOut++;
       counters.bytesOut += payload.length;
       if (unsent > this.#subscriberBufferBytes) this.#dropSlow(subscriber);
@@ -206,41 +205,41 @@ class Broadcast implements ModeHandler {
   /**
    * A subscriber that does not read as fast as its room publishes: out of the room at once, so
    * nothing more is written to it, and closed with 1008 behind what it already has queued. If it
-   * never reads that either, ws cuts it when its close handshake times out.
+   * never reads that either, the connection cuts it when its close handshake times out.
    */
-  #dropSlow(subscriber: WebSocket): void {
+  #dropSlow(subscriber: ServerConnection): void {
     this.#leave(subscriber);
     this.#counters.slowSubscribersDropped++;
     subscriber.close(1008, 'too slow: unsent messages passed the server --subscriber-buffer');
   }
 
-  #relayOut(publisher: WebSocket, room: number, payload: Buffer, isBinary: boolean): void {
-    const data = payload.toString(isBinary ? 'base64' : 'utf8');
+  #relayOut(publisher: ServerConnection, room: number, payload: Buffer, binary: boolean): void {
+    const data = payload.toString(binary ? 'base64' : 'utf8');
     const bytes = data.length;
     this.#relayBacklogBytes += bytes;
-    this.#relay!({ t: 'broadcast', room, binary: isBinary, data }, () => {
+    this.#relay!({ t: 'broadcast', room, binary, data }, () => {
       this.#relayBacklogBytes -= bytes;
       if (this.#relayBacklogBytes <= RELAY_BACKLOG_BYTES / 2 && this.#pausedPublishers.size > 0) {
-        for (const paused of this.#pausedPublishers) if (paused.readyState === OPEN) paused.resume();
+        for (const paused of this.#pausedPublishers) paused.resumeReading();
         this.#pausedPublishers.clear();
       }
     });
     if (this.#relayBacklogBytes > RELAY_BACKLOG_BYTES && !this.#pausedPublishers.has(publisher)) {
-      publisher.pause();
+      publisher.pauseReading();
       this.#pausedPublishers.add(publisher);
     }
   }
 
-  #join(ws: WebSocket, room: number): void {
-    this.#roomOf.set(ws, room);
-    (this.#members[room] ??= new Set()).add(ws);
+  #join(connection: ServerConnection, room: number): void {
+    connection.slot = room;
+    (this.#members[room] ??= new Set()).add(connection);
   }
 
-  #leave(ws: WebSocket): void {
-    const room = this.#roomOf.get(ws);
-    if (room === undefined) return;
-    this.#roomOf.delete(ws);
-    this.#members[room]!.delete(ws);
+  #leave(connection: ServerConnection): void {
+    const room = connection.slot as number;
+    if (room === NO_ROOM || room === undefined) return;
+    connection.slot = NO_ROOM;
+    this.#members[room]!.delete(connection);
   }
 }
 
@@ -267,38 +266,4 @@ function roomField(payload: Buffer): unknown {
 function roomNumber(value: unknown, rooms: number): number | undefined {
   const room = typeof value === 'number' ? value : typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : NaN;
   return Number.isInteger(room) && room >= 0 && room < rooms ? room : undefined;
-}
-
-/**
- * Write one frame straight to ws's socket (see privateSocketOf),
- * or through ws.send if that field is gone, or when the connection negotiated permessage-deflate
- * (serve --compress: ws's Sender compresses it). Returns the bytes still unsent to this peer.
- */
-function writeFrame(ws: WebSocket, frame: Buffer, payload: Buffer, isBinary: boolean): number {
-  // The only extension ws's server negotiates is permessage-deflate.
-  const socket = ws.extensions === '' ? privateSocketOf(ws) : undefined;
-  if (socket) {
-    socket.write(frame);
-    return socket.writableLength;
-  }
-  ws.send(payload, { binary: isBinary });
-  return ws.bufferedAmount;
-}
-
-/**
- * ws's private `_socket`: the TCP socket under a WebSocket. ws has no public way to reach it, and the
- * modes write their frames to it directly (one write, no option objects), and pause a peer on it.
- * A private field can change in any release, so package.json pins ws to the minor version tested
- * (~8.23.0) rather than ^8; test/serve.test.ts fails if the field is gone, and if it ever were, this
- * returns undefined and every frame goes through ws.send (correct, only slower).
- */
-export function privateSocketOf(ws: WebSocket): Socket | undefined {
-  return (ws as unknown as { _socket?: Socket })._socket;
-}
-
-export function pauseUntilDrained(ws: WebSocket): void {
-  const socket = privateSocketOf(ws);
-  if (!socket || ws.isPaused) return;
-  ws.pause();
-  socket.once('drain', () => ws.resume());
 }

@@ -67,7 +67,11 @@ const State = {
 } as const;
 type State = (typeof State)[keyof typeof State];
 
-/** A message handler for modes other than echo; `connection.send` answers on the same connection. */
+/**
+ * A message handler for modes other than echo (serve/modes.ts): what to do with one complete
+ * message. `payload` may be a view of the shared read buffer, valid only during the call.
+ * `connection.send` answers on the same connection; `sendFrame` sends another's.
+ */
 export type MessageHandler = (connection: ServerConnection, payload: Buffer, binary: boolean) => void;
 
 export class ServerConnection extends FrameParser {
@@ -77,6 +81,8 @@ export class ServerConnection extends FrameParser {
   state: State = State.open;
   /** The heartbeat pinged it and no pong has come since. */
   pingOutstanding = false;
+  /** The mode's own state for this connection (broadcast: its room); echo and reply leave it. */
+  slot: unknown = undefined;
   #closeTimer: NodeJS.Timeout | undefined;
   /** While a message is being compressed, the frames sent after it wait here, in order (copies). */
   #waiting: Array<{ opcode: number; payload: Buffer; compress: boolean }> | undefined;
@@ -104,7 +110,34 @@ export class ServerConnection extends FrameParser {
     return true;
   }
 
-  /** Start the closing handshake from our side (shutdown: 1001). */
+  /**
+   * Send a message already encoded as one unmasked frame (`frame`, shared by many connections:
+   * broadcast), or, where this connection must encode its own (compression, frames waiting behind
+   * a message being compressed, or answers being collected in its read), `payload` as send does.
+   * Returns the bytes still unsent to this peer, or -1 when the connection is not open.
+   */
+  sendFrame(frame: Buffer, payload: Buffer, binary: boolean): number {
+    if (this.state !== State.open) return -1;
+    if (this.compression !== undefined || this.#waiting || answering === this) this.send(payload, binary);
+    else this.#write(frame);
+    return this.unsentBytes;
+  }
+
+  /** Bytes handed to the socket and not yet sent. */
+  get unsentBytes(): number {
+    return this.socket?.writableLength ?? 0;
+  }
+
+  /** Stop reading this peer (broadcast: while the relay to other processes is backed up). */
+  pauseReading(): void {
+    this.socket?.pause();
+  }
+
+  resumeReading(): void {
+    this.socket?.resume();
+  }
+
+  /** Start the closing handshake from our side (shutdown: 1001; broadcast: 1008 for a slow subscriber). */
   close(code: number, reason: string): void {
     if (this.state !== State.open) return;
     const body = Buffer.allocUnsafe(2 + Buffer.byteLength(reason));
@@ -149,6 +182,7 @@ export class ServerConnection extends FrameParser {
     this.socket = undefined;
     this.compression?.close();
     this.#waiting = undefined;
+    this.group.onClose?.(this);
     this.group.remove(this);
   }
 
@@ -312,6 +346,8 @@ export class ServerConnections {
     readonly counters: ServeCounters,
     /** Echo when undefined; serve's other modes hand messages to their handler. */
     readonly onMessage?: MessageHandler,
+    /** Called once when a connection ends (its socket closed), before it leaves the list. */
+    readonly onClose?: (connection: ServerConnection) => void,
   ) {}
 
   get size(): number {
@@ -321,11 +357,13 @@ export class ServerConnections {
   /**
    * Take over an upgraded socket (the 101 answer already written): `head` is what came after the
    * request in the same packet. Plain TCP reads into the process's shared buffer; TLS (which
-   * decrypts into buffers of its own) through 'data' events.
+   * decrypts into buffers of its own) through 'data' events. `opened` is called before anything
+   * is read (a mode sets the connection up there: broadcast puts it in its room).
    */
-  open(socket: Socket, head: Buffer, deflate?: DeflateParams): ServerConnection {
+  open(socket: Socket, head: Buffer, deflate?: DeflateParams, opened?: (connection: ServerConnection) => void): ServerConnection {
     const connection = new ServerConnection(this, socket, deflate);
     connection.index = this.#list.push(connection) - 1;
+    opened?.(connection);
     (socket as SocketWithConnection)[kConnection] = connection;
     socket.on('error', onSocketError);
     socket.on('close', onSocketClose);

@@ -72,3 +72,12 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
+
+/**
+ * ws's private `_socket`: the TCP socket under a WebSocket. ws has no public way to reach it; tests
+ * pause a client on it to play a peer that stops reading. package.json pins ws to the minor version
+ * tested (~x.y.z), and test/serve.test.ts fails if the field is gone.
+ */
+export function privateSocketOf(ws: WebSocket): import('node:net').Socket | undefined {
+  return (ws as unknown as { _socket?: import('node:net').Socket })._socket;
+}

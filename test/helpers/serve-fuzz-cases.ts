@@ -248,3 +248,29 @@ export function generateCompressed(random: () => number, connections: number): C
   }
   return cases;
 }
+
+const PLAIN_REQUEST_LINE = Buffer.from('GET /ws HTTP/1.1\r\n', 'latin1');
+
+/**
+ * The same pieces with the upgrade request's path given `?room=<room>` (serve --mode broadcast: a
+ * room of one, where nothing is relayed and only control frames and closes come back). The bytes
+ * are cut where they were: every boundary after the request line moves by what was inserted.
+ * Pieces with no plain `GET /ws HTTP/1.1` request line (broken upgrades) are left as they are.
+ */
+export function inRoom(pieces: readonly Buffer[], room: number): Buffer[] {
+  const whole = Buffer.concat(pieces);
+  if (whole.indexOf(PLAIN_REQUEST_LINE) !== 0) return [...pieces];
+  const at = 'GET /ws'.length;
+  const inserted = Buffer.from(`?room=${room}`, 'latin1');
+  const moved = Buffer.concat([whole.subarray(0, at), inserted, whole.subarray(at)]);
+  const out: Buffer[] = [];
+  let from = 0;
+  let boundary = 0;
+  for (const piece of pieces) {
+    boundary += piece.length;
+    const to = boundary <= at ? boundary : boundary + inserted.length;
+    out.push(moved.subarray(from, to));
+    from = to;
+  }
+  return out;
+}
