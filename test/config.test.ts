@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { resolveBlastConfig, parseSourceAddresses } from '../src/config/blast-config.js';
 import { ConfigError } from '../src/config/errors.js';
-import { resolveServeConfig } from '../src/config/serve-config.js';
+import { resolveServeConfig, serveDefaults } from '../src/config/serve-config.js';
+import { blastDefaults } from '../src/config/blast-options.js';
 import { parseCount, parseDurationMs, parseSizeBytes } from '../src/config/units.js';
 import { planServe } from '../src/limits/serve-plan.js';
 import { planBlast } from '../src/limits/blast-plan.js';
@@ -47,6 +48,27 @@ describe('config validation', () => {
     assert.ok(Object.isFrozen(config));
     assert.equal(resolveServeConfig({ heartbeat: '0' }).heartbeatMs, 0);
     assert.equal(resolveBlastConfig({ size: '1kb' }).payload.length, 1024);
+  });
+
+  it("fills the option tables' defaults: every serve default is its config field's value", () => {
+    const config = resolveServeConfig({}) as unknown as Record<string, unknown>;
+    for (const [field, value] of Object.entries(serveDefaults)) assert.equal(config[field], value, field);
+    const blast = resolveBlastConfig({});
+    for (const field of ['connections', 'durationMs', 'connectRate', 'maxHandshakes', 'connectTimeoutMs', 'pipeline', 'publishers', 'protocol', 'lifetimeJitter', 'reconnectMinMs', 'reconnectMaxMs', 'barrierTimeoutMs', 'metricsHost', 'maxPayloadBytes'] as const) {
+      assert.equal(blast[field], blastDefaults[field], field);
+    }
+    assert.equal(blast.payload.length, blastDefaults.sizeBytes);
+    assert.equal(blast.reconnectJitter, blastDefaults.reconnectJitter === 'full');
+  });
+
+  it('errors from the option tables name the option as before', () => {
+    assert.throws(() => resolveServeConfig({ port: '70000' }), /^ConfigError: --port: "70000" is not valid; expected an integer from 0 to 65535/);
+    assert.throws(() => resolveServeConfig({ workers: '0' }), /^ConfigError: --workers: "0" is not valid; expected an integer from 1 to 256/);
+    assert.throws(() => resolveServeConfig({ mode: 'x' }), /^ConfigError: --mode: "x" is not valid; expected one of echo, reply, broadcast$/);
+    assert.throws(() => resolveBlastConfig({ size: 'big' }), /^ConfigError: --size: "big" is not valid; expected a size from 0 to 67108864 bytes/);
+    assert.throws(() => resolveBlastConfig({ duration: 'soon' }), /^ConfigError: -d, --duration: "soon" is not valid; expected a duration from 0ms to 24d/);
+    assert.throws(() => resolveBlastConfig({ reconnect: true, reconnectJitter: 'some' }), /^ConfigError: --reconnect-jitter: "some" is not valid; expected one of full, none$/);
+    assert.throws(() => resolveBlastConfig({ metricsPort: '-1' }), /^ConfigError: --metrics-port: "-1" is not valid; expected an integer from 0 to 65535/);
   });
 
   it('reads source address lists and ranges', () => {

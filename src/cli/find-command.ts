@@ -2,7 +2,8 @@
 import { Command } from 'commander';
 import { resolveBlastConfig } from '../config/blast-config.js';
 import { ConfigError, ExitCode } from '../config/errors.js';
-import { durationMs } from '../config/validate.js';
+import { FIND, FIND_OPTIONS } from '../config/find-options.js';
+import { addOptions, readNumber, type OptionValues } from '../config/option-table.js';
 import { parseCount, parsePercent, formatDurationMs } from '../config/units.js';
 import { redactHeaderArgs } from '../config/redact-headers.js';
 import { evaluate, type ThresholdOutcome } from '../gate/evaluate.js';
@@ -13,61 +14,13 @@ import { formatCount, formatMs } from '../report/format.js';
 import { checkWritable, defaultResultsPath, writeJsonAtomic, writeTextAtomic } from '../report/results-file.js';
 import { onceInterrupted, type CliIo } from './io.js';
 
-interface FindFlags {
-  until?: string[];
-  connections?: string;
-  rate?: string;
-  stepDuration?: string;
-  precision?: string;
-  growth?: string;
-  size?: string;
-  message?: string;
-  replyId?: string;
-  maxHandshakes?: string;
-  connectTimeout?: string;
-  header?: string[];
-  subprotocol?: string;
-  insecure?: boolean;
-  workers?: string;
-  sourceIp?: string;
-  recordHeaders?: boolean;
-  threshold?: string[];
-  json?: boolean;
-  quiet?: boolean;
-  out?: string;
-  save?: boolean;
-  report?: string;
-}
-
-const repeat = (value: string, all: string[] = []) => [...all, value];
+type FindFlags = OptionValues<typeof FIND_OPTIONS>;
 
 export function findCommand(io: CliIo, setExit: (code: number) => void): Command {
-  return new Command('find')
+  const command = new Command('find')
     .description('search for the largest load a server holds while every --until threshold does: connections (default) or message rate')
-    .argument('<url>', 'ws:// or wss:// URL of the server')
-    .option('--until <expr>', "a threshold every step must hold, blast's grammar (repeatable), e.g. 'rtt:p(99)<50ms' 'failed:ratio<0.001'", repeat)
-    .option('-c, --connections <from..to|count>', 'what grows: connections from..to (default 1k..100k); with a --rate range, the connections held throughout')
-    .option('--rate <from..to|rate>', 'a range (1..1000): search messages per second per connection at a fixed -c; a number: the rate while connections grow (default 1)')
-    .option('--step-duration <duration>', 'how long each step holds its load, judged on that time alone (default 10s)')
-    .option('--precision <percent>', 'bisect until the holding and the failing load are within this share of the failing one (default 5%)')
-    .option('--growth <factor>', 'each step over the last while every step holds (default 2)')
-    .option('-s, --size <size>', 'message payload size (default 64)')
-    .option('--message <text|@file>', 'send this message template instead of a payload (see blast --help)')
-    .option('--reply-id <path>', 'request/response: pair replies with requests by this id (see blast --help)')
-    .option('--max-handshakes <count>', 'handshakes in flight at once (default 1000)')
-    .option('--connect-timeout <duration>', 'a connection without its 101 by then fails (default 5s)')
-    .option('-H, --header <header>', "extra upgrade header 'name: value' (repeatable)", repeat)
-    .option('--subprotocol <protocol>', 'Sec-WebSocket-Protocol to ask for')
-    .option('--insecure', 'wss://: accept a certificate that does not verify')
-    .option('-w, --workers <count>', 'client processes (default: from the open-file limit, for the largest step)')
-    .option('--source-ip <list>', 'source addresses (see blast --help)')
-    .option('--record-headers', 'keep -H values in the result')
-    .option('--threshold <expr>', "gate the answer, e.g. 'capacity:count>=5000' (exit 99 when crossed)", repeat)
-    .option('--json', 'print the result as JSON on stdout')
-    .option('-q, --quiet', 'no step lines on stderr')
-    .option('-o, --out <file>', 'write the JSON result here instead of results/find-<time>.json')
-    .option('--no-save', 'do not write a results file')
-    .option('--report <formats>', 'html: the capacity curve, next to the results file')
+    .argument('<url>', 'ws:// or wss:// URL of the server');
+  return addOptions(command, FIND_OPTIONS)
     .addHelpText(
       'after',
       `
@@ -95,13 +48,13 @@ failed, or a --threshold on the answer was crossed; 130 interrupted.`,
       for (const t of gate) if (t.metric !== 'capacity') throw new ConfigError('--threshold', t.expression, 'find gates its answer: capacity:count (each step is judged by --until)');
       const rateRange = flags.rate !== undefined && flags.rate.includes('..');
       const dimension: FindDimension = rateRange ? 'rate' : 'connections';
-      const connections = dimension === 'connections' ? range('-c, --connections', flags.connections ?? '1k..100k', true) : undefined;
+      const connections = dimension === 'connections' ? range('-c, --connections', flags.connections ?? FIND.connections.default, true) : undefined;
       const rates = rateRange ? range('--rate', flags.rate!, false) : undefined;
       const heldConnections = dimension === 'rate' ? single('-c, --connections', flags.connections ?? '100') : connections!.to;
-      const rate = rateRange ? rates!.from : flags.rate === undefined ? 1 : Number(flags.rate);
-      const stepDurationMs = durationMs('--step-duration', flags.stepDuration, 10_000, 1000);
-      const precision = percent('--precision', flags.precision ?? '5%');
-      const growth = flags.growth === undefined ? 2 : Number(flags.growth);
+      const rate = rateRange ? rates!.from : Number(flags.rate ?? FIND.rate.default);
+      const stepDurationMs = readNumber(FIND.stepDuration, flags.stepDuration);
+      const precision = percent('--precision', String(flags.precision ?? `${FIND.precision.default}%`));
+      const growth = Number(flags.growth ?? FIND.growth.default);
       if (!(growth > 1 && growth <= 100)) throw new ConfigError('--growth', flags.growth, 'expected a factor over 1, such as 2 or 1.5');
       const config = resolveBlastConfig({
         url,

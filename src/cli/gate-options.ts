@@ -1,22 +1,24 @@
 /** The gate's options and output, shared by the commands that produce a result (blast, merge). */
 import type { Command } from 'commander';
-import type { GatedResult, GateOptions } from '../gate/gate-plan.js';
+import { DEFAULT_MAX_REGRESSION_PERCENT } from '../gate/compare.js';
+import type { GatedResult } from '../gate/gate-plan.js';
+import { addOptions, type OptionSpec, type OptionValues } from '../config/option-table.js';
 import type { Verdict } from '../gate/verdict.js';
 import { formatComparison, formatThresholds } from '../report/gate-text.js';
 import type { CliIo } from './io.js';
 
-export type GateFlags = GateOptions & { threshold?: string[] };
+/** The gate's options, declared once for every command that has them (option-table.ts). */
+export const GATE_OPTIONS = [
+  { flags: '--threshold <expr>', kind: 'text', repeatable: true, cli: true, help: "pass/fail criterion, e.g. 'rtt:p(99)<50ms' or 'failed:count==0' (repeatable); a crossed one exits 99" },
+  { flags: '--thresholds <file>', kind: 'file', cli: true, help: 'thresholds from a JSON or YAML (.yaml/.yml) file: {"thresholds": ["rtt:p(99)<50ms", ...]} or a list' },
+  { flags: '--baseline <file>', kind: 'file', cli: true, help: 'compare with this result file; a gated figure worse by more than --max-regression exits 99' },
+  { flags: '--max-regression <percent>', kind: 'percent', default: DEFAULT_MAX_REGRESSION_PERCENT, cli: true, help: 'tolerance for --baseline' },
+] as const satisfies readonly OptionSpec[];
+
+export type GateFlags = OptionValues<typeof GATE_OPTIONS>;
 
 export function addGateOptions(command: Command): Command {
-  return command
-    .option(
-      '--threshold <expr>',
-      "pass/fail criterion, e.g. 'rtt:p(99)<50ms' or 'failed:count==0' (repeatable); a crossed one exits 99",
-      (value: string, all: string[] = []) => [...all, value],
-    )
-    .option('--thresholds <file>', 'thresholds from a JSON or YAML (.yaml/.yml) file: {"thresholds": ["rtt:p(99)<50ms", ...]} or a list')
-    .option('--baseline <file>', 'compare with this result file; a gated figure worse by more than --max-regression exits 99')
-    .option('--max-regression <percent>', 'tolerance for --baseline (default 10%)');
+  return addOptions(command, GATE_OPTIONS);
 }
 
 /** Thresholds first, then the command's own summary, then the comparison with the baseline. */

@@ -11,12 +11,15 @@ import type { ReportInput } from '../report/report-input.js';
 import { parseReportFormats, renderReport, reportBase, REPORT_FORMATS, type ReportFormat } from '../report/report-formats.js';
 import { writeTextAtomic } from '../report/results-file.js';
 import type { CliIo } from './io.js';
+import { addOptions, type OptionSpec } from '../config/option-table.js';
+
+/** --report, declared once for the commands that write a results file (option-table.ts). */
+export const REPORT_OPTIONS = [
+  { flags: '--report <formats>', kind: 'list', cli: true, help: `also write reports next to the results file: ${REPORT_FORMATS.join(', ')} (comma-separated, e.g. html,junit; see wsbench report --help)` },
+] as const satisfies readonly OptionSpec[];
 
 export function addReportOption(command: Command): Command {
-  return command.option(
-    '--report <formats>',
-    `also write reports next to the results file: ${REPORT_FORMATS.join(', ')} (comma-separated, e.g. html,junit; see wsbench report --help)`,
-  );
+  return addOptions(command, REPORT_OPTIONS);
 }
 
 /** Validate --report before any work: a bad format is exit 2 before a connection opens. */

@@ -2,7 +2,9 @@
 import { portableLine } from '../runtime/fast-paths.js';
 import { Command } from 'commander';
 import { ExitCode, RunError } from '../config/errors.js';
-import { resolveServeConfig, serveDefaults, type ServeConfig, type ServeOptions } from '../config/serve-config.js';
+import { resolveServeConfig, type ServeConfig } from '../config/serve-config.js';
+import { SERVE_OPTIONS } from '../config/serve-options.js';
+import { addOptions, type OptionValues } from '../config/option-table.js';
 import { formatDurationMs } from '../config/units.js';
 import { formatBytes } from '../report/format.js';
 import { formatServeStatus, formatServeTotals } from '../report/serve-text.js';
@@ -10,35 +12,11 @@ import { keepYoungGenerationSmall } from '../serve/heap-tuning.js';
 import { serve } from '../serve/server.js';
 import { onceInterrupted, type CliIo } from './io.js';
 
-interface ServeFlags extends ServeOptions {
-  quiet?: boolean;
-  json?: boolean;
-}
+type ServeFlags = OptionValues<typeof SERVE_OPTIONS>;
 
 export function serveCommand(io: CliIo, setExit: (code: number) => void): Command {
-  return new Command('serve')
-    .description('run a WebSocket echo (or reply, or broadcast) server that holds at most --max connections and refuses the rest with HTTP 503')
-    .option('--host <address>', `address to listen on (default ${serveDefaults.host})`)
-    .option('-p, --port <port>', `TCP port, 0 for any free one (default ${serveDefaults.port})`)
-    .option('--path <path>', `WebSocket endpoint; other paths get 404 (default ${serveDefaults.path})`)
-    .option('-m, --max <count>', `cap on open WebSocket connections, e.g. 10k (default ${serveDefaults.max})`)
-    .option('-w, --workers <count>', 'worker processes (default: all cores, more if --max needs them)')
-    .option('--overflow <mode>', `beyond the cap: reject (503 at once) or queue (wait for a slot) (default ${serveDefaults.overflow})`)
-    .option('--queue-timeout <duration>', `queue mode: longest wait for a slot before 503 (default ${formatDurationMs(serveDefaults.queueTimeoutMs)})`)
-    .option('--max-payload <size>', `largest message; larger closes with 1009 (default ${formatBytes(serveDefaults.maxPayloadBytes)})`)
-    .option('--handshake-timeout <duration>', `close TCP connections that do not upgrade in time (default ${formatDurationMs(serveDefaults.handshakeTimeoutMs)})`)
-    .option('--heartbeat <duration>', `ping interval that finds dead peers, 0 to disable (default ${formatDurationMs(serveDefaults.heartbeatMs)})`)
-    .option('--drain-timeout <duration>', `on SIGINT/SIGTERM, time given to close connections (default ${formatDurationMs(serveDefaults.drainTimeoutMs)})`)
-    .option('--mode <mode>', `echo (each message back), reply (JSON answer with the request's id) or broadcast (to the rest of its room) (default ${serveDefaults.mode})`)
-    .option('--rooms <count>', `broadcast: rooms; a connection joins by ?room=<r> on its URL, a {"room":r} message, or else round robin (default ${serveDefaults.rooms})`)
-    .option('--subscriber-buffer <size>', `broadcast: a subscriber with more unsent is closed with 1008 (default ${formatBytes(serveDefaults.subscriberBufferBytes)})`)
-    .option('--compress', 'accept permessage-deflate (RFC 7692) when a client offers it; echoes are compressed')
-    .option('--compress-server-no-context-takeover', 'with --compress: reset our compression context after every message (less memory per connection)')
-    .option('--compress-client-no-context-takeover', 'with --compress: ask every client to reset its context after every message')
-    .option('--tls-cert <file>', 'serve wss://: PEM certificate (chain); with --tls-key')
-    .option('--tls-key <file>', 'serve wss://: PEM private key; with --tls-cert')
-    .option('-q, --quiet', 'no status lines on stderr')
-    .option('--json', 'print the totals as JSON on stdout (implies --quiet)')
+  const command = new Command('serve').description('run a WebSocket echo (or reply, or broadcast) server that holds at most --max connections and refuses the rest with HTTP 503');
+  return addOptions(command, SERVE_OPTIONS)
     .addHelpText(
       'after',
       `

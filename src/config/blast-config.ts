@@ -7,17 +7,17 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
 import { shardLoad, type Shard } from './shard.js';
-import { durationMs, host, integer, oneOf, rate, sizeBytes } from './validate.js';
 import { parsePercent } from './units.js';
 import type { DeflateOffer } from '../protocol/permessage-deflate.js';
-import { DEFAULT_MAX_MESSAGE_BYTES } from '../protocol/frame-codec.js';
 import { MessageTemplate } from '../message/template.js';
 import { compileIdExtractor } from '../message/reply-id.js';
 import { readScenarioFile, type Scenario, type ScenarioConnect } from '../scenario/parse.js';
 import type { DataSet } from '../data/data-file.js';
 import { resolveData } from '../data/data-config.js';
 import { markDataPlaceholders } from '../data/placeholders.js';
-import { resolveProtocol, type GraphqlSettings, type ProtocolName, type ProtocolOptions, type SocketIoSettings } from './protocol-config.js';
+import { resolveProtocol, type GraphqlSettings, type ProtocolName, type SocketIoSettings } from './protocol-config.js';
+import { BLAST, BLAST_OPTIONS, blastDefaults } from './blast-options.js';
+import { readAddress, readChoice, readNumber, readOptionalNumber, type ConfigValues } from './option-table.js';
 
 /**
  * What the connections do once open:
@@ -137,80 +137,20 @@ export interface BlastConfig {
   readonly maxPayloadBytes: number;
 }
 
-export interface BlastOptions extends ProtocolOptions {
-  url?: string;
-  connections?: string | number;
-  duration?: string | number;
-  messages?: string | number;
-  connectRate?: string | number;
-  maxHandshakes?: string | number;
-  connectTimeout?: string | number;
-  rate?: string | number;
-  pipeline?: string | number;
-  size?: string | number;
-  payload?: string;
-  binary?: boolean;
-  workers?: string | number;
-  sourceIp?: string;
-  header?: string[];
-  subprotocol?: string;
-  insecure?: boolean;
-  rampTraffic?: boolean;
-  shard?: string;
-  recordHeaders?: boolean;
-  message?: string;
-  replyId?: string;
-  subscribe?: string;
-  publishers?: string | number;
-  expectFanout?: string | number;
-  fireAndForget?: boolean;
-  flood?: boolean;
-  /** A scenario file (YAML or JSON): see scenario/parse.ts. */
-  scenario?: string;
-  /** RFC 3339 or Unix seconds. */
-  startAt?: string | number;
-  barrier?: string;
-  barrierTimeout?: string | number;
-  metricsPort?: string | number;
-  metricsHost?: string;
-  lifetime?: string | number;
-  /** A share (0.1) or a percentage ("10%"). */
-  lifetimeJitter?: string | number;
-  reconnect?: boolean;
-  reconnectMin?: string | number;
-  reconnectMax?: string | number;
-  reconnectJitter?: string;
-  /** A .csv (header row) or .jsonl/.ndjson file: one row per connection, for {{data.FIELD}}. */
-  data?: string;
-  dataUnique?: boolean;
-  compress?: boolean;
-  compressClientNoContextTakeover?: boolean;
-  compressServerNoContextTakeover?: boolean;
-  compressWindowBits?: string | number;
-  maxPayload?: string | number;
-}
+/**
+ * What resolveBlastConfig takes: every option of blast-options.ts by its key (the CLI's strings, or
+ * numbers through the API), and the target URL.
+ */
+export type BlastOptions = ConfigValues<typeof BLAST_OPTIONS> & { url?: string };
 
-export const blastDefaults = {
-  connections: 100,
-  durationMs: 10_000,
-  connectRate: 0,
-  maxHandshakes: 1000,
-  connectTimeoutMs: 5000,
-  sizeBytes: 64,
-  barrierTimeoutMs: 5 * 60_000,
-  lifetimeJitter: 0.1,
-  reconnectMinMs: 100,
-  reconnectMaxMs: 10_000,
-  metricsHost: '0.0.0.0',
-  maxPayloadBytes: DEFAULT_MAX_MESSAGE_BYTES,
-} as const;
+export { blastDefaults };
 
 export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
   const url = options.url === undefined ? undefined : wsUrl(options.url);
   // First: with a scenario, the options below that it decides (payload, size, rate, …) are refused.
   const scenario = options.scenario === undefined ? undefined : resolveScenario(options, options.scenario);
   const binary = Boolean(options.binary);
-  const size = sizeBytes('--size', options.size, blastDefaults.sizeBytes, 0, 64 * 1024 * 1024);
+  const size = readNumber(BLAST.size, options.size);
   const payload = options.payload !== undefined ? readPayload(options.payload, binary) : makePayload(size, binary);
   if (options.pipeline !== undefined && options.rate !== undefined && Number(options.pipeline) !== 1) {
     throw new ConfigError('-p, --pipeline', options.pipeline, 'pipelining is for the closed loop; with --rate every due message is sent anyway');
@@ -225,7 +165,7 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
       throw new ConfigError('-H, --header', `${name}: ${value}`, 'expected no {{data.FIELD}} in Sec-WebSocket-Protocol: the subprotocols asked for are the same for the whole run (use --subprotocol)');
     }
   }
-  const connections = integer('-c, --connections', options.connections, blastDefaults.connections, 1, 10_000_000);
+  const connections = readNumber(BLAST.connections, options.connections);
   const dataUnique = Boolean(options.dataUnique);
   const data = resolveData(options.data, dataUnique, { url, headers, message: traffic.message, subscribe: traffic.subscribe, scenario: scenario?.scenario, others: [['--socketio-auth', options.socketioAuth], ['--graphql-init', options.graphqlInit], ['--graphql-variables', options.graphqlVariables]] }, connections, options.shard !== undefined);
   const protocol = resolveProtocol(options, { url, pattern: traffic.pattern, message: traffic.message, payload, binary, flood: traffic.flood, rate: options.rate, pipeline: options.pipeline, replyId: options.replyId, subscribe: traffic.subscribe, payloadFile: options.payload, size: options.size });
@@ -237,17 +177,17 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
     data,
     dataUnique,
     connections,
-    durationMs: durationMs('-d, --duration', options.duration, blastDefaults.durationMs, 0),
-    messages: options.messages === undefined ? undefined : integer('--messages', options.messages, 1, 1),
-    connectRate: rate('--connect-rate', options.connectRate, blastDefaults.connectRate),
-    maxHandshakes: integer('--max-handshakes', options.maxHandshakes, blastDefaults.maxHandshakes, 1, 1_000_000),
-    connectTimeoutMs: durationMs('--connect-timeout', options.connectTimeout, blastDefaults.connectTimeoutMs, 1),
-    rate: options.rate === undefined ? undefined : rate('--rate', options.rate, 0),
-    pipeline: integer('-p, --pipeline', options.pipeline, 1, 1, 4096),
+    durationMs: readNumber(BLAST.duration, options.duration),
+    messages: readOptionalNumber(BLAST.messages, options.messages),
+    connectRate: readNumber(BLAST.connectRate, options.connectRate),
+    maxHandshakes: readNumber(BLAST.maxHandshakes, options.maxHandshakes),
+    connectTimeoutMs: readNumber(BLAST.connectTimeout, options.connectTimeout),
+    rate: readOptionalNumber(BLAST.rate, options.rate),
+    pipeline: readNumber(BLAST.pipeline, options.pipeline),
     payload,
     stampConnection: options.payload === undefined && payload.length >= STAMP_BYTES,
     binary,
-    workers: options.workers === undefined ? undefined : integer('--workers', options.workers, 1, 1, 256),
+    workers: readOptionalNumber(BLAST.workers, options.workers),
     sourceAddresses: options.sourceIp === undefined ? undefined : parseSourceAddresses(options.sourceIp),
     headers,
     // graphql-ws: the server picks its protocol by the subprotocol asked for.
@@ -257,12 +197,12 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
     recordHeaders: Boolean(options.recordHeaders),
     startAt: options.startAt === undefined ? undefined : parseStartAt(options.startAt),
     barrier: options.barrier === undefined ? undefined : barrierUrl(options.barrier, options.shard),
-    barrierTimeoutMs: durationMs('--barrier-timeout', options.barrierTimeout, blastDefaults.barrierTimeoutMs, 1000),
-    metricsPort: options.metricsPort === undefined ? undefined : integer('--metrics-port', options.metricsPort, 0, 0, 65_535),
-    metricsHost: host('--metrics-host', options.metricsHost, blastDefaults.metricsHost),
+    barrierTimeoutMs: readNumber(BLAST.barrierTimeout, options.barrierTimeout),
+    metricsPort: readOptionalNumber(BLAST.metricsPort, options.metricsPort),
+    metricsHost: readAddress(BLAST.metricsHost, options.metricsHost),
     ...churnAndReconnect(options),
     compression: compressionOffer(options, traffic),
-    maxPayloadBytes: sizeBytes('--max-payload', options.maxPayload, blastDefaults.maxPayloadBytes, 1, 1024 ** 3),
+    maxPayloadBytes: readNumber(BLAST.maxPayload, options.maxPayload),
   }));
 }
 
@@ -289,7 +229,7 @@ function compressionOffer(options: BlastOptions, traffic: Pick<BlastConfig, 'pat
   return Object.freeze({
     clientNoContextTakeover: Boolean(options.compressClientNoContextTakeover),
     serverNoContextTakeover: Boolean(options.compressServerNoContextTakeover),
-    windowBits: options.compressWindowBits === undefined ? undefined : integer('--compress-window-bits', options.compressWindowBits, 15, 8, 15),
+    windowBits: readOptionalNumber(BLAST.compressWindowBits, options.compressWindowBits),
   });
 }
 
@@ -297,7 +237,7 @@ type ChurnOptions = Pick<BlastConfig, 'lifetimeMs' | 'lifetimeJitter' | 'reconne
 
 /** --lifetime and --reconnect, and the options that only mean something with them. */
 function churnAndReconnect(options: BlastOptions): ChurnOptions {
-  const lifetimeMs = options.lifetime === undefined ? undefined : durationMs('--lifetime', options.lifetime, 0, 100);
+  const lifetimeMs = readOptionalNumber(BLAST.lifetime, options.lifetime);
   if (lifetimeMs !== undefined && options.messages !== undefined) {
     throw new ConfigError('--lifetime', options.lifetime, 'it cannot be combined with --messages: a replacement would start its quota again, and the run would never be done');
   }
@@ -312,10 +252,10 @@ function churnAndReconnect(options: BlastOptions): ChurnOptions {
   for (const [key, flag] of [['reconnectMin', '--reconnect-min'], ['reconnectMax', '--reconnect-max'], ['reconnectJitter', '--reconnect-jitter']] as const) {
     if (options[key] !== undefined && !reconnect) throw new ConfigError(flag, options[key], 'it is for --reconnect');
   }
-  const reconnectMinMs = durationMs('--reconnect-min', options.reconnectMin, blastDefaults.reconnectMinMs, 1);
-  const reconnectMaxMs = durationMs('--reconnect-max', options.reconnectMax, blastDefaults.reconnectMaxMs, 1);
+  const reconnectMinMs = readNumber(BLAST.reconnectMin, options.reconnectMin);
+  const reconnectMaxMs = readNumber(BLAST.reconnectMax, options.reconnectMax);
   if (reconnectMaxMs < reconnectMinMs) throw new ConfigError('--reconnect-max', options.reconnectMax, `expected at least --reconnect-min (${reconnectMinMs} ms)`);
-  const reconnectJitter = oneOf('--reconnect-jitter', options.reconnectJitter, 'full', ['full', 'none']) === 'full';
+  const reconnectJitter = readChoice(BLAST.reconnectJitter, options.reconnectJitter) === 'full';
   return { lifetimeMs, lifetimeJitter: jitter, reconnect, reconnectMinMs, reconnectMaxMs, reconnectJitter };
 }
 
@@ -435,14 +375,14 @@ function resolvePattern(options: BlastOptions, size: number): Traffic {
     closedLoopOnly('--subscribe and --publishers');
     const subscribe = options.subscribe === undefined ? undefined : readTemplate('--subscribe', options.subscribe);
     if (subscribe !== undefined) new MessageTemplate(subscribe, '--subscribe');
-    const publishers = integer('--publishers', options.publishers, 0, 0, 10_000_000);
+    const publishers = readNumber(BLAST.publishers, options.publishers);
     if (publishers > 0) message ??= timestampedMessage(size);
     if (publishers > 0 && !new MessageTemplate(message!, '--message').carriesTimestamp) {
       throw new ConfigError('--message', message!, 'with --publishers the message must carry {{now_us}}: each delivery is timed from it');
     }
     const connections = Number(options.connections ?? blastDefaults.connections);
     if (publishers > connections) throw new ConfigError('--publishers', options.publishers, `expected at most -c (${connections}) publishers`);
-    const expectFanout = options.expectFanout === undefined ? undefined : integer('--expect-fanout', options.expectFanout, 0, 0, 10_000_000);
+    const expectFanout = readOptionalNumber(BLAST.expectFanout, options.expectFanout);
     return { pattern: 'subscribe', message, replyId: undefined, subscribe, publishers, expectFanout, flood };
   }
   if (options.expectFanout !== undefined) throw new ConfigError('--expect-fanout', options.expectFanout, 'it is for --subscribe or --publishers');

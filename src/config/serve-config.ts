@@ -7,12 +7,13 @@ import { createSecureContext } from 'node:tls';
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { DeflateServerPolicy } from '../protocol/permessage-deflate.js';
 import { ConfigError } from './errors.js';
-import { durationMs, host, integer, oneOf, sizeBytes, urlPath } from './validate.js';
+import { readAddress, readChoice, readNumber, readOptionalNumber, readPath, type ConfigValues } from './option-table.js';
+import { SERVE, SERVE_OPTIONS, serveDefaults } from './serve-options.js';
 
 export type Overflow = 'reject' | 'queue';
 /** What serve does with a message: echo it, answer it by id (JSON), or send it to its room. */
 export type ServeMode = 'echo' | 'reply' | 'broadcast';
-export const SERVE_MODES: readonly ServeMode[] = ['echo', 'reply', 'broadcast'];
+export const SERVE_MODES: readonly ServeMode[] = SERVE.mode.values;
 
 export interface ServeConfig {
   /** Address to listen on. Default 127.0.0.1. */
@@ -52,62 +53,27 @@ export interface ServeConfig {
   readonly tls: { readonly cert: string; readonly key: string } | undefined;
 }
 
-export interface ServeOptions {
-  host?: string;
-  port?: string | number;
-  path?: string;
-  max?: string | number;
-  workers?: string | number;
-  overflow?: string;
-  queueTimeout?: string | number;
-  maxPayload?: string | number;
-  handshakeTimeout?: string | number;
-  heartbeat?: string | number;
-  drainTimeout?: string | number;
-  mode?: string;
-  rooms?: string | number;
-  subscriberBuffer?: string | number;
-  /** permessage-deflate: accept it, and what to impose on the contexts. */
-  compress?: boolean;
-  compressServerNoContextTakeover?: boolean;
-  compressClientNoContextTakeover?: boolean;
-  /** PEM files; both or neither. */
-  tlsCert?: string;
-  tlsKey?: string;
-}
+/** What resolveServeConfig takes: every option of serve-options.ts by its key (strings from the CLI, or numbers). */
+export type ServeOptions = ConfigValues<typeof SERVE_OPTIONS>;
 
-export const serveDefaults = {
-  host: '127.0.0.1',
-  port: 8000,
-  path: '/ws',
-  max: 10_000,
-  overflow: 'reject',
-  queueTimeoutMs: 5000,
-  maxPayloadBytes: 1024 * 1024,
-  handshakeTimeoutMs: 5000,
-  heartbeatMs: 30_000,
-  drainTimeoutMs: 5000,
-  mode: 'echo',
-  rooms: 1,
-  subscriberBufferBytes: 1024 * 1024,
-} as const;
+export { serveDefaults };
 
 export function resolveServeConfig(options: ServeOptions = {}): ServeConfig {
   const heartbeatMs = options.heartbeat === undefined || options.heartbeat === 0 || options.heartbeat === '0'
     ? (options.heartbeat === undefined ? serveDefaults.heartbeatMs : 0)
-    : durationMs('--heartbeat', options.heartbeat, serveDefaults.heartbeatMs, 100);
+    : readNumber(SERVE.heartbeat, options.heartbeat);
   return Object.freeze({
-    host: host('--host', options.host, serveDefaults.host),
-    port: integer('--port', options.port, serveDefaults.port, 0, 65535),
-    path: urlPath('--path', options.path, serveDefaults.path),
-    max: integer('--max', options.max, serveDefaults.max, 1, 10_000_000),
-    workers: options.workers === undefined ? undefined : integer('--workers', options.workers, 1, 1, 256),
-    overflow: oneOf<Overflow>('--overflow', options.overflow, serveDefaults.overflow, ['reject', 'queue']),
-    queueTimeoutMs: durationMs('--queue-timeout', options.queueTimeout, serveDefaults.queueTimeoutMs, 1),
-    maxPayloadBytes: sizeBytes('--max-payload', options.maxPayload, serveDefaults.maxPayloadBytes, 1, 1024 ** 3),
-    handshakeTimeoutMs: durationMs('--handshake-timeout', options.handshakeTimeout, serveDefaults.handshakeTimeoutMs, 10),
+    host: readAddress(SERVE.host, options.host),
+    port: readNumber(SERVE.port, options.port),
+    path: readPath(SERVE.path, options.path),
+    max: readNumber(SERVE.max, options.max),
+    workers: readOptionalNumber(SERVE.workers, options.workers),
+    overflow: readChoice(SERVE.overflow, options.overflow),
+    queueTimeoutMs: readNumber(SERVE.queueTimeout, options.queueTimeout),
+    maxPayloadBytes: readNumber(SERVE.maxPayload, options.maxPayload),
+    handshakeTimeoutMs: readNumber(SERVE.handshakeTimeout, options.handshakeTimeout),
     heartbeatMs,
-    drainTimeoutMs: durationMs('--drain-timeout', options.drainTimeout, serveDefaults.drainTimeoutMs, 0),
+    drainTimeoutMs: readNumber(SERVE.drainTimeout, options.drainTimeout),
     ...modeOptions(options),
     compression: compressionPolicy(options),
     tls: tlsFiles(options.tlsCert, options.tlsKey),
@@ -116,9 +82,9 @@ export function resolveServeConfig(options: ServeOptions = {}): ServeConfig {
 
 /** Rooms and the subscriber bound mean something only to broadcast: asking for them elsewhere is a mistake. */
 function modeOptions(options: ServeOptions): Pick<ServeConfig, 'mode' | 'rooms' | 'subscriberBufferBytes'> {
-  const mode = oneOf<ServeMode>('--mode', options.mode, serveDefaults.mode, SERVE_MODES);
-  const rooms = integer('--rooms', options.rooms, serveDefaults.rooms, 1, 100_000);
-  const subscriberBufferBytes = sizeBytes('--subscriber-buffer', options.subscriberBuffer, serveDefaults.subscriberBufferBytes, 1024, 1024 ** 3);
+  const mode = readChoice(SERVE.mode, options.mode);
+  const rooms = readNumber(SERVE.rooms, options.rooms);
+  const subscriberBufferBytes = readNumber(SERVE.subscriberBuffer, options.subscriberBuffer);
   if (mode !== 'broadcast') {
     if (rooms !== 1) throw new ConfigError('--rooms', options.rooms, `expected 1 with --mode ${mode}; rooms need --mode broadcast`);
     if (options.subscriberBuffer !== undefined) {
