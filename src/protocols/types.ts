@@ -1,6 +1,6 @@
 /**
  * An application protocol on the WebSocket (--protocol socketio, graphql-ws): a per-connection state
- * machine, one state object in `connection.scenario`, driven by the engine (blast/load-generator.ts)
+ * machine, one state object in `connection.pattern`, driven by the engine (blast/load-generator.ts)
  * through a ProtocolHost that counts and records, as a scenario runner is (scenario/types.ts). The
  * runner never touches counters or histograms itself.
  */
