@@ -39,10 +39,11 @@ const STALL_SAMPLE_MS = 20;
  */
 export const STALL_EXPLAINS_TIMEOUT = 0.1;
 /**
- * Patterns that drain (subscribe and fire-and-forget): at the end, sending stops first, and what
- * arrives still counts until nothing has for DELIVERY_QUIET_MS (at least that long, at most DELIVERY_DRAIN_MAX_MS), so
- * that messages in flight when the run ends, however late, are not counted as missed or unanswered.
- * (Echo and reply need no drain: what is outstanding at the end is recorded at its age.)
+ * Patterns that drain (Pattern.drains: subscribe and fire-and-forget): at the end, sending stops
+ * first, and what arrives still counts until nothing has for DELIVERY_QUIET_MS (at least that long,
+ * at most DELIVERY_DRAIN_MAX_MS), so that messages in flight when the run ends, however late, are not
+ * counted as missed or unanswered. (Echo and reply need no drain: what is outstanding at the end is
+ * recorded at its age.)
  */
 const DELIVERY_QUIET_MS = 1000;
 /** --lifetime: lifetimes end on ticks of this length (one timer for every connection, not one each). */
@@ -247,9 +248,10 @@ export class LoadGenerator implements ConnectionEvents {
   }
 
   /**
-   * --messages: every open connection has sent and got back its quota (echo, reply), or has sent it
-   * (fire-and-forget, and the publishers when subscribing). --scenario: every open connection has
-   * run its last step or stopped at an expect that timed out.
+   * --messages (the pattern decides: Pattern.allFinished): every open connection has sent and got
+   * back its quota (echo, reply), or has sent it (fire-and-forget, and the publishers when
+   * subscribing). --scenario: every open connection has run its last step or stopped at an expect
+   * that timed out.
    */
   get messagesDone(): boolean {
     return this.rampDone && this.#pattern.allFinished(this.#open, this.#done);
