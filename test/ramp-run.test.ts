@@ -196,7 +196,7 @@ describe('engine rules', () => {
     await once(server, 'listening');
     const events: ConnectionEvents = {
       onOpen: (c) => {
-        c.paceTimer = setTimeout(() => {}, 10_000);
+        c.pattern = { timer: setTimeout(() => {}, 10_000) }; // a paced pattern's state (blast/patterns/pacer.ts)
       },
       onRejected: () => {},
       onFailed: () => {},
@@ -210,7 +210,7 @@ describe('engine rules', () => {
       connection.open({ host: '127.0.0.1', port: Number(url.port), requestHead: buildRequestHead(url, {}), subprotocols: [], connectTimeoutMs: 2000, batchWrites: false });
       for (let waited = 0; connection.state !== 'closing' && waited < 3000; waited += 5) await sleep(5);
       assert.equal(connection.state, 'closing');
-      const pace = connection.paceTimer;
+      const pace = (connection.pattern as { timer: NodeJS.Timeout } | undefined)?.timer;
       assert.ok(pace, 'the engine timer is still there');
       assert.ok(connection.deadline, 'the close grace is armed');
       assert.notEqual(connection.deadline, pace);

@@ -153,67 +153,23 @@ export class WsConnection extends FrameParser {
     this.#handshakeState().stalledAtStart = value;
   }
 
-  /** Open loop: intended send times of messages not yet echoed, oldest first. */
-  get intended(): number[] | undefined {
-    return this.#extras?.intended;
-  }
-  set intended(value: number[] | undefined) {
-    if (value !== undefined || this.#extras) this.#sideState().intended = value;
-  }
-  /** The engine's pacing timer: never the same field as the connection's deadline. */
-  get paceTimer(): NodeJS.Timeout | undefined {
-    return this.#extras?.paceTimer;
-  }
-  set paceTimer(value: NodeJS.Timeout | undefined) {
-    if (value !== undefined || this.#extras) this.#sideState().paceTimer = value;
-  }
-  /** --reply-id: send times of the requests not yet answered, by id. */
-  get pending(): Map<string, number> | undefined {
-    return this.#extras?.pending;
-  }
-  set pending(value: Map<string, number> | undefined) {
-    if (value !== undefined || this.#extras) this.#sideState().pending = value;
-  }
-  /** Echo of a templated message: the messages not yet echoed, oldest first, to check echoes against. */
-  get expected(): Buffer[] | undefined {
-    return this.#extras?.expected;
-  }
-  set expected(value: Buffer[] | undefined) {
-    if (value !== undefined || this.#extras) this.#sideState().expected = value;
-  }
-  /** Subscribe: the timestamps of the last messages received, to find duplicates; `recentAt` is the next slot. */
-  get recent(): Float64Array | undefined {
-    return this.#extras?.recent;
-  }
-  set recent(value: Float64Array | undefined) {
-    if (value !== undefined || this.#extras) this.#sideState().recent = value;
-  }
-  get recentAt(): number {
-    return this.#extras?.recentAt ?? 0;
-  }
-  set recentAt(value: number) {
-    if (value !== 0 || this.#extras) this.#sideState().recentAt = value;
-  }
-  /** Subscribe: this connection publishes. */
+  /** Subscribe: this connection publishes (its slot's role: a reconnect or replacement keeps it). */
   get publisher(): boolean {
     return this.#extras?.publisher ?? false;
   }
   set publisher(value: boolean) {
     if (value || this.#extras) this.#sideState().publisher = value;
   }
-  /** Flood: a refill is scheduled. */
-  get floodQueued(): boolean {
-    return this.#extras?.floodQueued ?? false;
+  /**
+   * The traffic pattern's state for this connection (blast/patterns/): one opaque slot, owned by the
+   * run's pattern (a scenario's progress, a protocol's state machine, an open loop's send times and
+   * timer), undefined for a closed-loop echo of one message, which needs nothing beyond `sentAt`.
+   */
+  get pattern(): unknown {
+    return this.#extras?.pattern;
   }
-  set floodQueued(value: boolean) {
-    if (value || this.#extras) this.#sideState().floodQueued = value;
-  }
-  /** --scenario: the runner's state for this connection. */
-  get scenario(): unknown {
-    return this.#extras?.scenario;
-  }
-  set scenario(value: unknown) {
-    if (value !== undefined || this.#extras) this.#sideState().scenario = value;
+  set pattern(value: unknown) {
+    if (value !== undefined || this.#extras) this.#sideState().pattern = value;
   }
 
   /** Pipelining: sends made while handling one read go out in one write (ConnectTarget.batchWrites). */
@@ -558,15 +514,8 @@ class SideState {
   streamWrites = false;
   closeCode = 1006;
   closedByUs = false;
-  intended: number[] | undefined = undefined;
-  paceTimer: NodeJS.Timeout | undefined = undefined;
-  pending: Map<string, number> | undefined = undefined;
-  expected: Buffer[] | undefined = undefined;
-  recent: Float64Array | undefined = undefined;
-  recentAt = 0;
   publisher = false;
-  floodQueued = false;
-  scenario: unknown = undefined;
+  pattern: unknown = undefined;
 }
 
 type SocketWithConnection = Socket & { [kConnection]?: WsConnection };

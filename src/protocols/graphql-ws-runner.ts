@@ -49,7 +49,7 @@ export interface GraphqlRunnerOptions {
   readonly messages: number | undefined;
 }
 
-/** One connection's state (WsConnection.scenario). */
+/** One connection's state (WsConnection.pattern). */
 class GraphqlState {
   phase = Phase.initialising;
   wanted = false;
@@ -91,19 +91,19 @@ export class GraphqlWsRunner implements ProtocolRunner {
   opened(connection: WsConnection): void {
     const state = new GraphqlState(this.#options.pipeline);
     state.openedAt = performance.now();
-    connection.scenario = state;
+    connection.pattern = state;
     this.#host.control(connection, this.#init instanceof MessageTemplate ? this.#init.render(this.#context.of(connection, 0)) : this.#init);
   }
 
   start(connection: WsConnection): void {
-    const state = connection.scenario as GraphqlState | undefined;
+    const state = connection.pattern as GraphqlState | undefined;
     if (!state) return;
     state.wanted = true;
     if (state.phase === Phase.acked) this.#fill(connection, state);
   }
 
   message(connection: WsConnection, payload: Buffer, binary: boolean): void {
-    const state = connection.scenario as GraphqlState | undefined;
+    const state = connection.pattern as GraphqlState | undefined;
     const host = this.#host;
     let message: ServerMessage;
     try {
@@ -167,21 +167,21 @@ export class GraphqlWsRunner implements ProtocolRunner {
   }
 
   drained(connection: WsConnection): void {
-    const state = connection.scenario as GraphqlState | undefined;
+    const state = connection.pattern as GraphqlState | undefined;
     if (state?.wanted && state.phase === Phase.acked) this.#fill(connection, state);
   }
 
   finished(connection: WsConnection): boolean {
-    return (connection.scenario as GraphqlState | undefined)?.done ?? false;
+    return (connection.pattern as GraphqlState | undefined)?.done ?? false;
   }
 
   stop(connection: WsConnection): void {
-    const state = connection.scenario as GraphqlState | undefined;
+    const state = connection.pattern as GraphqlState | undefined;
     if (state) state.wanted = false;
   }
 
   closed(connection: WsConnection, code: number, closedByUs: boolean): void {
-    const state = connection.scenario as GraphqlState | undefined;
+    const state = connection.pattern as GraphqlState | undefined;
     if (!state) return;
     state.wanted = false;
     state.phase = Phase.over;

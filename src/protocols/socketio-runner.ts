@@ -55,7 +55,7 @@ export interface SocketIoRunnerOptions {
   readonly subscribe: string | undefined;
 }
 
-/** One connection's state (WsConnection.scenario). */
+/** One connection's state (WsConnection.pattern). */
 class SocketState {
   phase = Phase.opening;
   /** The run's traffic may start once connected. */
@@ -117,18 +117,18 @@ export class SocketIoRunner implements ProtocolRunner {
   opened(connection: WsConnection): void {
     const state = new SocketState();
     state.openedAt = performance.now();
-    connection.scenario = state;
+    connection.pattern = state;
   }
 
   start(connection: WsConnection): void {
-    const state = connection.scenario as SocketState | undefined;
+    const state = connection.pattern as SocketState | undefined;
     if (!state) return;
     state.wanted = true;
     if (state.phase === Phase.connected) this.#begin(connection, state);
   }
 
   message(connection: WsConnection, payload: Buffer, binary: boolean): void {
-    const state = connection.scenario as SocketState | undefined;
+    const state = connection.pattern as SocketState | undefined;
     const host = this.#host;
     if (!state || binary || payload.length === 0) {
       host.housekeeping(connection, payload.length);
@@ -242,7 +242,7 @@ export class SocketIoRunner implements ProtocolRunner {
   }
 
   drained(connection: WsConnection): void {
-    const state = connection.scenario as SocketState | undefined;
+    const state = connection.pattern as SocketState | undefined;
     if (!state || state.phase !== Phase.connected || !state.wanted) return;
     if (this.#intervalMs > 0) return; // its timer goes on
     if (this.#options.pattern === 'fire') this.#fire(connection, state);
@@ -250,11 +250,11 @@ export class SocketIoRunner implements ProtocolRunner {
   }
 
   finished(connection: WsConnection): boolean {
-    return (connection.scenario as SocketState | undefined)?.done ?? false;
+    return (connection.pattern as SocketState | undefined)?.done ?? false;
   }
 
   stop(connection: WsConnection): void {
-    const state = connection.scenario as SocketState | undefined;
+    const state = connection.pattern as SocketState | undefined;
     if (!state) return;
     // Counted now, in the run's snapshot: at the close that follows, each says goodbye with a `41`.
     if (state.phase === Phase.connected) this.#host.count('connectedAtEnd');
@@ -269,7 +269,7 @@ export class SocketIoRunner implements ProtocolRunner {
   }
 
   closed(connection: WsConnection, _code: number, closedByUs: boolean): void {
-    const state = connection.scenario as SocketState | undefined;
+    const state = connection.pattern as SocketState | undefined;
     if (!state) return;
     // Closed while its namespace connect waited: neither connected nor refused.
     if (state.phase === Phase.connecting && !closedByUs) this.#host.count('closedWhileConnecting');
@@ -278,7 +278,7 @@ export class SocketIoRunner implements ProtocolRunner {
   }
 
   leave(connection: WsConnection): void {
-    const state = connection.scenario as SocketState | undefined;
+    const state = connection.pattern as SocketState | undefined;
     if (state?.phase !== Phase.connected) return;
     this.#end(state);
     this.#host.control(connection, this.#disconnectPacket);
@@ -332,7 +332,7 @@ export class SocketIoRunner implements ProtocolRunner {
 
   readonly #onTurn = (): void => {
     for (const connection of this.#queue.splice(0)) {
-      const state = connection.scenario as SocketState;
+      const state = connection.pattern as SocketState;
       if (state.queued) this.#fire(connection, state);
     }
   };
@@ -360,7 +360,7 @@ export class SocketIoRunner implements ProtocolRunner {
   }
 
   readonly #onPaceTimer = (connection: WsConnection): void => {
-    const state = connection.scenario as SocketState | undefined;
+    const state = connection.pattern as SocketState | undefined;
     if (state) this.#paceTick(connection, state);
   };
 

@@ -1,8 +1,8 @@
 /**
  * An application protocol on the WebSocket (--protocol socketio, graphql-ws): a per-connection state
- * machine, one state object in `connection.scenario`, driven by the engine (blast/load-generator.ts)
- * through a ProtocolHost that counts and records, as a scenario runner is (scenario/types.ts). The
- * runner never touches counters or histograms itself.
+ * machine, one state object in `connection.pattern`, driven by the engine through its pattern
+ * adapter (blast/patterns/protocol.ts) and a ProtocolHost that counts and records, as a scenario
+ * runner is (scenario/types.ts). The runner never touches counters or histograms itself.
  */
 import type { WsConnection } from '../blast/ws-connection.js';
 import type { DataLayout } from '../message/template.js';

@@ -73,7 +73,7 @@ const enum State {
   stopped,
 }
 
-/** One connection's place in the program (WsConnection.scenario). */
+/** One connection's place in the program (WsConnection.pattern). */
 class Progress {
   pc = 0;
   state = State.running;
@@ -116,14 +116,14 @@ export class StepRunner implements ScenarioRunner {
 
   start(connection: WsConnection): void {
     const progress = new Progress();
-    connection.scenario = progress;
+    connection.pattern = progress;
     if (this.#beats.length > 0) progress.beats = this.#beats.map((beat, index) => setInterval(this.#onBeat, beat.ms, connection, index));
     this.#run(connection, progress);
   }
 
   message(connection: WsConnection, payload: Buffer): void {
     if (this.#answers.length > 0 && this.#answered(connection, payload)) return;
-    const progress = connection.scenario as Progress | undefined;
+    const progress = connection.pattern as Progress | undefined;
     if (progress?.state !== State.waiting) return this.#host.unmatched(connection, payload);
     const step = this.#program[progress.pc] as Extract<Instruction, { op: Op.expect }>;
     if (!matches(step.matcher, payload, progress.expected)) return this.#host.unmatched(connection, payload);
@@ -137,17 +137,17 @@ export class StepRunner implements ScenarioRunner {
   }
 
   drained(connection: WsConnection): void {
-    const progress = connection.scenario as Progress | undefined;
+    const progress = connection.pattern as Progress | undefined;
     if (progress?.state === State.draining) this.#run(connection, progress);
   }
 
   finished(connection: WsConnection): boolean {
-    const state = (connection.scenario as Progress | undefined)?.state;
+    const state = (connection.pattern as Progress | undefined)?.state;
     return state === State.done || state === State.timedOut;
   }
 
   stop(connection: WsConnection): number | undefined {
-    const progress = connection.scenario as Progress | undefined;
+    const progress = connection.pattern as Progress | undefined;
     if (!progress) return undefined;
     clearTimeout(progress.timer);
     progress.timer = undefined;
@@ -210,7 +210,7 @@ export class StepRunner implements ScenarioRunner {
 
   /** One callback for every connection's timer: a sleep ends, or an expect times out. */
   readonly #onTimer = (connection: WsConnection): void => {
-    const progress = connection.scenario as Progress;
+    const progress = connection.pattern as Progress;
     progress.timer = undefined;
     if (progress.state === State.sleeping) return this.#run(connection, progress);
     if (progress.state !== State.waiting) return;
@@ -238,7 +238,7 @@ export class StepRunner implements ScenarioRunner {
 
   readonly #onTurn = (): void => {
     for (const connection of this.#queue.splice(0)) {
-      const progress = connection.scenario as Progress;
+      const progress = connection.pattern as Progress;
       if (progress.state === State.queued) this.#run(connection, progress);
     }
   };

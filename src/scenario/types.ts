@@ -1,7 +1,7 @@
 /**
  * A scenario (--scenario FILE): a short sequence of steps each connection follows after its
- * upgrade. The engine (blast/load-generator.ts) runs a ScenarioRunner through a ScenarioHost, so the
- * runner never touches sockets or counters itself.
+ * upgrade. The engine runs a ScenarioRunner through its pattern adapter (blast/patterns/scenario.ts)
+ * and a ScenarioHost, so the runner never touches sockets or counters itself.
  */
 import type { WsConnection } from '../blast/ws-connection.js';
 
