@@ -21,9 +21,9 @@
  *   the TCP close. Nothing after either is read. A peer that never closes its side is cut after
  *   CLOSE_TIMEOUT_MS, as ws's closeTimeout does;
  * - with permessage-deflate negotiated (serve --compress), compressed messages are inflated by the
- *   codec and every echo is compressed (as ws with threshold 0). Compression with a kept context
- *   is asynchronous, so whatever is sent after a message being compressed (pongs, the close frame,
- *   the TCP end) waits for it: frames leave in the order ws's Sender sends them;
+ *   codec and every echo is compressed (as ws with threshold 0), each in one synchronous call
+ *   (context takeover included), so frames leave in the order they are sent, as ws's Sender
+ *   sends them, and nothing sent before the close frame or the TCP end is left behind;
  * - while closing (the server sent its close first, e.g. on shutdown), messages and pings are read
  *   and not answered, and the peer's close frame ends TCP.
  */
@@ -78,10 +78,6 @@ export class ServerConnection extends FrameParser {
   /** The heartbeat pinged it and no pong has come since. */
   pingOutstanding = false;
   #closeTimer: NodeJS.Timeout | undefined;
-  /** While a message is being compressed, the frames sent after it wait here, in order (copies). */
-  #waiting: Array<{ opcode: number; payload: Buffer; compress: boolean }> | undefined;
-  /** The TCP end waits for them too. */
-  #endAfterWaiting = false;
 
   constructor(
     readonly group: ServerConnections,
@@ -148,7 +144,6 @@ export class ServerConnection extends FrameParser {
     if (socket) socket[kConnection] = undefined;
     this.socket = undefined;
     this.compression?.close();
-    this.#waiting = undefined;
     this.group.remove(this);
   }
 
@@ -202,42 +197,18 @@ export class ServerConnection extends FrameParser {
   #endTcp(): void {
     if (this.state === State.closed) return;
     this.state = State.closing;
-    if (this.#waiting) this.#endAfterWaiting = true;
-    else this.socket?.end();
+    this.socket?.end();
     this.#armCloseTimer();
   }
 
   /**
-   * Send one frame, compressed (as a message's only frame, with RSV1) or not, after every frame
-   * sent before it. `payload` may be a view of the shared read buffer: what waits is copied.
+   * Send one frame, compressed (as a message's only frame, with RSV1) or not. The codec is
+   * synchronous, so the frame is queued before this returns, after every frame sent before it.
    */
   #send(opcode: number, payload: Buffer, compress: boolean): void {
-    if (this.#waiting) return void this.#waiting.push({ opcode, payload: Buffer.from(payload), compress });
     if (!compress) return this.#queue(opcode, payload);
-    this.#waiting = [];
-    const codec = this.compression!;
-    codec.compress(codec.compressesAtOnce ? payload : Buffer.from(payload), (compressed) => this.#compressedReady(opcode, compressed));
-  }
-
-  /** A message is compressed: it goes out, then what waited behind it (which may compress again). */
-  #compressedReady(opcode: number, compressed: Buffer): void {
-    if (this.state === State.closed) return;
-    this.#queue(opcode | RSV1, compressed);
-    const waiting = this.#waiting ?? [];
-    this.#waiting = undefined;
-    for (let i = 0; i < waiting.length; i++) {
-      // A frame sent again compressed: the rest waits behind it.
-      const again = this.#waiting as typeof waiting | undefined;
-      if (again) {
-        again.push(...waiting.slice(i));
-        return;
-      }
-      const next = waiting[i]!;
-      this.#send(next.opcode, next.payload, next.compress);
-    }
-    if ((this.#waiting as typeof waiting | undefined) || !this.#endAfterWaiting) return;
-    this.#endAfterWaiting = false;
-    this.socket?.end();
+    const compressed = this.compression!.deflate(payload);
+    if (compressed) this.#queue(opcode | RSV1, compressed);
   }
 
   #armCloseTimer(): void {
@@ -273,7 +244,7 @@ export class ServerConnection extends FrameParser {
     outputLength += frameLength;
   }
 
-  /** Everything queued goes out before the TCP end (the codec calls back only inside this connection's read). */
+  /** Everything queued goes out before the TCP end. */
   #flushBeforeEnd(): void {
     if (answering === this && outputLength > 0) this.#flush();
   }
