@@ -66,7 +66,7 @@ async function wsEcho(perMessageDeflate: false | object): Promise<TestServer & {
 
 const JSON_MESSAGE = JSON.stringify({ id: '{{seq}}', user: 'conn-{{conn}}', text: 'the same words again and again, '.repeat(20) });
 
-describe('blast --compress', { timeout: 120_000 }, () => {
+describe('blast --compress', { timeout: 300_000 }, () => {
   it('against serve --compress: negotiated on every connection, counted by both, every echo right', async () => {
     const serve = await startServeCli(['--max', '100', '--heartbeat', '0', '--compress']);
     try {
