@@ -19,6 +19,10 @@
  * of the process holding the client sockets (blast's worker; the naive client) and of the server's
  * tree. The added cost of compression is compressed minus plain, per message and per connection.
  *
+ * WSBENCH_BASELINE_BIN=/path/to/other/checkout/bin/wsbench.js adds two pairs run by that build,
+ * interleaved with the others: blast-ws-baseline (its blast against the same ws server) and
+ * blast-serve-baseline (its blast against its serve): before and after a change, in one run.
+ *
  * Target (issue 17): blast's added CPU per compressed message no more than the ws client's, both
  * against the ws server in the same run. With context takeover on (both clients' default) the same
  * message repeated compresses to a few bytes after the first: that flatters the ratio, not the
@@ -33,8 +37,9 @@ import {
   treeRssBytes, verdict, waitFor, waitForChildren, type Started,
 } from './lib.js';
 
-type Pair = 'blast-ws' | 'naive-ws' | 'blast-serve' | 'blast-serve-nct';
-const PAIRS: readonly Pair[] = ['blast-ws', 'naive-ws', 'blast-serve', 'blast-serve-nct'];
+type Pair = 'blast-ws' | 'naive-ws' | 'blast-serve' | 'blast-serve-nct' | 'blast-ws-baseline' | 'blast-serve-baseline';
+const BASELINE_BIN = process.env.WSBENCH_BASELINE_BIN;
+const PAIRS: readonly Pair[] = ['blast-ws', 'naive-ws', 'blast-serve', 'blast-serve-nct', ...(BASELINE_BIN ? (['blast-ws-baseline', 'blast-serve-baseline'] as const) : [])];
 const NO_CONTEXT_TAKEOVER = ['--compress-client-no-context-takeover', '--compress-server-no-context-takeover'];
 const CONNECTIONS = 1000;
 const RUN_SECONDS = 12;
@@ -81,10 +86,11 @@ export const compressCost: Benchmark = {
     const runs: CostRun[] = [];
     const commands = new Set<string>();
     for (const { repeat, kind: pair } of interleaved(PAIRS, REPEATS)) {
+      const bin = pair.endsWith('-baseline') ? BASELINE_BIN : undefined;
       for (const compressed of repeat % 2 === 0 ? [false, true] : [true, false]) {
         const server =
-          pair === 'blast-serve' || pair === 'blast-serve-nct'
-            ? await startServer('wsbench', ['--workers', '1', '--max', String(CONNECTIONS + 100), '--heartbeat', '0', ...(compressed ? ['--compress'] : [])], { core: SERVER_CORE })
+          pair === 'blast-serve' || pair === 'blast-serve-nct' || pair === 'blast-serve-baseline'
+            ? await startServer('wsbench', ['--workers', '1', '--max', String(CONNECTIONS + 100), '--heartbeat', '0', ...(compressed ? ['--compress'] : [])], { core: SERVER_CORE, wsbenchBin: bin })
             : await startServer('plain-ws', compressed ? ['compress'] : [], { core: SERVER_CORE });
         commands.add(server.process.command);
         let client: Started | undefined;
@@ -92,7 +98,7 @@ export const compressCost: Benchmark = {
           client =
             pair === 'naive-ws'
               ? startNode(join(benchDist, 'naive-client.js'), ['echo', server.url, String(CONNECTIONS), String(RUN_SECONDS * 1000), '0', payloadFile, compressed ? 'compress' : 'plain'], { core: CLIENT_CORE })
-              : startWsbench(['blast', server.url, '-c', String(CONNECTIONS), '-d', `${RUN_SECONDS}s`, '--workers', '1', '--payload', payloadFile, ...(compressed ? ['--compress', ...(pair === 'blast-serve-nct' ? NO_CONTEXT_TAKEOVER : [])] : []), '--json', '--no-save'], { core: CLIENT_CORE });
+              : startWsbench(['blast', server.url, '-c', String(CONNECTIONS), '-d', `${RUN_SECONDS}s`, '--workers', '1', '--payload', payloadFile, ...(compressed ? ['--compress', ...(pair === 'blast-serve-nct' ? NO_CONTEXT_TAKEOVER : [])] : []), '--json', '--no-save'], { core: CLIENT_CORE, wsbenchBin: bin });
           commands.add(client.command);
           const socketHolder = pair === 'naive-ws' ? client.pid : (await waitForChildren(client.pid, 1, 10_000))[0]!;
           await waitFor(`${CONNECTIONS} open connections`, 60_000, async () => (await server.counts()).open >= CONNECTIONS, 100);
@@ -166,6 +172,12 @@ export const compressCost: Benchmark = {
       target: "blast's added CPU per compressed message <= the ws client's, both against the ws server",
       met,
       ratioAddedBlastToNaive: round(blastAdded / naiveAdded, 3),
+      ...(BASELINE_BIN
+        ? {
+            baselineBin: BASELINE_BIN,
+            baselineRatioAddedBlastToNaive: round(summary['blast-ws-baseline'].clientAddedUsPerMessage / naiveAdded, 3),
+          }
+        : {}),
     };
     type Row = { plain: number; compressed: number };
     const rows: (string | number)[][] = [];
@@ -185,7 +197,8 @@ export const compressCost: Benchmark = {
     }
     const text =
       table(['pair', 'msg/s plain/compr', 'client µs/msg', 'added', 'server µs/msg', 'added', 'client B/conn', 'server B/conn'], rows) +
-      `blast's added CPU per compressed message ${blastAdded} µs vs the ws client's ${naiveAdded} µs (target <=: ${verdict(met)})\n`;
+      `blast's added CPU per compressed message ${blastAdded} µs vs the ws client's ${naiveAdded} µs (target <=: ${verdict(met)})\n` +
+      (BASELINE_BIN ? `baseline (${BASELINE_BIN}): blast's added CPU ${summary['blast-ws-baseline'].clientAddedUsPerMessage} µs\n` : '');
     return { figures, runs, commands: [...commands], table: text };
   },
 };

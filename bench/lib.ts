@@ -43,6 +43,8 @@ export interface StartOptions {
   readonly core?: number;
   /** Extra environment (e.g. NODE_OPTIONS, which forked children inherit). */
   readonly env?: Readonly<Record<string, string>>;
+  /** startWsbench / startServer('wsbench'): another build's bin/wsbench.js (a baseline column). */
+  readonly wsbenchBin?: string;
 }
 
 /** Start `node script args…`, optionally pinned to one core. */
@@ -83,7 +85,7 @@ export function startProgram(program: string, args: readonly string[], options: 
 }
 
 export function startWsbench(args: readonly string[], options: StartOptions = {}): Started {
-  return startNode(wsbenchBin, args, options);
+  return startNode(options.wsbenchBin ?? wsbenchBin, args, options);
 }
 
 /** Wait for a process to exit; past the timeout, kill its tree and throw. wallMs counts from its spawn. */

@@ -3,7 +3,9 @@
  * both sides: blast's result and serve's /healthz), ws with perMessageDeflate (the oracle: it
  * sees every message compressed and the parameters offered), a server that declines (the run
  * still works, not negotiated), servers that answer parameters not offered (bad-extension), a
- * zip bomb from the server (1009 at --max-payload), and the options' refusals (exit 2).
+ * zip bomb from the server (1009 at --max-payload), and the options' refusals (exit 2). With context
+ * takeover nothing sent before a close is lost: every message blast counts as sent reaches ws
+ * under --lifetime churn, and socket.io hears each client's own disconnect packet.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -11,7 +13,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { createServer as createHttpServer } from 'node:http';
 import { constants, deflateRawSync } from 'node:zlib';
+import { Server as SocketIoServer } from 'socket.io';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { BlastResult } from '../src/metrics/blast-result.js';
 import { runCliToEnd, startServeCli, stop } from './helpers/cli.js';
@@ -62,7 +66,7 @@ async function wsEcho(perMessageDeflate: false | object): Promise<TestServer & {
 
 const JSON_MESSAGE = JSON.stringify({ id: '{{seq}}', user: 'conn-{{conn}}', text: 'the same words again and again, '.repeat(20) });
 
-describe('blast --compress', { timeout: 120_000 }, () => {
+describe('blast --compress', { timeout: 300_000 }, () => {
   it('against serve --compress: negotiated on every connection, counted by both, every echo right', async () => {
     const serve = await startServeCli(['--max', '100', '--heartbeat', '0', '--compress']);
     try {
@@ -122,6 +126,48 @@ describe('blast --compress', { timeout: 120_000 }, () => {
       assert.equal(server.compressedMessages(), server.messages(), 'every message blast sent was compressed');
     } finally {
       await server.close();
+    }
+  });
+
+  it('with context takeover, a close loses nothing: under --lifetime churn ws receives every message blast counts as sent', async () => {
+    const server = await wsEcho({ threshold: 0 });
+    try {
+      // Many connections closing all the time (and all at the end), each with a message in flight.
+      const { code, result, stderr } = await blast(server.url, ['-c', '200', '-d', '3s', '--compress', '--lifetime', '300ms', '--message', JSON_MESSAGE]);
+      assert.equal(code, 0, stderr);
+      assert.ok(result.compression!.negotiated >= 200);
+      assert.ok(result.messages.sent > 200, `${result.messages.sent} sent`);
+      // ws counts a message when its inflation ends; the last closes reach it just after blast's exit.
+      const deadline = Date.now() + 3000;
+      while (server.messages() < result.messages.sent && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(server.messages(), result.messages.sent, 'every message blast counted as sent was received and inflated');
+      assert.equal(server.compressedMessages(), server.messages());
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("socketio with context takeover: the server hears every client's disconnect packet (41), not a transport close", async () => {
+    const http = createHttpServer();
+    const io = new SocketIoServer(http, { transports: ['websocket'], perMessageDeflate: { threshold: 0 } });
+    const disconnects: Record<string, number> = {};
+    io.on('connection', (socket) => {
+      socket.on('ping', (arg: unknown, ack: (reply: unknown) => void) => ack(arg));
+      socket.on('disconnect', (reason: string) => (disconnects[reason] = (disconnects[reason] ?? 0) + 1));
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `ws://127.0.0.1:${(http.address() as { port: number }).port}`;
+      const { code, result, stderr } = await blast(url, ['--protocol', 'socketio', '-c', '20', '--messages', '10', '-d', '20s', '--event', 'ping', '--message', '[{"n":{{seq}}}]', '--compress']);
+      assert.equal(code, 0, stderr);
+      assert.equal(result.compression!.negotiated, 20);
+      assert.equal(result.messages.received, 200);
+      const deadline = Date.now() + 3000;
+      while ((disconnects['client namespace disconnect'] ?? 0) < 20 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(disconnects, { 'client namespace disconnect': 20 });
+    } finally {
+      io.disconnectSockets(true);
+      await new Promise<void>((resolve) => io.close(() => resolve()));
     }
   });
 

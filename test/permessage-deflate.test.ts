@@ -21,14 +21,15 @@ interface WsPerMessageDeflate {
 }
 const require = createRequire(import.meta.url);
 // Not among ws's exports: loaded by its path next to ws's entry point.
-const WsPerMessageDeflate = require(join(dirname(require.resolve('ws')), 'lib', 'permessage-deflate.js')) as new (options: object, isServer: boolean, maxPayload: number) => WsPerMessageDeflate;
+const WsPerMessageDeflate = require(join(dirname(require.resolve('ws')), 'lib', 'permessage-deflate.js')) as new (options: { threshold: number; isServer: boolean; maxPayload: number }) => WsPerMessageDeflate;
 
 const takeover: DeflateParams = { serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15 };
 const noTakeover: DeflateParams = { serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 15, clientMaxWindowBits: 15 };
 
 /** ws's PerMessageDeflate in the other role, agreed on `params`. */
 function wsPeer(params: DeflateParams, isServer: boolean, maxPayload = 0): WsPerMessageDeflate {
-  const peer = new WsPerMessageDeflate({ threshold: 0 }, isServer, maxPayload);
+  // ws 8 takes its role in the options (positional arguments would leave every peer a client).
+  const peer = new WsPerMessageDeflate({ threshold: 0, isServer, maxPayload });
   const agreed: Record<string, unknown> = {};
   if (params.serverNoContextTakeover) agreed.server_no_context_takeover = true;
   if (params.clientNoContextTakeover) agreed.client_no_context_takeover = true;
@@ -134,6 +135,77 @@ describe('permessage-deflate codec against ws', () => {
     });
   }
 
+  /**
+   * A long, seeded sequence: JSON that repeats, text from a small vocabulary, random bytes, copies
+   * of earlier messages (matches reaching back across messages), and sizes from 0 and 1 byte
+   * around every window boundary to past 64 KB.
+   */
+  function longSequence(seed: number, count: number, windowBits: number): Buffer[] {
+    let state = seed;
+    const random = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const words = ['order', 'updated', 'price', 'EUR', 'customer', 'gold', 'stock', 'the', 'and', 'item', '{"id":', '},'];
+    const boundaries = [0, 1, 2, 255, 256, 257, (1 << windowBits) - 1, 1 << windowBits, (1 << windowBits) + 1, 8191, 8192, 8193, 32767, 32768, 32769, 65535, 65536, 70_000];
+    const out: Buffer[] = [];
+    for (let i = 0; i < count; i++) {
+      const kind = Math.floor(random() * 5);
+      const size = random() < 0.25 ? boundaries[Math.floor(random() * boundaries.length)]! : Math.floor(random() ** 3 * 20_000);
+      let message: Buffer;
+      if (kind === 0 && out.length > 0) {
+        message = out[Math.floor(random() * out.length)]!;
+      } else if (kind === 1) {
+        message = Buffer.alloc(size);
+        for (let b = 0; b < size; b++) message[b] = Math.floor(random() * 256);
+      } else if (kind === 2) {
+        let text = '';
+        while (text.length < size) text += words[Math.floor(random() * words.length)] + ' ';
+        message = Buffer.from(text.slice(0, size));
+      } else {
+        const json = JSON.stringify({ id: i, user: `user-${i % 7}`, text: 'the same words again '.repeat(1 + (i % 9)), ok: i % 2 === 0 });
+        message = Buffer.from(json.repeat(Math.ceil((size + 1) / json.length)).slice(0, size));
+      }
+      out.push(message);
+    }
+    return out;
+  }
+
+  for (const windowBits of [8, 9, 10, 11, 12, 13, 14, 15]) {
+    it(`window bits ${windowBits}: a long varied sequence, context takeover on, off and mixed, both roles, byte for byte against ws`, async () => {
+      const variants: DeflateParams[] = [
+        { ...takeover, serverMaxWindowBits: windowBits, clientMaxWindowBits: windowBits },
+        { ...noTakeover, serverMaxWindowBits: windowBits, clientMaxWindowBits: windowBits },
+        { ...takeover, clientNoContextTakeover: true, serverMaxWindowBits: windowBits, clientMaxWindowBits: 15 },
+      ];
+      for (const [v, params] of variants.entries()) {
+        for (const isServer of [true, false]) {
+          const sequence = longSequence(windowBits * 100 + v * 10 + (isServer ? 1 : 0), windowBits === 15 ? 300 : 120, windowBits);
+          const ours = new DeflateCodec(params, isServer, 1 << 20);
+          const theirs = wsPeer(params, !isServer);
+          for (const [i, message] of sequence.entries()) {
+            const compressed = ours.deflate(message)!;
+            assert.ok((await wsCall(theirs, 'decompress', compressed)).equals(message), `ws inflated our message ${i} (${message.length} bytes)`);
+            const back = ours.inflate(await wsCall(theirs, 'compress', message));
+            assert.ok(Buffer.isBuffer(back) && back.equals(message), `we inflated ws's message ${i} (${message.length} bytes)`);
+          }
+          ours.close();
+          theirs.cleanup();
+        }
+      }
+    });
+  }
+
+  it('with context takeover, a message repeated beyond the dictionary still decodes, and one within it costs a few bytes', () => {
+    const ours = new DeflateCodec(takeover, true, 1 << 20);
+    const theirs = new DeflateCodec(takeover, false, 1 << 20);
+    const message = Buffer.from(JSON.stringify(Array.from({ length: 40 }, (_, i) => ({ id: i * 7919, name: `item-${(i * 104729) % 9973}` }))));
+    const first = ours.deflate(message)!;
+    const again = ours.deflate(message)!;
+    assert.ok(again.length < 24 && again.length < first.length / 10, `${first.length} then ${again.length} bytes`);
+    for (const compressed of [first, again]) assert.ok((theirs.inflate(compressed) as Buffer).equals(message));
+    const filler = Buffer.alloc(40_000, 0x7a);
+    assert.ok((theirs.inflate(ours.deflate(filler)!) as Buffer).equals(filler));
+    assert.ok((theirs.inflate(ours.deflate(message)!) as Buffer).equals(message));
+  });
+
   it('compresses many messages given at once in order', async () => {
     const ours = new DeflateCodec(takeover, false, 1 << 20);
     const theirs = wsPeer(takeover, true);
@@ -144,7 +216,7 @@ describe('permessage-deflate codec against ws', () => {
     theirs.cleanup();
   });
 
-  for (const [name, params] of [['a kept stream', takeover], ['a fresh state per message', noTakeover]] as const) {
+  for (const [name, params] of [['a kept context', takeover], ['a fresh state per message', noTakeover]] as const) {
     it(`${name}: a zip bomb fails with 1009 as soon as it passes the limit, without holding what it inflates`, async () => {
       const bomb = deflateRawSync(Buffer.alloc(256 * 1024 * 1024), { finishFlush: constants.Z_SYNC_FLUSH }).subarray(0, -4);
       const ours = new DeflateCodec(params, true, 1024 * 1024);

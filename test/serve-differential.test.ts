@@ -15,8 +15,11 @@
  * With permessage-deflate (serve --compress against ws with perMessageDeflate, threshold 0): offers
  * good and bad; compressed messages with context takeover on and off and small windows, whole, cut
  * into fragments and into 1-byte pieces, pipelined, mixed with plain ones; data zlib refuses (1007),
- * a zip bomb (1009), RSV1 where it is not allowed (1002); then the compressed fuzzer's streams. The
- * echoes are compared compressed, byte for byte: the same zlib with the same parameters.
+ * a zip bomb (1009), RSV1 where it is not allowed (1002); then the compressed fuzzer's streams. A
+ * compressed echo is compared by its header and its message inflated by ws's own PerMessageDeflate
+ * (as a client, with the parameters the server answered, context kept across the connection's
+ * messages): serve compresses with context takeover by a preset dictionary of the last 8 KB sent
+ * (protocol/permessage-deflate.ts), a valid deflate stream with other bytes than ws's zlib stream.
  *
  * The other modes run on the same connection code with a message handler, and are held to ws the
  * same way: `serve --mode reply` against ws answering each message with the same JSON-RPC answer
@@ -36,7 +39,10 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { encodeFrame, Opcode } from '../src/protocol/frame-codec.js';
 import { replyFor } from '../src/serve/modes.js';
 import { startServeCli, stop, type CliRun } from './helpers/cli.js';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { constants, createDeflateRaw } from 'node:zlib';
+import { parseExtensions } from '../src/protocol/permessage-deflate.js';
 import { closePayload, deflateMessage, frame, generate, generateCompressed, headerClaiming, inRoom, MAX_PAYLOAD, prng, REQUEST, requestHead } from './helpers/serve-fuzz-cases.js';
 
 const SEED = process.env.WSBENCH_FUZZ_SEED !== undefined ? Number(process.env.WSBENCH_FUZZ_SEED) >>> 0 : (Date.now() ^ (process.pid << 8)) >>> 0;
@@ -87,9 +93,38 @@ async function startOracle(perMessageDeflate: false | object = false, answer: Or
   return { server, wss, port: (server.address() as { port: number }).port };
 }
 
+interface WsPerMessageDeflate {
+  params: Record<string, unknown>;
+  decompress(data: Buffer, fin: boolean, callback: (error: Error | null, result?: Buffer) => void): void;
+  cleanup(): void;
+}
+const require = createRequire(import.meta.url);
+const WsPerMessageDeflate = require(join(dirname(require.resolve('ws')), 'lib', 'permessage-deflate.js')) as new (options: { isServer: boolean; maxPayload: number }) => WsPerMessageDeflate;
+
+/**
+ * Show compressed frames (RSV1, FIN) with their messages inflated, in order, by ws's client-side
+ * PerMessageDeflate agreed on the server's answer `extensions`; a frame it cannot inflate shows why.
+ */
+async function inflateFrames(frames: string[], compressed: Map<number, Buffer>, extensions: string | undefined): Promise<string[]> {
+  const answer = extensions === undefined ? undefined : parseExtensions(extensions).find((extension) => extension.name === 'permessage-deflate');
+  if (!answer || compressed.size === 0) return frames;
+  const peer = new WsPerMessageDeflate({ isServer: false, maxPayload: 0 });
+  peer.params = Object.fromEntries(answer.params.map(([key, value]) => [key, value === true ? true : Number(value)]));
+  const shown = [...frames];
+  for (const [index, payload] of compressed) {
+    const inflated = await new Promise<string>((resolve) =>
+      peer.decompress(payload, true, (error, result) => resolve(error ? `not inflated: ${error.message}` : result!.length <= 64 ? result!.toString('hex') : `${result!.length} bytes, sha ${simpleHash(result!)}`)),
+    );
+    shown[index] = shown[index]!.replace(/ [^ ]+( bytes, sha [0-9a-f]+)?$/, ` inflated ${inflated}`);
+  }
+  peer.cleanup();
+  return shown;
+}
+
 /** Decode what a server sent after its upgrade answer, frame by frame, without judging it. */
-function describeFrames(bytes: Buffer): { frames: string[]; trailing: number; close?: Buffer } {
+function describeFrames(bytes: Buffer): { frames: string[]; trailing: number; close?: Buffer; compressed: Map<number, Buffer> } {
   const frames: string[] = [];
+  const compressed = new Map<number, Buffer>();
   let close: Buffer | undefined;
   let offset = 0;
   for (;;) {
@@ -113,10 +148,11 @@ function describeFrames(bytes: Buffer): { frames: string[]; trailing: number; cl
     const payload = bytes.subarray(at, at + length);
     if ((b0 & 0x0f) === Opcode.close) close ??= payload;
     const shown = length <= 64 ? payload.toString('hex') : `${length} bytes, sha ${simpleHash(payload)}`;
+    if ((b0 & 0xc0) === 0xc0) compressed.set(frames.length, payload);
     frames.push(`fin=${b0 >> 7} rsv=${(b0 >> 4) & 7} op=${b0 & 0x0f} mask=${masked ? 1 : 0} ${shown}`);
     offset = at + length;
   }
-  return { frames, trailing: bytes.length - offset, close };
+  return { frames, trailing: bytes.length - offset, close, compressed };
 }
 
 function simpleHash(bytes: Buffer): string {
@@ -163,8 +199,9 @@ function exchange(port: number, stream: Stream, quietMs = QUIET_MS): Promise<Ans
       const head = headEnd === -1 ? received.toString('latin1') : received.toString('latin1', 0, headEnd);
       const header = (name: string) => new RegExp(`^${name}: (.*)$`, 'im').exec(head)?.[1]?.trim();
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]) || undefined;
-      const { frames, trailing } = status === 101 ? describeFrames(received.subarray(headEnd + 4)) : { frames: [], trailing: 0 };
-      resolve({ status, protocol: header('Sec-WebSocket-Protocol'), extensions: header('Sec-WebSocket-Extensions'), frames, trailing, serverClosed });
+      const { frames, trailing, compressed } = status === 101 ? describeFrames(received.subarray(headEnd + 4)) : { frames: [], trailing: 0, compressed: new Map<number, Buffer>() };
+      const extensions = header('Sec-WebSocket-Extensions');
+      void inflateFrames(frames, compressed, extensions).then((shown) => resolve({ status, protocol: header('Sec-WebSocket-Protocol'), extensions, frames: shown, trailing, serverClosed }));
     });
   });
 }

@@ -14,11 +14,11 @@
  * --compress: the upgrade offers permessage-deflate (protocol/permessage-deflate.ts) and checks the
  * answer (a parameter not offered fails the attempt as 'bad-extension'); where it was negotiated,
  * text and binary messages are compressed before they are framed and compressed messages are
- * inflated by the frame parser: asynchronously (zlib's streams) with context takeover, in one
- * synchronous call per message without it. Compressed traffic keeps the
- * fast paths of handle-io.ts: reads come in through them as before (the parser copies what it
- * holds while it inflates), and a compressed frame is written to the handle like any other, once
- * its payload is ready. Only the echo matcher's in-place shortcut (messageAt) is skipped for a
+ * inflated by the frame parser, each in one synchronous call (with context takeover too: the codec
+ * keeps the window as a dictionary), so a message's frame is written before send() returns and a
+ * close sent after it can never overtake or drop it. Compressed traffic keeps the fast paths of
+ * handle-io.ts: reads come in through them as before, and a compressed frame is written to the
+ * handle like any other. Only the echo matcher's in-place shortcut (messageAt) is skipped for a
  * compressed frame: the echo is compared after inflation.
  */
 import { createHash } from 'node:crypto';
@@ -296,12 +296,9 @@ export class WsConnection extends FrameParser {
   send(payload: Buffer, opcode: number): boolean {
     const codec = this.compression;
     if (codec && (opcode === Opcode.text || opcode === Opcode.binary)) {
-      // Compressed later (with a kept context), the payload is copied: it may be a buffer the caller reuses.
-      codec.compress(codec.compressesAtOnce ? payload : Buffer.from(payload), (compressed) => {
-        // A close sent meanwhile ends the messages (RFC 6455 5.5.1): the rest are not sent.
-        if (this.state === 'open') this.#sendFrame(compressed, opcode | RSV1);
-      });
-      return !this.full;
+      // Synchronous: the frame goes out now, in order with whatever is sent after it.
+      const compressed = codec.deflate(payload);
+      return compressed !== undefined && this.#sendFrame(compressed, opcode | RSV1);
     }
     return this.#sendFrame(payload, opcode);
   }

@@ -35,10 +35,9 @@
  * under 126) is accepted, as ws accepts it.
  *
  * With permessage-deflate negotiated (the subclass sets `compression`), a message whose first frame
- * has RSV1 is inflated before it is checked and delivered. Inflation may be asynchronous (zlib's
- * streams, with context takeover), so the parser stops at that message and keeps (copies) whatever
- * arrives until it is delivered: messages, pings and closes are still handled in the order they
- * came, as ws does. (Without context takeover the codec answers at once, and parsing goes on.)
+ * has RSV1 is inflated before it is checked and delivered, synchronously (the codec keeps a
+ * context as a dictionary, protocol/permessage-deflate.ts), so messages, pings and closes are
+ * handled in the order they came, as ws does.
  */
 import { isUtf8 } from 'node:buffer';
 import { randomFillSync } from 'node:crypto';
@@ -98,9 +97,6 @@ export abstract class FrameParser {
   #stopped = false;
   /** The message begun is compressed (its first frame had RSV1). */
   #fragmentCompressed = false;
-  /** A compressed message is being inflated: bytes that arrive meanwhile wait in #held (a copy). */
-  #inflating = false;
-  #held: Buffer | undefined;
   /**
    * The connection's permessage-deflate codec, once the extension was negotiated (undefined: RSV1
    * is refused). Set by the subclass after its handshake.
@@ -145,8 +141,6 @@ export abstract class FrameParser {
     this.#fragmentBytes = 0;
     this.#stopped = false;
     this.#fragmentCompressed = false;
-    this.#inflating = false;
-    this.#held = undefined;
     this.compression = undefined;
   }
 
@@ -156,7 +150,6 @@ export abstract class FrameParser {
    */
   receive(chunk: Buffer, end = chunk.length): void {
     if (this.#stopped) return;
-    if (this.#inflating) return this.#hold(chunk, 0, end);
     let offset = 0;
     if (this.#partial) {
       offset = this.#fillPartial(chunk, end);
@@ -168,33 +161,14 @@ export abstract class FrameParser {
       this.#partialNeeded = 0;
       this.#parse(frame, 0, needed);
       if (this.#stopped) return;
-      if (this.#inflating) return this.#hold(chunk, offset, end);
     }
     const rest = this.#parse(chunk, offset, end);
-    if (rest < end && !this.#stopped) {
-      if (this.#inflating) this.#hold(chunk, rest, end);
-      else this.#keepPartial(chunk, rest, end);
-    }
-  }
-
-  /** Keep chunk[from, end) (copied) until the message being inflated is delivered. */
-  #hold(chunk: Buffer, from: number, end: number): void {
-    if (from >= end) return;
-    const bytes = chunk.subarray(from, end);
-    this.#held = this.#held ? Buffer.concat([this.#held, bytes]) : Buffer.from(bytes);
-  }
-
-  /** The inflated message was delivered (or failed): parse what arrived meanwhile. */
-  #resume(): void {
-    this.#inflating = false;
-    const held = this.#held;
-    this.#held = undefined;
-    if (held && !this.#stopped) this.receive(held);
+    if (rest < end && !this.#stopped) this.#keepPartial(chunk, rest, end);
   }
 
   /** Handle the whole frames in buffer[offset, end); returns where an incomplete one begins. */
   #parse(buffer: Buffer, offset: number, end: number): number {
-    while (!this.#stopped && !this.#inflating && end - offset >= 2) {
+    while (!this.#stopped && end - offset >= 2) {
       const frameLength = this.#frameLength(buffer, offset, end - offset);
       if (frameLength <= 0 || end - offset < frameLength) return offset;
       const b0 = buffer[offset]!;
@@ -271,7 +245,7 @@ export abstract class FrameParser {
     switch (opcode) {
       case Opcode.text:
       case Opcode.binary:
-        if (fin) return compressed ? this.#inflate(Buffer.from(payload), opcode) : this.#message(payload, opcode);
+        if (fin) return compressed ? this.#inflate(payload, opcode) : this.#message(payload, opcode);
         this.#fragments = [Buffer.from(payload)];
         this.#fragmentBytes = payload.length;
         this.#fragmentOpcode = opcode;
@@ -313,18 +287,11 @@ export abstract class FrameParser {
     this.messageReceived(payload, opcode === Opcode.binary);
   }
 
-  /** Inflate a compressed message (its own bytes: the zlib stream reads them later), then deliver it. */
+  /** Inflate a compressed message (in one synchronous call: it may be a view of the read buffer), then deliver it. */
   #inflate(compressed: Buffer, opcode: number): void {
-    this.#inflating = true;
-    this.compression!.decompress(compressed, (failure, message) => {
-      if (this.#stopped) return;
-      if (failure) {
-        this.#fail(failure.code, failure.reason);
-      } else {
-        this.#message(message!, opcode);
-      }
-      this.#resume();
-    });
+    const inflated = this.compression!.inflate(compressed);
+    if (Buffer.isBuffer(inflated)) this.#message(inflated, opcode);
+    else this.#fail(inflated.code, inflated.reason);
   }
 
   #fail(code: number, reason: ProtocolErrorReason): -1 {

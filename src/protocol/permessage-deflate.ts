@@ -9,24 +9,37 @@
  * allow fails the client's upgrade ('bad-extension').
  *
  * Each message ends with a Z_SYNC_FLUSH whose trailing 00 00 ff ff is removed (section 7.2.1) and
- * added back before inflating (7.2.2). How a direction is compressed depends on its context:
+ * added back before inflating (7.2.2). Every message is compressed and inflated in one synchronous
+ * zlib call on a fresh state, freed when it returns: no zlib stream is kept, nothing runs on libuv's
+ * thread pool, and what is sent after a message (a pong, a close frame, the TCP end) can never
+ * overtake it nor be lost behind it.
  *
- * - With context takeover (ws's default, and blast's and serve's): a zlib stream, asynchronous,
- *   made on the first message and kept for the connection's life, as the context must be. Node's
- *   synchronous zlib calls close their stream after one call, so only a stream can keep it.
- * - Without it: one synchronous call per message on a fresh state, freed when it returns. Measured
- *   (bench/compress-cost and a loop of 1,000 codecs, 1 KB JSON): a kept stream costs ~300 KB of RSS
- *   per connection (deflate's window and hash tables at windowBits 15, memLevel 8, and inflate's
- *   window), and an asynchronous stream's deflate + inflate ~110 µs of CPU per message against
- *   ~50 µs for the synchronous pair. ws resets its streams instead and keeps their memory. The
- *   synchronous call blocks the event loop for the message's own time (bounded by maxPayload).
+ * Context takeover (ws's default, and blast's and serve's) without a kept stream: what a peer with
+ * takeover holds between messages is its LZ77 window, the last 2^windowBits bytes of the messages
+ * already sent in that direction, uncompressed. A preset dictionary is exactly that state (RFC 1951
+ * back-references into bytes the decoder already has; zlib's deflateSetDictionary and
+ * inflateSetDictionary). So each direction with takeover keeps the last bytes of its messages:
  *
- * Inflation stops as soon as its output passes the largest message allowed (maxPayload): a stream
- * is reset, a synchronous call stops at maxOutputLength, and the message fails with 1009, so a
- * small frame that inflates to gigabytes costs at most one zlib output chunk past the limit. Data
- * zlib cannot inflate fails with 1007.
+ * - sending: the last DEFLATE_DICTIONARY_BYTES (8 KB) sent, given to deflate as its dictionary. Any
+ *   suffix of the peer's window is a valid one; setting it costs hashing every byte, per message,
+ *   so 8 KB rather than 32 KB (measured on 600 B JSON: ~30 µs of deflate with 8 KB, ~70 µs with
+ *   32 KB, the same ratio, 0.148; 4 KB: ~23 µs at 0.162; none: ~17 µs at 0.406);
+ * - receiving: the last 2^windowBits bytes received (32 KB at 15), the inflater's dictionary: the
+ *   peer may reach back that far.
+ *
+ * Each is held in a buffer of its size plus a quarter, grown as traffic comes, so a connection
+ * with takeover both ways holds at most 10 KB + 40 KB at windowBits 15 (a kept deflate and inflate
+ * stream held ~300 KB of zlib state), and nothing for a direction without it. test/permessage-deflate
+ * shows the equivalence against ws's streams with takeover, byte for byte, over long sequences in
+ * both roles and every window size. zlib deflates with a 9-bit window when asked for 8 (as ws does,
+ * through Node), which reaches back at most 250 bytes (2^9 - 262), inside an 8-bit peer's window.
+ *
+ * Inflation stops as soon as its output passes the largest message allowed (maxPayload: zlib's
+ * maxOutputLength) and the message fails with 1009, so a small frame that inflates to gigabytes
+ * costs at most that much output. Data zlib cannot inflate fails with 1007. A call blocks the
+ * event loop for its message's own time (bounded by maxPayload).
  */
-import { constants, createDeflateRaw, createInflateRaw, deflateRawSync, inflateRawSync, type DeflateRaw, type InflateRaw } from 'node:zlib';
+import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
 
 export const EXTENSION_NAME = 'permessage-deflate';
 const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
@@ -266,26 +279,76 @@ type DeflateCallback = (compressed: Buffer) => void;
 type InflateCallback = (failure: InflateFailure | undefined, message: Buffer | undefined) => void;
 
 /**
+ * How much of what was sent a compressor with context takeover looks back into: the preset
+ * dictionary of each call. Any suffix of the peer's window is a valid dictionary (the peer keeps
+ * at least 2^windowBits bytes), and setting one costs hashing every byte of it, per message: a
+ * smaller one trades a little ratio for CPU (bench/compress-cost: figures in the README).
+ */
+export const DEFLATE_DICTIONARY_BYTES = 8 * 1024;
+
+/**
+ * The last `size` bytes of a direction's uncompressed messages: what a peer with context takeover
+ * has in its LZ77 window. Kept in one buffer of size + size/4 bytes at most (grown as traffic comes,
+ * so a connection that sent little holds little), the newest bytes at the end; when they would
+ * pass its end the last `size` are moved to the front, so copying costs about four bytes per byte.
+ */
+class History {
+  #buffer: Buffer | undefined;
+  #length = 0;
+  readonly #capacity: number;
+  constructor(readonly size: number) {
+    this.#capacity = size + (size >> 2);
+  }
+
+  /** The last `size` bytes (a view: valid until the next append), undefined when none yet. */
+  get window(): Buffer | undefined {
+    if (this.#length === 0) return undefined;
+    return this.#buffer!.subarray(Math.max(0, this.#length - this.size), this.#length);
+  }
+
+  append(data: Buffer): void {
+    if (data.length === 0) return;
+    if (data.length >= this.size) {
+      this.#buffer ??= Buffer.allocUnsafe(this.#capacity);
+      if (this.#buffer.length < this.size) this.#buffer = Buffer.allocUnsafe(this.#capacity);
+      data.copy(this.#buffer, 0, data.length - this.size);
+      this.#length = this.size;
+      return;
+    }
+    const buffer = this.#buffer;
+    if (buffer && this.#length + data.length <= buffer.length) {
+      data.copy(buffer, this.#length);
+      this.#length += data.length;
+      return;
+    }
+    // Keep only what the window still needs of the old bytes, in front of the new ones.
+    const kept = Math.min(this.#length, this.size - data.length);
+    const needed = kept + data.length;
+    let target = buffer;
+    if (!target || target.length < this.#capacity) {
+      const grown = Math.min(this.#capacity, Math.max(needed, (target?.length ?? 512) * 2));
+      if (!target || grown > target.length) target = Buffer.allocUnsafe(grown);
+    }
+    if (kept > 0) buffer!.copy(target, 0, this.#length - kept, this.#length);
+    data.copy(target, kept);
+    this.#buffer = target;
+    this.#length = needed;
+  }
+}
+
+/**
  * One connection's compressor and decompressor. `isServer` picks which of the agreed parameters
- * govern what this end sends and what it receives. Messages are compressed in the order given and
- * their callbacks called in that order; one message is inflated at a time (the frame parser waits
- * for each before it reads on).
+ * govern what this end sends and what it receives. Every call is synchronous: compress() and
+ * decompress() call back before they return (their callbacks are kept for callers written for
+ * either), so frames leave in the order they were sent and nothing waits for a compressor on close.
  */
 export class DeflateCodec {
-  #deflate: DeflateRaw | undefined;
-  #inflate: InflateRaw | undefined;
-  readonly #sendNoContext: boolean;
-  readonly #receiveNoContext: boolean;
   readonly #sendWindowBits: number;
   readonly #receiveWindowBits: number;
-  /** Messages waiting for the compressor, which takes one at a time. */
-  readonly #deflateQueue: Array<{ data: Buffer; callback: DeflateCallback }> = [];
-  #deflating = false;
-  #deflateChunks: Buffer[] = [];
-  #deflateLength = 0;
-  #inflateChunks: Buffer[] = [];
-  #inflateLength = 0;
-  #inflateFailure: InflateFailure | undefined;
+  /** What was sent (its last DEFLATE_DICTIONARY_BYTES), when this end keeps its context. */
+  #sent: History | undefined;
+  /** What was received (its last 2^windowBits bytes), when the peer keeps its context. */
+  #received: History | undefined;
   #closed = false;
   constructor(
     readonly params: DeflateParams,
@@ -294,150 +357,86 @@ export class DeflateCodec {
     /** Where the bytes in and out are added up (its own unless given). */
     readonly tally: DeflateTally = { deflateBytesIn: 0, deflateBytesOut: 0, inflateBytesIn: 0, inflateBytesOut: 0 },
   ) {
-    this.#sendNoContext = isServer ? params.serverNoContextTakeover : params.clientNoContextTakeover;
-    this.#receiveNoContext = isServer ? params.clientNoContextTakeover : params.serverNoContextTakeover;
-    this.#sendWindowBits = isServer ? params.serverMaxWindowBits : params.clientMaxWindowBits;
-    this.#receiveWindowBits = isServer ? params.clientMaxWindowBits : params.serverMaxWindowBits;
+    const sendNoContext = isServer ? params.serverNoContextTakeover : params.clientNoContextTakeover;
+    const receiveNoContext = isServer ? params.clientNoContextTakeover : params.serverNoContextTakeover;
+    // zlib compresses with 9 when asked for 8 (as ws's, through Node); 9 also inflates what 8 made.
+    this.#sendWindowBits = Math.max(isServer ? params.serverMaxWindowBits : params.clientMaxWindowBits, 9);
+    this.#receiveWindowBits = Math.max(isServer ? params.clientMaxWindowBits : params.serverMaxWindowBits, 9);
+    if (!sendNoContext) this.#sent = new History(Math.min(DEFLATE_DICTIONARY_BYTES, 1 << this.#sendWindowBits));
+    if (!receiveNoContext) this.#received = new History(1 << this.#receiveWindowBits);
   }
 
-  /** Does compress() call back before it returns (no context takeover)? Then its input need not be a copy. */
+  /** Does compress() call back before it returns? Always: its input need not be a copy. */
   get compressesAtOnce(): boolean {
-    return this.#sendNoContext;
+    return true;
   }
 
-  /** Compress one whole message; `callback` gets the payload of its first (RSV1) frame. */
+  /** Compress one whole message; `callback` gets the payload of its first (RSV1) frame, at once. */
   compress(data: Buffer, callback: DeflateCallback): void {
-    if (this.#closed) return;
-    if (this.#sendNoContext) {
-      // A fresh state per message: synchronous, nothing kept (see the module comment).
-      const compressed = stripTrailer(deflateRawSync(data, { windowBits: this.#sendWindowBits, finishFlush: constants.Z_SYNC_FLUSH }));
-      this.tally.deflateBytesIn += data.length;
-      this.tally.deflateBytesOut += compressed.length;
-      return callback(compressed);
-    }
-    this.#deflateQueue.push({ data, callback });
-    if (!this.#deflating) this.#nextDeflate();
+    const compressed = this.deflate(data);
+    if (compressed) callback(compressed);
   }
 
-  #nextDeflate(): void {
-    const job = this.#deflateQueue.shift();
-    if (!job || this.#closed) {
-      this.#deflating = false;
-      return;
-    }
-    this.#deflating = true;
-    const deflate = (this.#deflate ??= this.#createDeflate());
-    deflate.write(job.data);
-    deflate.flush(constants.Z_SYNC_FLUSH, () => {
-      if (this.#closed) return;
-      const compressed = stripTrailer(this.#deflateChunks.length === 1 ? this.#deflateChunks[0]! : Buffer.concat(this.#deflateChunks, this.#deflateLength));
-      this.#deflateChunks = [];
-      this.#deflateLength = 0;
-      this.tally.deflateBytesIn += job.data.length;
-      this.tally.deflateBytesOut += compressed.length;
-      job.callback(compressed);
-      this.#nextDeflate();
-    });
-  }
-
-  #createDeflate(): DeflateRaw {
-    const deflate = createDeflateRaw({ windowBits: this.#sendWindowBits, memLevel: 8, level: constants.Z_DEFAULT_COMPRESSION });
-    deflate.on('data', (chunk: Buffer) => {
-      this.#deflateChunks.push(chunk);
-      this.#deflateLength += chunk.length;
-    });
-    deflate.on('error', () => {});
-    return deflate;
+  /** Compress one whole message: the payload of its first (RSV1) frame; undefined once closed. */
+  deflate(data: Buffer): Buffer | undefined {
+    if (this.#closed) return undefined;
+    const history = this.#sent;
+    const compressed = stripTrailer(
+      deflateRawSync(data, {
+        windowBits: this.#sendWindowBits,
+        memLevel: 8,
+        level: constants.Z_DEFAULT_COMPRESSION,
+        finishFlush: constants.Z_SYNC_FLUSH,
+        // The context a peer with takeover keeps: the bytes sent before (see the module comment).
+        dictionary: history?.window,
+      }),
+    );
+    history?.append(data);
+    this.tally.deflateBytesIn += data.length;
+    this.tally.deflateBytesOut += compressed.length;
+    return compressed;
   }
 
   /**
    * Inflate one whole message (its frames' payloads joined). `callback` gets the message, or the
-   * failure (1009 past maxPayloadBytes, 1007 for data zlib refuses); after a failure nothing more
-   * is inflated (the connection is being failed), while what is being compressed still completes.
+   * failure (1009 past maxPayloadBytes, 1007 for data zlib refuses), before this returns.
    */
   decompress(data: Buffer, callback: InflateCallback): void {
     if (this.#closed) return;
-    if (this.#receiveNoContext) return this.#inflateOnce(data, callback);
-    const inflate = (this.#inflate ??= this.#createInflate());
-    this.#inflateFailure = undefined;
-    this.#inflateCallback = callback;
+    const result = this.inflate(data);
+    if (Buffer.isBuffer(result)) callback(undefined, result);
+    else callback(result, undefined);
+  }
+
+  /**
+   * Inflate one whole message in one synchronous call that stops at maxPayloadBytes of output
+   * (so a zip bomb costs at most that much), on the window of what came before when the peer
+   * keeps its context. After a failure the connection is being failed: the window is not updated.
+   */
+  inflate(data: Buffer): Buffer | InflateFailure {
     this.tally.inflateBytesIn += data.length;
-    inflate.write(data);
-    inflate.write(TRAILER);
-    inflate.flush(() => this.#inflateDone());
-  }
-
-  /** The flush finished, or the stream errored (then no flush callback comes): answer once. */
-  #inflateDone(): void {
-    const callback = this.#inflateCallback;
-    this.#inflateCallback = undefined;
-    if (!callback || this.#closed) return;
-    const failure = this.#inflateFailure;
-    const chunks = this.#inflateChunks;
-    const length = this.#inflateLength;
-    this.#inflateChunks = [];
-    this.#inflateLength = 0;
-    if (failure) {
-      // Only the inflating side is done for: messages being compressed still go out before the close.
-      this.#inflate?.close();
-      this.#inflate = undefined;
-      return callback(failure, undefined);
-    }
-    this.tally.inflateBytesOut += length;
-    callback(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length));
-  }
-
-  #createInflate(): InflateRaw {
-    // zlib refuses windowBits 8 for raw inflate; 9 inflates what a window of 8 produced.
-    const inflate = createInflateRaw({ windowBits: Math.max(this.#receiveWindowBits, 9) });
-    inflate.on('data', (chunk: Buffer) => {
-      if (this.#inflateFailure) return;
-      this.#inflateLength += chunk.length;
-      if (this.#inflateLength > this.maxPayloadBytes) {
-        // A zip bomb: stop here, drop what came, and fail with 1009 (reported when the flush ends).
-        this.#inflateFailure = { code: 1009, reason: 'message-too-big' };
-        this.#inflateChunks = [];
-        this.#inflateLength = 0;
-        inflate.reset();
-        return;
-      }
-      this.#inflateChunks.push(chunk);
-    });
-    inflate.on('error', () => {
-      this.#inflateFailure ??= { code: 1007, reason: 'invalid-compressed-data' };
-      this.#inflateDone();
-    });
-    return inflate;
-  }
-
-  #inflateCallback: InflateCallback | undefined;
-
-  /** A message compressed on a fresh state: inflated in one synchronous call, stopped at the limit. */
-  #inflateOnce(data: Buffer, callback: InflateCallback): void {
-    this.tally.inflateBytesIn += data.length;
+    const history = this.#received;
     let message: Buffer;
     try {
       message = inflateRawSync(Buffer.concat([data, TRAILER]), {
-        windowBits: Math.max(this.#receiveWindowBits, 9),
+        windowBits: this.#receiveWindowBits,
         finishFlush: constants.Z_SYNC_FLUSH,
         maxOutputLength: this.maxPayloadBytes,
+        dictionary: history?.window,
       });
     } catch (error) {
       const tooBig = (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
-      return callback(tooBig ? { code: 1009, reason: 'message-too-big' } : { code: 1007, reason: 'invalid-compressed-data' }, undefined);
+      return tooBig ? { code: 1009, reason: 'message-too-big' } : { code: 1007, reason: 'invalid-compressed-data' };
     }
+    history?.append(message);
     this.tally.inflateBytesOut += message.length;
-    callback(undefined, message);
+    return message;
   }
 
-  /** Free both zlib streams (the connection closed). */
+  /** The connection closed: drop both windows; nothing more is compressed. */
   close(): void {
-    if (this.#closed) return;
     this.#closed = true;
-    this.#deflate?.close();
-    this.#inflate?.close();
-    this.#deflate = this.#inflate = undefined;
-    this.#deflateQueue.length = 0;
+    this.#sent = this.#received = undefined;
   }
 }
 

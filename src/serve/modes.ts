@@ -25,9 +25,8 @@
  * subscriber (the same Buffer for all; with --compress, one compression per subscriber, each with
  * its own context), so out = in × (room members - 1). A subscriber whose unsent
  * bytes pass --subscriber-buffer after a write is closed with 1008 and counted: it never pauses the
- * publisher or the room, and holds at most its bound plus one message. (With --compress and a kept
- * context, messages still waiting for their asynchronous compression are counted only once they are
- * written: the check catches up at the next message.) With workers, each message also crosses IPC
+ * publisher or the room, and holds at most its bound plus one message (with --compress too: each
+ * compression is synchronous, so its frame is written before the check). With workers, each message also crosses IPC
  * twice (worker → primary → every other worker) as JSON text.
  */
 import type { IncomingMessage } from 'node:http';

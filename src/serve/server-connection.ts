@@ -21,9 +21,9 @@
  *   the TCP close. Nothing after either is read. A peer that never closes its side is cut after
  *   CLOSE_TIMEOUT_MS, as ws's closeTimeout does;
  * - with permessage-deflate negotiated (serve --compress), compressed messages are inflated by the
- *   codec and every echo is compressed (as ws with threshold 0). Compression with a kept context
- *   is asynchronous, so whatever is sent after a message being compressed (pongs, the close frame,
- *   the TCP end) waits for it: frames leave in the order ws's Sender sends them;
+ *   codec and every echo is compressed (as ws with threshold 0), each in one synchronous call
+ *   (context takeover included), so frames leave in the order they are sent, as ws's Sender
+ *   sends them, and nothing sent before the close frame or the TCP end is left behind;
  * - while closing (the server sent its close first, e.g. on shutdown), messages and pings are read
  *   and not answered, and the peer's close frame ends TCP.
  */
@@ -84,10 +84,6 @@ export class ServerConnection extends FrameParser {
   /** The mode's own state for this connection (broadcast: its room); echo and reply leave it. */
   slot: unknown = undefined;
   #closeTimer: NodeJS.Timeout | undefined;
-  /** While a message is being compressed, the frames sent after it wait here, in order (copies). */
-  #waiting: Array<{ opcode: number; payload: Buffer; compress: boolean }> | undefined;
-  /** The TCP end waits for them too. */
-  #endAfterWaiting = false;
 
   constructor(
     readonly group: ServerConnections,
@@ -112,13 +108,13 @@ export class ServerConnection extends FrameParser {
 
   /**
    * Send a message already encoded as one unmasked frame (`frame`, shared by many connections:
-   * broadcast), or, where this connection must encode its own (compression, frames waiting behind
-   * a message being compressed, or answers being collected in its read), `payload` as send does.
+   * broadcast), or, where this connection must encode its own (compression, or answers being
+   * collected in its read), `payload` as send does.
    * Returns the bytes still unsent to this peer, or -1 when the connection is not open.
    */
   sendFrame(frame: Buffer, payload: Buffer, binary: boolean): number {
     if (this.state !== State.open) return -1;
-    if (this.compression !== undefined || this.#waiting || answering === this) this.send(payload, binary);
+    if (this.compression !== undefined || answering === this) this.send(payload, binary);
     else this.#write(frame);
     return this.unsentBytes;
   }
@@ -181,7 +177,6 @@ export class ServerConnection extends FrameParser {
     if (socket) socket[kConnection] = undefined;
     this.socket = undefined;
     this.compression?.close();
-    this.#waiting = undefined;
     this.group.onClose?.(this);
     this.group.remove(this);
   }
@@ -236,42 +231,18 @@ export class ServerConnection extends FrameParser {
   #endTcp(): void {
     if (this.state === State.closed) return;
     this.state = State.closing;
-    if (this.#waiting) this.#endAfterWaiting = true;
-    else this.socket?.end();
+    this.socket?.end();
     this.#armCloseTimer();
   }
 
   /**
-   * Send one frame, compressed (as a message's only frame, with RSV1) or not, after every frame
-   * sent before it. `payload` may be a view of the shared read buffer: what waits is copied.
+   * Send one frame, compressed (as a message's only frame, with RSV1) or not. The codec is
+   * synchronous, so the frame is queued before this returns, after every frame sent before it.
    */
   #send(opcode: number, payload: Buffer, compress: boolean): void {
-    if (this.#waiting) return void this.#waiting.push({ opcode, payload: Buffer.from(payload), compress });
     if (!compress) return this.#queue(opcode, payload);
-    this.#waiting = [];
-    const codec = this.compression!;
-    codec.compress(codec.compressesAtOnce ? payload : Buffer.from(payload), (compressed) => this.#compressedReady(opcode, compressed));
-  }
-
-  /** A message is compressed: it goes out, then what waited behind it (which may compress again). */
-  #compressedReady(opcode: number, compressed: Buffer): void {
-    if (this.state === State.closed) return;
-    this.#queue(opcode | RSV1, compressed);
-    const waiting = this.#waiting ?? [];
-    this.#waiting = undefined;
-    for (let i = 0; i < waiting.length; i++) {
-      // A frame sent again compressed: the rest waits behind it.
-      const again = this.#waiting as typeof waiting | undefined;
-      if (again) {
-        again.push(...waiting.slice(i));
-        return;
-      }
-      const next = waiting[i]!;
-      this.#send(next.opcode, next.payload, next.compress);
-    }
-    if ((this.#waiting as typeof waiting | undefined) || !this.#endAfterWaiting) return;
-    this.#endAfterWaiting = false;
-    this.socket?.end();
+    const compressed = this.compression!.deflate(payload);
+    if (compressed) this.#queue(opcode | RSV1, compressed);
   }
 
   #armCloseTimer(): void {
@@ -307,7 +278,7 @@ export class ServerConnection extends FrameParser {
     outputLength += frameLength;
   }
 
-  /** Everything queued goes out before the TCP end (the codec calls back only inside this connection's read). */
+  /** Everything queued goes out before the TCP end. */
   #flushBeforeEnd(): void {
     if (answering === this && outputLength > 0) this.#flush();
   }
