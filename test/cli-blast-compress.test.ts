@@ -233,6 +233,20 @@ describe('blast --compress', { timeout: 300_000 }, () => {
     }
   });
 
+  it('--scenario with --compress: every step compressed, every expect reads the inflated reply', async () => {
+    const server = await startServeCli(['--max', '100', '--mode', 'reply', '--compress', '--workers', '1']);
+    try {
+      const { code, result, stderr } = await blast(server.url, ['-c', '10', '-d', '5s', '--compress', '--scenario', new URL('../../examples/jsonrpc.yaml', import.meta.url).pathname]);
+      assert.equal(code, 0, stderr);
+      assert.equal(result.compression?.negotiated, 10);
+      assert.ok(result.compression!.bytesAfterCompression < result.compression!.bytesBeforeCompression, 'steps went out compressed');
+      assert.ok(result.messages.received >= 100, `replies ${result.messages.received}`);
+      assert.equal(result.messages.unmatched, 0);
+    } finally {
+      await stop(server);
+    }
+  });
+
   it('refuses bad options with one line and exit 2', async () => {
     for (const [args, message] of [
       [['blast', 'ws://127.0.0.1:9/ws', '--compress', '--compress-window-bits', '16'], /--compress-window-bits: "?16"? is not valid; expected an integer from 8 to 15/],

@@ -222,9 +222,8 @@ function compressionOffer(options: BlastOptions, traffic: Pick<BlastConfig, 'pat
     for (const [key, flag] of flags) if (options[key] !== undefined && options[key] !== false) throw new ConfigError(flag, options[key], 'it is for --compress');
     return undefined;
   }
-  if (traffic.pattern === 'scenario') throw new ConfigError('--compress', true, 'it cannot be combined with --scenario (a scenario goes on when its socket drains, and compression is asynchronous)');
   if (traffic.pattern === 'fire' && options.rate === undefined) {
-    throw new ConfigError('--compress', true, `it cannot be combined with ${traffic.flood ? '--flood' : '--fire-and-forget without --rate'} (a flood refills each socket as it drains, and compression is asynchronous); give --rate`);
+    throw new ConfigError('--compress', true, `it cannot be combined with ${traffic.flood ? '--flood' : '--fire-and-forget without --rate'} (a flood writes its frames in batches straight into each socket, uncompressed); give --rate`);
   }
   return Object.freeze({
     clientNoContextTakeover: Boolean(options.compressClientNoContextTakeover),

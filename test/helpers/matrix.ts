@@ -173,7 +173,7 @@ export function sampleCase(seed: number, index: number): MatrixCase {
   if (!withData && args.some((arg) => arg.includes('{{data.'))) refuse('--message');
 
   // Compression, against servers that accept it (serve --compress): sometimes, with one of its
-  // options. The README refuses it with --flood, --fire-and-forget without --rate, and --scenario.
+  // options. The README refuses it with --flood and --fire-and-forget without --rate.
   if (random() < 0.25) {
     args.push('--compress');
     const variant = pick(random, ['plain', 'client-no-takeover', 'server-no-takeover', 'window']);
@@ -181,7 +181,6 @@ export function sampleCase(seed: number, index: number): MatrixCase {
     if (variant === 'server-no-takeover') args.push('--compress-server-no-context-takeover');
     if (variant === 'window') args.push('--compress-window-bits', String(pick(random, [9, 12])));
     if (pattern === 'flood' || (pattern === 'fire' && rate === undefined)) refuse('--compress');
-    if (pattern === 'scenario') refuse('(scenario)');
   }
 
   // Phases: how long, how many, when traffic starts.
