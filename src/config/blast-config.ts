@@ -208,9 +208,8 @@ export function resolveBlastConfig(options: BlastOptions = {}): BlastConfig {
 
 /**
  * --compress and the parameters it offers, which mean nothing without it. Refused with the
- * patterns that fill each socket as it drains (--flood, --fire-and-forget without --rate,
- * --scenario): compression is asynchronous, so a socket's fill level no longer says how much is
- * waiting to be sent.
+ * patterns that fill each socket as it drains (--flood, --fire-and-forget without --rate): they
+ * write batches of frames straight into the socket, past the per-message send that compresses.
  */
 function compressionOffer(options: BlastOptions, traffic: Pick<BlastConfig, 'pattern' | 'flood'>): DeflateOffer | undefined {
   const flags = [

@@ -1,6 +1,6 @@
 /**
  * Options declared once. Each command's options are a table of OptionSpec (blast-options.ts,
- * serve-options.ts, shared-options.ts), and from it come: commander's options with their help (the
+ * serve-options.ts, find-options.ts; the gate's and --report's in src/cli), and from it come: commander's options with their help (the
  * default appended in one format), the defaults the resolve functions fall back to, the option
  * types (OptionValues, by mapped types over the `as const` table), the checks of the plain values
  * (readNumber, readChoice, readAddress: the validators of validate.ts, so every error is the same one
