@@ -268,7 +268,7 @@ export async function runCase(matrixCase: MatrixCase, urls: Readonly<Record<Matr
       const counts = result.protocol?.counts ?? {};
       if (result.protocol?.name !== 'socketio') fail(`protocol ${JSON.stringify(result.protocol?.name)}, not socketio`);
       // With -d 0 the run may end between a connection's upgrade and its namespace connect.
-      else if (matrixCase.args.includes('0') && matrixCase.args[matrixCase.args.indexOf('0') - 1] === '-d' ? (counts.connected ?? 0) > outcomes.accepted : (counts.connected ?? 0) !== outcomes.accepted) {
+      else if (matrixCase.args[matrixCase.args.indexOf('-d') + 1] === '0' ? (counts.connected ?? 0) > outcomes.accepted : (counts.connected ?? 0) !== outcomes.accepted) {
         fail(`socketio connected ${counts.connected} of ${outcomes.accepted} accepted`);
       }
       if ((counts.acks ?? 0) < messages.received) fail(`socketio acks ${counts.acks} < received ${messages.received}`);
