@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { resolveBlastConfig, parseSourceAddresses } from '../src/config/blast-config.js';
 import { ConfigError } from '../src/config/errors.js';
 import { resolveServeConfig, serveDefaults } from '../src/config/serve-config.js';
-import { blastDefaults } from '../src/config/blast-options.js';
+import { BLAST_OPTIONS, blastDefaults } from '../src/config/blast-options.js';
+import { optionKey, planOf } from '../src/config/option-table.js';
 import { parseCount, parseDurationMs, parseSizeBytes } from '../src/config/units.js';
 import { planServe } from '../src/limits/serve-plan.js';
 import { planBlast } from '../src/limits/blast-plan.js';
@@ -59,6 +60,28 @@ describe('config validation', () => {
     }
     assert.equal(blast.payload.length, blastDefaults.sizeBytes);
     assert.equal(blast.reconnectJitter, blastDefaults.reconnectJitter === 'full');
+  });
+
+  it("sends every client process the table's plan entries as the config holds them", () => {
+    // Each plan option given a value other than its default: the plan must carry exactly those.
+    const config = resolveBlastConfig({
+      rampTraffic: true, connectTimeout: '3s', rate: '5', binary: true, message: 'hi {{seq}}', flood: false,
+      lifetime: '2s', lifetimeJitter: '20%', reconnect: true, reconnectMin: '50ms', reconnectMax: '2s', maxPayload: '2mb',
+    });
+    const plan = planOf(BLAST_OPTIONS, config) as unknown as Record<string, unknown>;
+    const fields = BLAST_OPTIONS.filter((spec) => 'plan' in spec).map((spec) => ('config' in spec ? spec.config : optionKey(spec)));
+    assert.deepEqual(Object.keys(plan), fields);
+    assert.equal(fields.length, 17);
+    for (const field of fields) {
+      assert.ok(field in config, `${field} is a field of the config`);
+      assert.equal(plan[field], (config as unknown as Record<string, unknown>)[field], field);
+    }
+    assert.deepEqual(
+      [plan.rampTraffic, plan.connectTimeoutMs, plan.rate, plan.binary, plan.message, plan.lifetimeMs, plan.lifetimeJitter, plan.reconnect, plan.reconnectMinMs, plan.reconnectMaxMs, plan.maxPayloadBytes],
+      [true, 3000, 5, true, 'hi {{seq}}', 2000, 0.2, true, 50, 2000, 2 * 1024 * 1024],
+    );
+    // --messages cannot go with --lifetime: on its own.
+    assert.equal(planOf(BLAST_OPTIONS, resolveBlastConfig({ messages: '7' })).messages, 7);
   });
 
   it('errors from the option tables name the option as before', () => {

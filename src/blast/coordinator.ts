@@ -10,6 +10,8 @@ import { connect } from 'node:net';
 import { arch, cpus, platform, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { resolveBlastConfig, type BlastConfig, type BlastOptions } from '../config/blast-config.js';
+import { BLAST_OPTIONS } from '../config/blast-options.js';
+import { planOf } from '../config/option-table.js';
 import { RunError } from '../config/errors.js';
 import { redactUrl } from '../config/redact-headers.js';
 import type { BlastWorkerToCoordinator, CoordinatorToBlastWorker } from '../ipc/blast-messages.js';
@@ -273,43 +275,28 @@ async function runWorkers(config: BlastConfig, plan: BlastPlan, target: URL, own
     const start: CoordinatorToBlastWorker = {
       t: 'start',
       options: {
+        // The options every process takes as they are (the table's `plan` entries), then its share.
+        ...planOf(BLAST_OPTIONS, config),
         index,
         host: plan.connectHost,
         port: plan.connectPort,
         requestHead,
         subprotocols,
         compression: config.compression,
-        maxPayloadBytes: config.maxPayloadBytes,
         tls: tlsFor(target, config.insecure),
         connections: share.connections,
         connectRate: share.connectRate,
         maxHandshakes: share.maxHandshakes,
-        connectTimeoutMs: config.connectTimeoutMs,
-        rate: config.rate,
-        messages: config.messages,
-        pipeline: config.pipeline,
-        binary: config.binary,
         stampConnection: config.stampConnection,
         source: share.source,
-        rampTraffic: config.rampTraffic,
         pattern: config.pattern,
-        message: config.message,
-        replyId: config.replyId,
-        subscribe: config.subscribe,
         publishers: publishersAmong(config.publishers, firstConnection[index]! - shardBase, share.connections),
-        flood: config.flood,
         scenario: config.scenario,
         firstConnection: firstConnection[index]!,
-        lifetimeMs: config.lifetimeMs,
-        lifetimeJitter: config.lifetimeJitter,
-        reconnect: config.reconnect,
-        reconnectMinMs: config.reconnectMinMs,
-        reconnectMaxMs: config.reconnectMaxMs,
         reconnectJitter: config.reconnectJitter,
         openAtStart: startShares?.[index],
         // Only this process's connections' rows (data/data-file.ts), not the file.
         data: config.data?.rowsFor(firstConnection[index]!, share.connections),
-        protocol: config.protocol,
         socketio: config.socketio,
         graphql: config.graphql,
         payloadBase64: config.payload.toString('base64'),

@@ -15,9 +15,9 @@ import { readScenarioFile, type Scenario, type ScenarioConnect } from '../scenar
 import type { DataSet } from '../data/data-file.js';
 import { resolveData } from '../data/data-config.js';
 import { markDataPlaceholders } from '../data/placeholders.js';
-import { resolveProtocol, type GraphqlSettings, type ProtocolName, type SocketIoSettings } from './protocol-config.js';
+import { resolveProtocol, type GraphqlSettings, type SocketIoSettings } from './protocol-config.js';
 import { BLAST, BLAST_OPTIONS, blastDefaults } from './blast-options.js';
-import { readAddress, readChoice, readNumber, readOptionalNumber, type ConfigValues } from './option-table.js';
+import { readAddress, readChoice, readNumber, readOptionalNumber, type ConfigValues, type PlanFields } from './option-table.js';
 
 /**
  * What the connections do once open:
@@ -31,25 +31,26 @@ import { readAddress, readChoice, readNumber, readOptionalNumber, type ConfigVal
  */
 export type BlastPattern = 'echo' | 'reply' | 'subscribe' | 'fire' | 'scenario';
 
-export interface BlastConfig {
+/** blast's plain options as every client process gets them: the `plan` entries of BLAST_OPTIONS, typed from the table. */
+export type BlastPlanFields = PlanFields<typeof BLAST_OPTIONS>;
+
+/**
+ * The resolved configuration. The fields written here are those whose value needs more than its
+ * option's own (payload, pattern, headers, shares, …); the plain ones that every client process
+ * is sent as they are (rate, messages, --reconnect-*, --lifetime, …) come from the `plan` entries
+ * of blast-options.ts, typed from the table (BlastPlanFields).
+ */
+export interface BlastConfig extends BlastPlanFields {
   /** Target ws:// URL; undefined starts wsbench's own server on a free loopback port. */
   readonly url: string | undefined;
   /** Concurrent connections to open and hold. Default 100. */
   readonly connections: number;
   /** The run: how long to send at full concurrency after every connection has been attempted. Default 10s. */
   readonly durationMs: number;
-  /** Messages per connection, after which it is done; undefined means until the duration ends. */
-  readonly messages: number | undefined;
   /** New connections per second over all workers; 0 means as fast as --max-handshakes allows. Default 0. */
   readonly connectRate: number;
   /** Handshakes in flight at once over all workers. Default 1000. */
   readonly maxHandshakes: number;
-  /** A connection without its 101 by then fails with ETIMEDOUT. Default 5s. */
-  readonly connectTimeoutMs: number;
-  /** Messages per second per connection, open loop; undefined is closed loop; 0 holds idle. */
-  readonly rate: number | undefined;
-  /** Closed loop: messages in flight per connection. Default 1. */
-  readonly pipeline: number;
   /** The payload sent in every message. Default 64 bytes of text. */
   readonly payload: Buffer;
   /**
@@ -58,7 +59,6 @@ export interface BlastConfig {
    * message (a broadcast server's), which would otherwise be byte for byte the same.
    */
   readonly stampConnection: boolean;
-  readonly binary: boolean;
   /** Client processes; undefined sizes it from the fd limit and cores. */
   readonly workers: number | undefined;
   /** Source addresses to spread connections over; undefined picks loopback ones by itself. */
@@ -67,29 +67,16 @@ export interface BlastConfig {
   readonly subprotocol: string | undefined;
   /** wss://: accept a certificate that does not verify (self-signed, wrong name). */
   readonly insecure: boolean;
-  /**
-   * Send from the moment each connection opens (tcpkali's and k6's way) instead of from the start of
-   * the run, once every connection has been attempted. Default false.
-   */
-  readonly rampTraffic: boolean;
   /** --shard i/N: connections, connect rate and handshakes above are this shard's share (shard.ts). */
   readonly shard: Shard | undefined;
   /** Keep header values in the result's config; by default they are "<redacted>". */
   readonly recordHeaders: boolean;
   /** What the connections do: see BlastPattern. */
   readonly pattern: BlastPattern;
-  /** --message: a template (message-template.ts) sent instead of the payload; undefined sends the payload. */
-  readonly message: string | undefined;
-  /** --reply-id: where a request's and a reply's id are (reply-id.ts). */
-  readonly replyId: string | undefined;
-  /** --subscribe: a template sent once on each connection after the upgrade. */
-  readonly subscribe: string | undefined;
   /** --publishers: of the connections, this many publish (at --rate); the others only listen. */
   readonly publishers: number;
   /** --expect-fanout: deliveries expected per published message; undefined is every other connection. */
   readonly expectFanout: number | undefined;
-  /** --flood: keep every socket full, and time each echo from the {{now_us}} it carries. */
-  readonly flood: boolean;
   /**
    * --scenario: the steps every connection runs (scenario/parse.ts). Its connect section is already
    * in `headers` and `subprotocol`.
@@ -105,14 +92,6 @@ export interface BlastConfig {
   readonly metricsPort: number | undefined;
   /** --metrics-host: the address /metrics listens on. Default 0.0.0.0 (a scraper reaches it from elsewhere). */
   readonly metricsHost: string;
-  /** --lifetime: during the run, each connection is closed (1000) after this long and replaced; undefined: never. */
-  readonly lifetimeMs: number | undefined;
-  /** --lifetime-jitter: lifetimes vary uniformly by ± this share. Default 0.1. */
-  readonly lifetimeJitter: number;
-  /** --reconnect: a connection the server drops (or that drops) is opened again, with backoff. */
-  readonly reconnect: boolean;
-  readonly reconnectMinMs: number;
-  readonly reconnectMaxMs: number;
   /** --reconnect-jitter: full (true, the default) or none. */
   readonly reconnectJitter: boolean;
   /**
@@ -122,8 +101,6 @@ export interface BlastConfig {
   readonly data: DataSet | undefined;
   /** --data-unique: refused before the run unless the file has a row for every connection of the run. */
   readonly dataUnique: boolean;
-  /** --protocol: what runs on the WebSocket (protocol-config.ts). Default ws: plain messages. */
-  readonly protocol: ProtocolName;
   /** --protocol socketio: namespace, path, event, auth. */
   readonly socketio: SocketIoSettings | undefined;
   /** --protocol graphql-ws: connection_init payload, query, variables. */
@@ -133,8 +110,6 @@ export interface BlastConfig {
    * it every message is compressed and every compressed message inflated. undefined: not offered.
    */
   readonly compression: DeflateOffer | undefined;
-  /** --max-payload: the largest message taken from the server (inflated, with --compress); a larger one fails the connection with 1009. Default 256 MiB. */
-  readonly maxPayloadBytes: number;
 }
 
 /**

@@ -52,6 +52,13 @@ export interface OptionSpec {
   readonly config?: string;
   /** Only the command reads it (output, the gate): not part of the config's options. */
   readonly cli?: true;
+  /**
+   * Every client process gets the resolved config's value as it is (blast): the field of the plan
+   * the coordinator sends (ipc/blast-messages.ts) and of the config, both typed from this entry
+   * (PlanFields), and copied by planOf. Only for a config field that holds this kind's value
+   * unchanged, under `config` or the key.
+   */
+  readonly plan?: true;
 }
 
 type LongFlag<F extends string> = F extends `${string}--${infer Rest}` ? (Rest extends `${infer Name} ${string}` ? Name : Rest) : never;
@@ -71,6 +78,28 @@ export type SpecsByKey<T extends readonly OptionSpec[]> = { readonly [S in T[num
 export type OptionDefaults<T extends readonly OptionSpec[]> = {
   readonly [S in T[number] as S extends { default: number | string } ? (S extends { config: infer C extends string } ? C : OptionKey<S['flags']>) : never]: S extends { default: infer D } ? D : never;
 };
+
+/** The config field an option fills: `config`, else its key. */
+type ConfigField<S extends OptionSpec> = S extends { config: infer C extends string } ? C : OptionKey<S['flags']>;
+/**
+ * What a resolved config holds for an option: a number in the config's unit (ms, bytes, a share), a
+ * switch, one of the choices, or a string; and undefined when it has no default and was not given.
+ */
+type Resolved<S extends OptionSpec> = S extends { kind: 'boolean' }
+  ? boolean
+  : (S extends { kind: NumericKind } ? number : S extends { kind: 'enum'; values: readonly (infer V)[] } ? V : string) | (S extends { default: number | string } ? never : undefined);
+/** The config fields of the entries marked `plan`, typed from them: what every client process is sent as is. */
+export type PlanFields<T extends readonly OptionSpec[]> = { readonly [S in T[number] as S extends { plan: true } ? ConfigField<S> : never]: Resolved<S> };
+
+/** The config fields of the entries marked `plan`, in the table's order. */
+export function planFieldsOf<T extends readonly OptionSpec[]>(table: T): readonly (keyof PlanFields<T> & string)[] {
+  return table.filter((spec) => spec.plan).map((spec) => (spec.config ?? optionKey(spec)) as keyof PlanFields<T> & string);
+}
+
+/** The plan's fields of a resolved config: each `plan` entry's field, copied as is. */
+export function planOf<T extends readonly OptionSpec[]>(table: T, config: PlanFields<T>): PlanFields<T> {
+  return Object.fromEntries(planFieldsOf(table).map((field) => [field, config[field]])) as PlanFields<T>;
+}
 
 /** The long flag in camelCase, as commander names the value (`--no-save` → save). */
 export function optionKey(spec: OptionSpec): string {

@@ -1,24 +1,26 @@
 /** The typed messages between the blast coordinator and its client processes. */
-import type { BlastPattern } from '../config/blast-config.js';
+import type { BlastPattern, BlastPlanFields } from '../config/blast-config.js';
 import type { SourcePairs } from '../limits/blast-plan.js';
 import type { BlastCounters } from '../metrics/blast-counters.js';
 import type { IntervalSample } from '../metrics/timeline.js';
 import type { WorkerSnapshot } from '../metrics/worker-snapshot.js';
 import type { Scenario } from '../scenario/parse.js';
 import type { DataRows } from '../data/data-file.js';
-import type { GraphqlSettings, ProtocolName, SocketIoSettings } from '../config/protocol-config.js';
+import type { GraphqlSettings, SocketIoSettings } from '../config/protocol-config.js';
 import type { DeflateOffer } from '../protocol/permessage-deflate.js';
 
-/** What one client process is to do: its exact share of the run. */
-export interface LoadGeneratorOptions {
+/**
+ * What one client process is to do: its exact share of the run. The options it takes as they are
+ * come from the `plan` entries of config/blast-options.ts (BlastPlanFields: --rate, --messages,
+ * --pipeline, --reconnect-*, …); the fields here are its share and what the coordinator works out.
+ */
+export interface LoadGeneratorOptions extends BlastPlanFields {
   readonly index: number;
   readonly host: string;
   readonly port: number;
   readonly requestHead: string;
   /** The subprotocols requestHead asks for: the server's choice must be one of them (none if empty). */
   readonly subprotocols: readonly string[];
-  /** --max-payload: the largest message taken from the server (inflated, with --compress); larger fails with 1009. Default 256 MiB. */
-  readonly maxPayloadBytes?: number;
   /** --compress: the permessage-deflate offer (requestHead carries it); the answer is checked against it. */
   readonly compression?: DeflateOffer;
   /** wss://: the server name to verify (undefined for an IP address) and whether to verify. */
@@ -27,42 +29,18 @@ export interface LoadGeneratorOptions {
   /** New connections per second for this process; 0 means no pacing. */
   readonly connectRate: number;
   readonly maxHandshakes: number;
-  readonly connectTimeoutMs: number;
-  /** Messages per second per connection (open loop); undefined is closed loop; 0 sends nothing. */
-  readonly rate: number | undefined;
-  readonly messages: number | undefined;
-  /** Closed loop: messages in flight per connection (autocannon's pipelining). */
-  readonly pipeline: number;
   readonly payload: Buffer;
   /** The payload's first 8 bytes are each connection's number in hex, stamped at each send (config/blast-config.ts). */
   readonly stampConnection: boolean;
-  readonly binary: boolean;
   readonly source: SourcePairs | undefined;
-  /** Send from the moment each connection opens, instead of from the start of the run. */
-  readonly rampTraffic: boolean;
   /** What the connections do (config/blast-config.ts). */
   readonly pattern: BlastPattern;
-  /** A message template (message/template.ts) to send instead of `payload`. */
-  readonly message: string | undefined;
-  /** reply: where the id of a request and of a reply is (message/reply-id.ts). */
-  readonly replyId: string | undefined;
-  /** subscribe: a template sent once on each connection after its upgrade. */
-  readonly subscribe: string | undefined;
   /** subscribe: this process's publishers are its first `publishers` connections. */
   readonly publishers: number;
-  /** fire: keep every socket full, and time each echo from the {{now_us}} it carries. */
-  readonly flood: boolean;
   /** scenario: the steps every connection runs (scenario/parse.ts; plain data). */
   readonly scenario: Scenario | undefined;
   /** The run-wide number of this process's first connection ({{conn}}). */
   readonly firstConnection: number;
-  /** --lifetime: each connection is closed and replaced after this long (ms), ± lifetimeJitter; undefined: never. */
-  readonly lifetimeMs: number | undefined;
-  readonly lifetimeJitter: number;
-  /** --reconnect: a dropped connection is opened again after full-jitter backoff from reconnectMinMs to reconnectMaxMs. */
-  readonly reconnect: boolean;
-  readonly reconnectMinMs: number;
-  readonly reconnectMaxMs: number;
   /** --reconnect-jitter full (true, the default) or none. */
   readonly reconnectJitter: boolean;
   /**
@@ -75,8 +53,6 @@ export interface LoadGeneratorOptions {
    * rows[i % rows.length]); undefined without --data.
    */
   readonly data?: DataRows;
-  /** --protocol: plain WebSocket messages, or an application protocol on them (protocols/). */
-  readonly protocol: ProtocolName;
   readonly socketio: SocketIoSettings | undefined;
   readonly graphql: GraphqlSettings | undefined;
 }
