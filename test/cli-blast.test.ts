@@ -229,6 +229,23 @@ describe('wsbench blast (CLI)', () => {
     assert.equal(result.missingClientProcesses.length, 1);
   });
 
+  it("client processes run with one malloc arena (MALLOC_ARENA_MAX=1), unless the user's environment sets it", async () => {
+    for (const [env, expected] of [[{ MALLOC_ARENA_MAX: undefined }, '1'], [{ MALLOC_ARENA_MAX: '4' }, '4']] as const) {
+      const run = runCli(['blast', '-c', '10', '--own-server', '--workers', '1', '-d', '30s', '--no-save', '--rate', '0'], { env: { ...env } });
+      try {
+        await run.waitForStderr(/holding|hold \d+s/, 30_000).catch(() => undefined);
+        const children = readFileSync(`/proc/${run.child.pid}/task/${run.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+        const client = children.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('blast/worker-main'));
+        assert.ok(client, `a client process among ${children.join(', ')}`);
+        const environ = readFileSync(`/proc/${client}/environ`, 'utf8').split('\0');
+        assert.ok(environ.includes(`MALLOC_ARENA_MAX=${expected}`), `MALLOC_ARENA_MAX=${expected} in ${environ.filter((line) => line.startsWith('MALLOC')).join(' ') || 'no MALLOC_ variable'}`);
+      } finally {
+        run.child.kill('SIGINT');
+        await run.exited;
+      }
+    }
+  });
+
   it('SIGINT: stops, prints and writes the partial result, exit 130', async () => {
     const out = outFile();
     const run = runCli(['blast', '-c', '20', '-d', '60s', '--own-server', '--json', '--out', out]);
