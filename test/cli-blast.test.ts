@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { connectionsPerProcess, readFdLimit } from '../src/limits/fd-budget.js';
 import type { BlastResult } from '../src/metrics/blast-result.js';
-import { freePort, runCli, runCliToEnd, startServeCli, stop } from './helpers/cli.js';
+import { clientProcesses, freePort, runCli, runCliToEnd, startServeCli, stop, waitForOpen } from './helpers/cli.js';
 import { blackholeServer, delayedEchoServer, silentServer, stallingEchoServer } from './helpers/servers.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'wsbench-test-'));
@@ -197,7 +197,7 @@ describe('wsbench blast (CLI)', () => {
     const server = await startServeCli(['--max', '50', '--workers', '1']);
     const out = outFile();
     const run = runCli(['blast', server.url, '-c', '50', '-d', '60s', '--out', out]);
-    await run.waitForStderr(/holding|hold \d+s/, 20_000).catch(() => undefined);
+    await waitForOpen(server.url, 50);
     await new Promise((resolve) => setTimeout(resolve, 500));
     server.child.kill('SIGKILL');
     const { code } = await run.exited;
@@ -213,12 +213,11 @@ describe('wsbench blast (CLI)', () => {
   it('a client process that dies: the result says INCOMPLETE and the exit code is 1', async () => {
     const out = outFile();
     const run = runCli(['blast', '-c', '2000', '--own-server', '--workers', '2', '-d', '60s', '--out', out]);
-    await run.waitForStderr(/holding|hold \d+s/, 30_000).catch(() => undefined);
-    const children = readFileSync(`/proc/${run.child.pid}/task/${run.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
-    // The coordinator's children: its own server's primary and the client processes; kill a client.
-    const client = children.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('blast/worker-main'));
-    assert.ok(client, `a client process among ${children.join(', ')}`);
-    process.kill(client, 'SIGKILL');
+    // The coordinator's children: its own server's primary and the client processes; kill a client
+    // once its connections are open (the run's progress line says the run has begun).
+    const [client] = await clientProcesses(run);
+    await run.waitForStderr(/\] run /, 30_000).catch(() => undefined);
+    process.kill(client!, 'SIGKILL');
     await new Promise((resolve) => setTimeout(resolve, 500));
     run.child.kill('SIGINT');
     const { code } = await run.exited;
@@ -233,10 +232,7 @@ describe('wsbench blast (CLI)', () => {
     for (const [env, expected] of [[{ MALLOC_ARENA_MAX: undefined }, '1'], [{ MALLOC_ARENA_MAX: '4' }, '4']] as const) {
       const run = runCli(['blast', '-c', '10', '--own-server', '--workers', '1', '-d', '30s', '--no-save', '--rate', '0'], { env: { ...env } });
       try {
-        await run.waitForStderr(/holding|hold \d+s/, 30_000).catch(() => undefined);
-        const children = readFileSync(`/proc/${run.child.pid}/task/${run.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
-        const client = children.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('blast/worker-main'));
-        assert.ok(client, `a client process among ${children.join(', ')}`);
+        const [client] = await clientProcesses(run);
         const environ = readFileSync(`/proc/${client}/environ`, 'utf8').split('\0');
         assert.ok(environ.includes(`MALLOC_ARENA_MAX=${expected}`), `MALLOC_ARENA_MAX=${expected} in ${environ.filter((line) => line.startsWith('MALLOC')).join(' ') || 'no MALLOC_ variable'}`);
       } finally {

@@ -1,5 +1,6 @@
 /** Run the real wsbench binary, as a user would. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../../bin/wsbench.js', import.meta.url));
@@ -92,4 +93,46 @@ export async function waitForHttp(url: string, timeoutMs = 15_000): Promise<void
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+}
+
+/** The PIDs of a `wsbench blast` run's client processes, once one runs (polled from /proc). */
+export async function clientProcesses(run: CliRun, timeoutMs = 15_000): Promise<number[]> {
+  const pid = run.child.pid!;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let children: number[] = [];
+    try {
+      children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      // the coordinator has not started, or has ended
+    }
+    const clients = children.filter((child) => {
+      try {
+        return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('blast/worker-main');
+      } catch {
+        return false;
+      }
+    });
+    if (clients.length > 0) return clients;
+    if (Date.now() > deadline || run.child.exitCode !== null) throw new Error(`no client process of ${pid} within ${timeoutMs} ms; stderr so far:\n${run.stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Wait until a `wsbench serve` at `wsUrl` counts `open` connections open (its /healthz). */
+export async function waitForOpen(wsUrl: string, open: number, timeoutMs = 20_000): Promise<void> {
+  const url = new URL(wsUrl);
+  const healthz = `http://${url.host}/healthz`;
+  const deadline = Date.now() + timeoutMs;
+  let last = -1;
+  while (Date.now() < deadline) {
+    try {
+      last = ((await (await fetch(healthz)).json()) as { open: number }).open;
+      if (last >= open) return;
+    } catch {
+      // not answering yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${healthz}: ${last} open, not ${open}, within ${timeoutMs} ms`);
 }
