@@ -63,9 +63,10 @@ describe('config validation', () => {
   });
 
   it("sends every client process the table's plan entries as the config holds them", () => {
-    // Each plan option given a value other than its default: the plan must carry exactly those.
+    // The plan options that go together, each given a value other than its default: the plan must
+    // carry exactly the table's plan fields, with the config's values.
     const config = resolveBlastConfig({
-      rampTraffic: true, connectTimeout: '3s', rate: '5', binary: true, message: 'hi {{seq}}', flood: false,
+      rampTraffic: true, connectTimeout: '3s', rate: '5', binary: true, message: 'hi {{seq}}',
       lifetime: '2s', lifetimeJitter: '20%', reconnect: true, reconnectMin: '50ms', reconnectMax: '2s', maxPayload: '2mb',
     });
     const plan = planOf(BLAST_OPTIONS, config) as unknown as Record<string, unknown>;
