@@ -72,6 +72,13 @@ const INVALID_UTF8 = [[0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x8
 const INVALID_CLOSE_CODES = [0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535];
 const VALID_CLOSE_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4000, 4999];
 
+/**
+ * A control byte to begin garbage with, never CR or LF: a server ignores empty lines before the
+ * request line (RFC 9112 2.2), so '\r' + '\r\n\r\n' is no request yet, answered by the handshake
+ * timeout, not by a 400. Mapped, not drawn again, so every later case of a seed stays the same.
+ */
+const notLineBreak = (byte: number) => (byte === 10 || byte === 13 ? byte + 1 : byte);
+
 export function generate(random: () => number, connections: number): Case[] {
   const int = (below: number) => Math.floor(random() * below);
   const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
@@ -93,7 +100,7 @@ export function generate(random: () => number, connections: number): Case[] {
       ['duplicate key', () => requestHead([...REQUEST, `Sec-WebSocket-Key: ${KEY}`]), { kind: 'status', status: 400 }],
       ['other path', () => requestHead([`GET /${pick(['', 'x', 'ws/', 'wss', 'healthz/x'])} HTTP/1.1`, ...REQUEST.slice(1)]), { kind: 'status', status: 404 }],
       ['no Connection: upgrade', () => requestHead(replace(pick(['Connection:', 'Upgrade:']), undefined)), { kind: 'status', status: 426 }],
-      ['garbage', () => Buffer.concat([Buffer.from([1 + int(31)]), bytes(int(200)), Buffer.from('\r\n\r\n')]), { kind: 'status', status: 400 }],
+      ['garbage', () => Buffer.concat([Buffer.from([notLineBreak(1 + int(31))]), bytes(int(200)), Buffer.from('\r\n\r\n')]), { kind: 'status', status: 400 }],
       ['broken header line', () => requestHead([...REQUEST, pick(['NoColonHere', 'Bad Name: x', 'X-A: a\x00b', ': empty'])]), { kind: 'status', status: 400 }],
       ['bare LF', () => Buffer.from(REQUEST.join('\n') + '\n\n'), { kind: 'status', status: 400 }],
       ['headers too large', () => requestHead([...REQUEST, `X-Big: ${'a'.repeat(17_000 + int(4000))}`]), { kind: 'status', status: 431 }],
