@@ -11,6 +11,11 @@
  *                  blast's environment (its client process inherits it): the portable path, public
  *                  Node APIs only; blast-p1 over it is what those fast paths buy
  *   naive-ws       naive-client.ts, closed loop with the ws client
+ *   bare-io        bare-io-client.ts: the same closed loop doing nothing but one read and one write
+ *                  per message through the paths blast uses, no WebSocket work: the floor, what
+ *                  Node's own I/O costs per message here. bare-io/naive-ws is the least any client
+ *                  on Node can reach against the closed-loop target; blast-p1 over bare-io is what
+ *                  blast's own work adds
  *
  * Headline figure: a steady-state window, the same for every client. Once echoes flow, 1 s later the
  * client's CPU (utime and stime from /proc/PID/stat, summed over the process and its children: for
@@ -36,9 +41,9 @@ import {
 } from './lib.js';
 import type { FastPathName } from '../src/runtime/fast-paths.js';
 
-type ClientKind = 'tcpkali-flood' | 'blast-flood' | 'blast-p16' | 'blast-p1' | 'blast-p1-portable' | 'naive-ws';
+type ClientKind = 'tcpkali-flood' | 'blast-flood' | 'blast-p16' | 'blast-p1' | 'blast-p1-portable' | 'naive-ws' | 'bare-io';
 // blast-p1 and blast-p1-portable stay next to each other whichever way the order runs.
-const ALL_KINDS: readonly ClientKind[] = ['tcpkali-flood', 'blast-flood', 'blast-p16', 'blast-p1', 'blast-p1-portable', 'naive-ws'];
+const ALL_KINDS: readonly ClientKind[] = ['tcpkali-flood', 'blast-flood', 'blast-p16', 'blast-p1', 'blast-p1-portable', 'naive-ws', 'bare-io'];
 /** The fast paths a blast client process runs, all turned off for blast-p1-portable. */
 const BLAST_FAST_PATHS: readonly FastPathName[] = ['directWrites', 'directReads', 'histogramIndex'];
 const PORTABLE_BLAST_ENV = portableEnv(BLAST_FAST_PATHS);
@@ -105,6 +110,8 @@ function startClient(kind: ClientKind, server: ServerUnderTest): Started {
       return blast(['-p', '1'], PORTABLE_BLAST_ENV);
     case 'naive-ws':
       return startNode(join(benchDist, 'naive-client.js'), ['echo', server.url, String(CONNECTIONS), String(RUN_SECONDS * 1000), String(MESSAGE_BYTES)], { core: CLIENT_CORE });
+    case 'bare-io':
+      return startNode(join(benchDist, 'bare-io-client.js'), [server.url, String(CONNECTIONS), String(RUN_SECONDS * 1000), String(MESSAGE_BYTES)], { core: CLIENT_CORE });
   }
 }
 
@@ -132,13 +139,13 @@ function reportedMessages(kind: ClientKind, client: Started): number {
     if (!match) throw new Error(`tcpkali printed no received byte count: ${client.stdout().slice(-500)}`);
     return Number(match[1]) / FRAME_BYTES;
   }
-  if (kind === 'naive-ws') return parseJsonOutput<{ totalMessages: number }>(client).totalMessages;
+  if (kind === 'naive-ws' || kind === 'bare-io') return parseJsonOutput<{ totalMessages: number }>(client).totalMessages;
   return parseJsonOutput<BlastResult>(client).messages.received;
 }
 
 export const blastCpuVsTcpkali: Benchmark = {
   name: 'blast-cpu-vs-tcpkali',
-  description: 'client CPU per echoed message, 100 connections, 64 B: tcpkali flood, blast --flood, -p 16, -p 1 (fast paths and portable), naive ws client',
+  description: 'client CPU per echoed message, 100 connections, 64 B: tcpkali flood, blast --flood, -p 16, -p 1 (fast paths and portable), naive ws client, bare I/O floor',
   async run() {
     const skipped: string[] = [];
     const go = goEcho();
@@ -202,6 +209,9 @@ export const blastCpuVsTcpkali: Benchmark = {
     const of = (kind: ClientKind, key: keyof CpuRun) => median(runs.filter((r) => r.kind === kind).map((r) => r[key] as number));
     const floodRatio = of('blast-flood', 'windowUsPerMessage') / of('tcpkali-flood', 'windowUsPerMessage');
     const closedLoopUserRatio = of('blast-p1', 'windowUserUsPerMessage') / of('naive-ws', 'windowUserUsPerMessage');
+    // The floor: what a client doing no WebSocket work at all gets against the same target, and what blast adds to it.
+    const floorUserRatio = of('bare-io', 'windowUserUsPerMessage') / of('naive-ws', 'windowUserUsPerMessage');
+    const blastOverFloorUser = of('blast-p1', 'windowUserUsPerMessage') / of('bare-io', 'windowUserUsPerMessage');
     // Fast over portable: below 1, the fast paths save that share of the CPU per echoed message.
     const fastOverPortableUser = of('blast-p1', 'windowUserUsPerMessage') / of('blast-p1-portable', 'windowUserUsPerMessage');
     const fastOverPortableTotal = of('blast-p1', 'windowUsPerMessage') / of('blast-p1-portable', 'windowUsPerMessage');
@@ -226,6 +236,8 @@ export const blastCpuVsTcpkali: Benchmark = {
       closedLoopTarget: `blast -p 1 <= ${CLOSED_LOOP_USER_TARGET}x naive ws client, user CPU per echoed message`,
       closedLoopMet: Number.isFinite(closedLoopUserRatio) ? closedLoopMet : null,
       blastP1SystemUsPerMessageMedian: of('blast-p1', 'windowSystemUsPerMessage'),
+      ratioBareIoUserToNaiveUser: Number.isFinite(floorUserRatio) ? round(floorUserRatio, 3) : null,
+      ratioBlastP1UserToBareIoUser: Number.isFinite(blastOverFloorUser) ? round(blastOverFloorUser, 3) : null,
       portableEnv: PORTABLE_BLAST_ENV,
       ratioBlastP1UserToPortableUser: Number.isFinite(fastOverPortableUser) ? round(fastOverPortableUser, 3) : null,
       ratioBlastP1ToPortable: Number.isFinite(fastOverPortableTotal) ? round(fastOverPortableTotal, 3) : null,
@@ -245,6 +257,10 @@ export const blastCpuVsTcpkali: Benchmark = {
         ? `blast-p1 user/naive-ws user = ${round(closedLoopUserRatio, 3)} (target <= ${CLOSED_LOOP_USER_TARGET}: ${verdict(closedLoopMet)}); ` +
           `blast-p1 system ${of('blast-p1', 'windowSystemUsPerMessage')} µs/msg beside it\n`
         : 'blast-p1/naive-ws: not run\n') +
+      (Number.isFinite(floorUserRatio)
+        ? `bare-io user/naive-ws user = ${round(floorUserRatio, 3)} (the floor: one read and one write per message, no WebSocket work)` +
+          (Number.isFinite(blastOverFloorUser) ? `; blast-p1 user/bare-io user = ${round(blastOverFloorUser, 3)}` : '') + '\n'
+        : '') +
       (Number.isFinite(fastOverPortableUser)
         ? `blast-p1/blast-p1-portable (WSBENCH_PORTABLE=${PORTABLE_BLAST_ENV.WSBENCH_PORTABLE}): user µs/msg ${round(fastOverPortableUser, 3)}, ` +
           `user + system µs/msg ${round(fastOverPortableTotal, 3)}\n`
