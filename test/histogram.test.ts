@@ -1,8 +1,32 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createHistogram, encodeHistogram, FAST_RECORDING, mergeEncoded, recordUs, summarize } from '../src/metrics/histogram.js';
+import * as hdr from 'hdr-histogram-js';
+import { createHistogram, decodeHistogram, encodeHistogram, FAST_RECORDING, HDR, hdrIndex, mergeEncoded, recordUs, summarize } from '../src/metrics/histogram.js';
 
 describe('histogram merge', () => {
+  it("the histogram's own modules (loaded instead of the package's index) build, encode and decode as the index does", () => {
+    assert.equal(HDR.from, 'modules', 'this version of hdr-histogram-js has the modules');
+    const index = hdrIndex(hdr);
+    const ours = HDR.build();
+    const theirs = index.build();
+    assert.equal(ours.constructor, theirs.constructor);
+    let seed = 4242;
+    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    for (let i = 0; i < 20_000; i++) {
+      const value = random() < 0.95 ? 1 + random() * 5_000 : random() * 3_600_000_000;
+      recordUs(ours, value);
+      recordUs(theirs, value);
+    }
+    const encoded = encodeHistogram(ours);
+    assert.equal(encoded, index.encode(theirs), 'the same bytes');
+    assert.deepEqual(summarize(decodeHistogram(encoded)), summarize(index.decode(encoded)));
+    assert.equal(decodeHistogram(index.encode(theirs)).totalCount, 20_000);
+    // Damage is refused the same way.
+    assert.throws(() => decodeHistogram('not base64!'), /Invalid string/);
+    assert.throws(() => index.decode('not base64!'), /Invalid string/);
+    assert.throws(() => decodeHistogram(Buffer.from('no histogram here').toString('base64')), /Encoding not supported/);
+  });
+
   it('worker histograms merged equal one histogram fed the same values', () => {
     const whole = createHistogram();
     const parts = [createHistogram(), createHistogram(), createHistogram()];

@@ -4,7 +4,7 @@
  * and the file: exit 2, before any connection opens.
  */
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { ConfigError } from '../config/errors.js';
 import type { BlastResult } from '../metrics/blast-result.js';
 import { resultProblem } from './result-schema.js';
@@ -27,12 +27,20 @@ function readJson(option: string, path: string): unknown {
   }
 }
 
+/**
+ * The yaml package, loaded at the first YAML file: loading it takes about 55 ms, and every wsbench
+ * process imports this module (blast's client processes too), while few runs read a YAML file.
+ */
+let yaml: typeof import('yaml') | undefined;
+const requireHere = createRequire(import.meta.url);
+
 /** A .yaml or .yml file as YAML (a team's gate or scenario kept in the repository), anything else as JSON. */
 export function readJsonOrYaml(option: string, path: string): unknown {
   if (!/\.ya?ml$/i.test(path)) return readJson(option, path);
   const text = readText(option, path);
+  yaml ??= requireHere('yaml') as typeof import('yaml');
   try {
-    return parseYaml(text) as unknown;
+    return yaml.parse(text) as unknown;
   } catch (error) {
     throw new ConfigError(option, path, `expected YAML (${(error as Error).message.split('\n')[0]})`);
   }

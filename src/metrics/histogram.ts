@@ -3,21 +3,80 @@
  * process boundaries only as compressed base64 snapshots and are merged with `add`; percentiles are
  * never averaged.
  */
-import * as hdr from 'hdr-histogram-js';
+import { createRequire } from 'node:module';
+import type * as hdr from 'hdr-histogram-js';
 import { forcedOff, off, on, type FastPathVerdict } from '../runtime/fast-paths.js';
 
 export const HISTOGRAM_RANGE = { lowestUs: 1, highestUs: 3_600_000_000, significantDigits: 3 } as const;
 
 export type Histogram = hdr.Histogram;
 
+/** What this module uses of hdr-histogram-js: a histogram of 64-bit counts, and its compressed base64 form. */
+interface HdrParts {
+  /** Where they came from: the JavaScript histogram's own modules, or the package's index. */
+  readonly from: 'modules' | 'index';
+  build(): Histogram;
+  encode(histogram: Histogram): string;
+  decode(encoded: string): Histogram;
+}
+
+/**
+ * The package's index also loads its WebAssembly build (decoded and compiled at load) and its log
+ * writer (which makes an Intl.NumberFormat): about 45 ms of every wsbench process's start, for
+ * parts never used here. So the JavaScript histogram and its encoding are loaded from their own
+ * modules (those the index itself loads, composed as its build, encodeIntoCompressedBase64 and
+ * decodeFromCompressedBase64 compose them for a JavaScript histogram), and from the index where
+ * this version of the package does not have them. A test checks both give the same bytes.
+ */
+function loadHdr(): HdrParts {
+  const fromHere = createRequire(import.meta.url);
+  try {
+    const fromPackage = createRequire(fromHere.resolve('hdr-histogram-js'));
+    const { constructorFromBucketSize } = fromPackage('./JsHistogramFactory.js') as { constructorFromBucketSize(size: number): HistogramConstructor };
+    // Loading it gives JsHistogram its encodeIntoCompressedBase64 and decode.
+    const encoding = fromPackage('./JsHistogram.encoding.js') as { decompress(data: Uint8Array): Uint8Array };
+    const { JsHistogram } = fromPackage('./JsHistogram.js') as { JsHistogram: { decode(data: Uint8Array, bitBucketSize: number, minBar: number): Histogram } };
+    const base64 = fromPackage('base64-js') as { toByteArray(text: string): Uint8Array };
+    const Histogram64 = constructorFromBucketSize(64);
+    if (typeof Histogram64 !== 'function' || typeof encoding.decompress !== 'function' || typeof JsHistogram.decode !== 'function') throw new Error('not this shape');
+    return {
+      from: 'modules',
+      build: () => {
+        const histogram = new Histogram64(HISTOGRAM_RANGE.lowestUs, HISTOGRAM_RANGE.highestUs, HISTOGRAM_RANGE.significantDigits);
+        histogram.autoResize = false;
+        return histogram;
+      },
+      encode: (histogram) => (histogram as Histogram & { encodeIntoCompressedBase64(): string }).encodeIntoCompressedBase64(),
+      decode: (encoded) => JsHistogram.decode(encoding.decompress(base64.toByteArray(encoded.trim())), 64, 0),
+    };
+  } catch {
+    return hdrIndex(fromHere('hdr-histogram-js') as typeof hdr);
+  }
+}
+
+type HistogramConstructor = new (lowest: number, highest: number, digits: number) => Histogram;
+
+/** The same parts, through the package's index (and its own build options). */
+export function hdrIndex(index: typeof hdr): HdrParts {
+  return {
+    from: 'index',
+    build: () =>
+      index.build({
+        bitBucketSize: 64,
+        autoResize: false,
+        lowestDiscernibleValue: HISTOGRAM_RANGE.lowestUs,
+        highestTrackableValue: HISTOGRAM_RANGE.highestUs,
+        numberOfSignificantValueDigits: HISTOGRAM_RANGE.significantDigits,
+      }),
+    encode: (histogram) => index.encodeIntoCompressedBase64(histogram),
+    decode: (encoded) => index.decodeFromCompressedBase64(encoded, 64, false),
+  };
+}
+
+export const HDR: HdrParts = loadHdr();
+
 export function createHistogram(): Histogram {
-  return hdr.build({
-    bitBucketSize: 64,
-    autoResize: false,
-    lowestDiscernibleValue: HISTOGRAM_RANGE.lowestUs,
-    highestTrackableValue: HISTOGRAM_RANGE.highestUs,
-    numberOfSignificantValueDigits: HISTOGRAM_RANGE.significantDigits,
-  });
+  return HDR.build();
 }
 
 /** Record a latency in µs, clamped into the histogram's range rather than thrown away. */
@@ -89,11 +148,11 @@ export function histogramIndexVerdict(): FastPathVerdict {
 }
 
 export function encodeHistogram(histogram: Histogram): string {
-  return hdr.encodeIntoCompressedBase64(histogram);
+  return HDR.encode(histogram);
 }
 
 export function decodeHistogram(encoded: string): Histogram {
-  return hdr.decodeFromCompressedBase64(encoded, 64, false);
+  return HDR.decode(encoded);
 }
 
 /** Merge encoded snapshots into one histogram (of this module's range). */
