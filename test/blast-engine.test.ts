@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { blast, runVerdict, serve } from '../src/index.js';
+import { generatorHealth } from '../src/metrics/blast-result.js';
 import { generatorWarnings } from '../src/report/generator-advice.js';
 
 async function listenOn(host: string, port: number): Promise<Server> {
@@ -127,3 +128,33 @@ describe('blast engine', () => {
     }
   });
 });
+
+describe("the generator's health", () => {
+  const phase = (wallMs: number, cpuPercent: number, eventLoopDelayP99Ms = 1) => ({
+    wallMs,
+    cpuUs: wallMs * 10 * cpuPercent,
+    eventLoopDelayP99Ms,
+    eventLoopDelayMaxMs: eventLoopDelayP99Ms,
+  });
+  const busy = (ramp: ReturnType<typeof phase>, run: ReturnType<typeof phase> | null) => generatorHealth([{ index: 0, ramp, run }]).workers[0]!;
+
+  it('a phase under 500 ms is judged by its event-loop delay alone: a short busy start is not a bottleneck', () => {
+    // blast -c 1 -d 0: one connection opened in ~40 ms, at 140% CPU (compilations, the end-of-ramp collection).
+    const short = busy(phase(40, 142.7, 26.8), null);
+    assert.equal(short.phase, 'ramp');
+    assert.equal(short.cpuPercent, 142.7);
+    assert.equal(short.busy, false);
+    assert.equal(busy(phase(40, 142.7, 80), null).busy, true, 'a stalled event loop counts however short the phase');
+  });
+
+  it('a phase of 500 ms or more is busy at 85% CPU or an event-loop delay p99 of 50 ms', () => {
+    assert.equal(busy(phase(2000, 95), null).busy, true);
+    assert.equal(busy(phase(2000, 60), null).busy, false);
+    assert.equal(busy(phase(2000, 60, 55), null).busy, true);
+    const run = busy(phase(40, 140), phase(600, 90));
+    assert.equal(run.phase, 'run');
+    assert.equal(run.busy, true);
+    assert.equal(busy(phase(3000, 99), phase(400, 20)).phase, 'ramp', 'a run under 500 ms: the ramp is judged');
+  });
+});
+
