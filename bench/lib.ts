@@ -11,6 +11,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastPathName, RuntimeReport } from '../src/runtime/fast-paths.js';
+import { exitWithOutput } from '../test/helpers/exited.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const wsbenchBin = join(repoRoot, 'bin', 'wsbench.js');
@@ -67,19 +68,12 @@ export function startProgram(program: string, args: readonly string[], options: 
     pid: child.pid!,
     startedAt: performance.now(),
     command: [...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`), ...argv.map((a) => a.replace(repoRoot, ''))].join(' '),
-    exited: new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        live.delete(started);
-        resolve({ code, signal });
-      });
-      child.once('error', () => {
-        live.delete(started);
-        resolve({ code: null, signal: null });
-      });
-    }),
+    exited: exitWithOutput(child),
     stdout: () => out,
     stderr: () => err,
   };
+  child.once('exit', () => live.delete(started));
+  child.once('error', () => live.delete(started));
   live.add(started);
   return started;
 }

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { exitWithOutput } from './exited.js';
 
 export const BIN = fileURLToPath(new URL('../../../bin/wsbench.js', import.meta.url));
 
@@ -25,7 +26,7 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?:
     child,
     stdout: '',
     stderr: '',
-    exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
+    exited: exitWithOutput(child),
     waitForStderr(pattern, timeoutMs = 15_000) {
       return new Promise((resolve, reject) => {
         const check = () => {

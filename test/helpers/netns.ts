@@ -23,6 +23,7 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { exitWithOutput } from './exited.js';
 
 /** Every namespace made here starts with this. */
 export const NETNS_PREFIX = 'wsb-mh-';
@@ -310,16 +311,9 @@ export function spawnIn(namespace: string, argv: readonly string[], options: { e
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err = (err + chunk).slice(-256 * 1024)));
   let done = false;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => {
-      done = true;
-      resolve({ code, signal });
-    });
-    child.once('error', () => {
-      done = true;
-      resolve({ code: null, signal: null });
-    });
-  });
+  child.once('exit', () => (done = true));
+  child.once('error', () => (done = true));
+  const exited = exitWithOutput(child);
   const startedAt = performance.now();
   const command = `ip netns exec ${namespace} ${bounded.join(' ')}`;
   const killTree = () => {
