@@ -107,6 +107,11 @@ function upgraded(socket: Socket): void {
   partial.set(socket, 0);
   handle.onread = onHandleRead;
   open++;
+  startWhenAllSettled();
+}
+
+/** Once every connection is open or has failed, each open one sends its first frame. */
+function startWhenAllSettled(): void {
   if (open + failed === connections) for (const s of partial.keys()) send((s as unknown as { _handle: Handle })._handle);
 }
 
@@ -124,6 +129,7 @@ for (let i = 0; i < connections; i++) {
         if (!head.startsWith('HTTP/1.1 101')) {
           failed++;
           socket.destroy();
+          startWhenAllSettled();
           return false;
         }
         upgraded(socket);
@@ -138,7 +144,9 @@ for (let i = 0; i < connections; i++) {
     ),
   );
   socket.on('error', () => {
-    if (!partial.has(socket)) failed++;
+    if (partial.has(socket)) return;
+    failed++;
+    startWhenAllSettled();
   });
 }
 
