@@ -258,9 +258,9 @@ export const blastCpuVsTcpkali: Benchmark = {
           `blast-p1 system ${of('blast-p1', 'windowSystemUsPerMessage')} µs/msg beside it\n`
         : 'blast-p1/naive-ws: not run\n') +
       (Number.isFinite(floorUserRatio)
-        ? `bare-io user/naive-ws user = ${round(floorUserRatio, 3)} (the floor: one read and one write per message, no WebSocket work)` +
-          (Number.isFinite(blastOverFloorUser) ? `; blast-p1 user/bare-io user = ${round(blastOverFloorUser, 3)}` : '') + '\n'
+        ? `bare-io user/naive-ws user = ${round(floorUserRatio, 3)} (the floor: one read and one write per message, no WebSocket work)\n`
         : '') +
+      (Number.isFinite(blastOverFloorUser) ? `blast-p1 user/bare-io user = ${round(blastOverFloorUser, 3)} (what blast's own work adds to the floor)\n` : '') +
       (Number.isFinite(fastOverPortableUser)
         ? `blast-p1/blast-p1-portable (WSBENCH_PORTABLE=${PORTABLE_BLAST_ENV.WSBENCH_PORTABLE}): user µs/msg ${round(fastOverPortableUser, 3)}, ` +
           `user + system µs/msg ${round(fastOverPortableTotal, 3)}\n`
