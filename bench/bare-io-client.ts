@@ -7,31 +7,18 @@
  *     and each time a whole echo (sizeBytes in a 2-byte-header server frame) has arrived, sends
  *     the same frame again, for durationMs; prints one JSON line and exits.
  *
- * Per message it makes one read and one write, through the cheapest paths Node has: reads land in
- * one shared buffer (net's `onread` option) and go straight from the handle's read callback to this
- * code, past net's stream; writes go to the handle (`writeBuffer`) past net's stream. These are
- * the paths blast's client uses (src/blast/handle-io.ts). It does no WebSocket work at all: no
- * header parsing (it counts bytes), one frame masked once and sent every time, no clock, no
- * histogram. So its CPU is Node's and libuv's cost per read and per write on this machine, and
- * no client that speaks WebSocket, times its messages and runs on Node can cost less.
- *
- * A bench program, not part of wsbench: it rests on process.binding('stream_wrap') without a
- * self-test, and stops with an error where that is missing.
+ * Per message it makes one read and one write, through blast's own paths (src/blast/handle-io.ts,
+ * after its self-test): reads land in one shared buffer and go from the handle's read callback
+ * straight to this code (readDirect), writes go to the handle past net's stream (directHandle,
+ * writeBytesDirect). It does no WebSocket work at all: no header parsing (it counts bytes), one
+ * frame masked once and sent every time, no clock, no histogram. So its CPU is Node's and libuv's
+ * cost per read and per write on this machine, and no client that speaks WebSocket, times its
+ * messages and runs on Node can cost less. Where the self-test turns a path off, it stops with an
+ * error rather than measure another path.
  */
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-
-interface StreamWrap {
-  WriteWrap: new () => object;
-  streamBaseState: Int32Array;
-  kReadBytesOrError: number;
-  kLastWriteWasAsync: number;
-}
-interface Handle {
-  writeBuffer(request: object, data: Uint8Array): number;
-  onread: (this: Handle, arrayBuffer: unknown) => unknown;
-  [owner: symbol]: unknown;
-}
+import { directHandle, proveHandleIo, readDirect, writeBytesDirect } from '../src/blast/handle-io.js';
 
 const [urlArg, connectionsArg, durationArg, sizeArg] = process.argv.slice(2);
 const connections = Number(connectionsArg);
@@ -43,15 +30,11 @@ if (!urlArg || !(connections > 0) || !(durationMs > 0) || !(size >= 0 && size < 
 }
 const url = new URL(urlArg);
 const port = Number(url.port || 80);
-const load = (process as unknown as { binding?: (name: string) => unknown }).binding;
-const wrap = load?.call(process, 'stream_wrap') as StreamWrap | undefined;
-if (!wrap || typeof wrap.WriteWrap !== 'function') {
-  process.stderr.write("bare-io-client: process.binding('stream_wrap') is not available on this Node\n");
+const proof = await proveHandleIo();
+if (!proof.directReads.on || !proof.directWrites.on) {
+  process.stderr.write(`bare-io-client: blast's direct paths are off here (${JSON.stringify(proof)})\n`);
   process.exit(1);
 }
-const state = wrap.streamBaseState;
-const kReadBytes = wrap.kReadBytesOrError;
-const kAsync = wrap.kLastWriteWasAsync;
 
 /** A server frame of one echo, and the client frame sent each time (masked once, with a fixed key). */
 const ECHO_BYTES = 2 + size;
@@ -62,57 +45,38 @@ randomBytes(4).copy(frame, 2);
 for (let i = 0; i < size; i++) frame[6 + i] = 0x78 ^ frame[2 + (i & 3)]!;
 
 const readBuffer = Buffer.allocUnsafe(64 * 1024);
-/** One request serves every write the kernel takes at once; a write that waits keeps its own. */
-let spare = new wrap.WriteWrap();
 let open = 0;
 let failed = 0;
 let messages = 0;
-let ownerSymbol: symbol | undefined;
-let netOnRead: Handle['onread'] | undefined;
-/** Bytes of an echo not yet whole, per connection. */
+/** Bytes of an echo not yet whole, per open connection. */
 const partial = new Map<Socket, number>();
 
-function send(handle: Handle): void {
-  const request = spare;
-  if (handle.writeBuffer(request, frame) !== 0) return;
-  if (state[kAsync] !== 0) {
-    // Queued in libuv: the request is kept until the write completes; the frame never changes.
-    Object.assign(request, { buffer: frame, oncomplete: () => {} });
-    spare = new wrap!.WriteWrap();
-  }
+function send(socket: Socket): void {
+  const handle = directHandle(socket);
+  if (handle) writeBytesDirect(socket, handle, frame);
 }
 
-function onHandleRead(this: Handle, arrayBuffer: unknown): unknown {
-  const bytes = state[kReadBytes]!;
-  const socket = this[ownerSymbol!] as Socket;
-  if (bytes <= 0) return netOnRead!.call(this, arrayBuffer);
+function onRead(socket: Socket, bytes: number): void {
   let pending = partial.get(socket)! + bytes;
   while (pending >= ECHO_BYTES) {
     pending -= ECHO_BYTES;
     messages++;
-    send(this);
+    send(socket);
   }
   partial.set(socket, pending);
-  return undefined;
 }
 
-/** After the 101: the handle's reads come here, and the first frame goes out. */
+/** After the 101: the handle's reads come to onRead; the first frame goes once every connection has settled. */
 function upgraded(socket: Socket): void {
-  const handle = (socket as unknown as { _handle: Handle })._handle;
-  if (ownerSymbol === undefined) {
-    ownerSymbol = Object.getOwnPropertySymbols(handle).find((symbol) => symbol.description === 'owner_symbol');
-    netOnRead = handle.onread;
-    if (!ownerSymbol || handle[ownerSymbol] !== socket) throw new Error("bare-io-client: the handle's socket is not where expected");
-  }
+  if (!readDirect(socket, onRead)) throw new Error("bare-io-client: the socket's reads could not be taken past net");
   partial.set(socket, 0);
-  handle.onread = onHandleRead;
   open++;
   startWhenAllSettled();
 }
 
 /** Once every connection is open or has failed, each open one sends its first frame. */
 function startWhenAllSettled(): void {
-  if (open + failed === connections) for (const s of partial.keys()) send((s as unknown as { _handle: Handle })._handle);
+  if (open + failed === connections) for (const socket of partial.keys()) send(socket);
 }
 
 for (let i = 0; i < connections; i++) {

@@ -134,6 +134,14 @@ export function writeFrameDirect(socket: Socket, handle: StreamHandle, payload: 
   write(socket, handle, view, true);
 }
 
+/**
+ * Write bytes already framed and masked, as writeFrameDirect writes a frame. For the bench's floor
+ * (bench/bare-io-client.ts): blast's write path without the framing.
+ */
+export function writeBytesDirect(socket: Socket, handle: StreamHandle, data: Buffer): void {
+  write(socket, handle, data, false);
+}
+
 /** Write `data` (pooled: a view of the pool at poolFree) and, if it waits in libuv's queue, keep it alive. */
 function write(socket: Socket, handle: StreamHandle, data: Buffer, pooled: boolean): void {
   const request = spare ?? new binding!.WriteWrap();
